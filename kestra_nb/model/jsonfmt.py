@@ -1,0 +1,304 @@
+"""Kestra's JSON, produced in this one module: camelCase, omitted nulls, Java instants and durations.
+
+Field order follows Kestra's model classes so documents read like Kestra's own.
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .execution import (
+    Attempt, Execution, ExecutionMetadata, ExecutionTrigger, Label, Level, LogEntry, TaskRun,
+)
+from .state import History, State, StateType
+
+# ---------------------------------------------------------------------------------------------- instants
+
+
+def format_instant(dt: datetime) -> str:
+    """Java's Instant.toString(): UTC, `Z`, fraction in groups of 3 digits only as far as needed."""
+    if dt.tzinfo is not None and dt.utcoffset():
+        dt = dt.astimezone(timezone.utc)
+    base = f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
+    us = dt.microsecond
+    if not us:
+        return base + "Z"
+    if us % 1000 == 0:
+        return f"{base}.{us // 1000:03d}Z"
+    return f"{base}.{us:06d}Z"
+
+
+_INSTANT = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}(?::\d{2})?)(?:[.,](\d{1,9}))?(Z|z|[+-]\d{2}:?\d{2}(?::\d{2})?)$")
+
+
+def parse_instant(text: str) -> datetime:
+    """Parse an ISO-8601 instant that has a zone (`Z` or an offset); up to nanoseconds (truncated to µs)."""
+    m = _INSTANT.match(text.strip()) if isinstance(text, str) else None
+    if not m:
+        raise ValueError(f"Text '{text}' could not be parsed as an instant")
+    day, clock, frac, zone = m.groups()
+    if len(clock) == 5:
+        clock += ":00"
+    frac = (frac or "")[:6].ljust(6, "0")
+    zone = "+00:00" if zone in ("Z", "z") else zone
+    if len(zone) == 5:
+        zone = zone[:3] + ":" + zone[3:]
+    try:
+        dt = datetime.fromisoformat(f"{day}T{clock}.{frac}{zone}")
+    except ValueError:
+        raise ValueError(f"Text '{text}' could not be parsed as an instant") from None
+    return dt.astimezone(timezone.utc)
+
+
+# --------------------------------------------------------------------------------------------- durations
+
+
+def format_duration(value: timedelta | float | int) -> str:
+    """Java's Duration.toString(): `PT0.546S`, `PT1M2.5S`, `PT49H0.001S`, `PT0S` (never days)."""
+    if isinstance(value, timedelta):
+        total_us = (value.days * 86400 + value.seconds) * 1_000_000 + value.microseconds
+    else:
+        total_us = round(value * 1_000_000)
+    if total_us == 0:
+        return "PT0S"
+    seconds, us = divmod(total_us, 1_000_000)  # floor: seconds may be negative, us in [0, 1e6)
+    nanos = us * 1000
+    effective = seconds + 1 if seconds < 0 and nanos > 0 else seconds
+    hours = int(effective / 3600)
+    minutes = int((effective - hours * 3600) / 60)
+    secs = effective - hours * 3600 - minutes * 60
+    out = ["PT"]
+    if hours:
+        out.append(f"{hours}H")
+    if minutes:
+        out.append(f"{minutes}M")
+    if secs == 0 and nanos == 0 and len(out) > 1:
+        return "".join(out)
+    if seconds < 0 and nanos > 0:
+        out.append("-0" if secs == 0 else str(secs))
+        frac = str(2_000_000_000 - nanos)
+    else:
+        out.append(str(secs))
+        frac = str(nanos + 1_000_000_000) if nanos else ""
+    if frac:
+        out.append("." + frac[1:].rstrip("0"))
+    out.append("S")
+    return "".join(out)
+
+
+_DURATION = re.compile(
+    r"^([-+]?)P(?:([-+]?\d+)D)?(T(?:([-+]?\d+)H)?(?:([-+]?\d+)M)?(?:([-+]?\d+)(?:[.,](\d{0,9}))?S)?)?$",
+    re.IGNORECASE)
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse like Java's Duration.parse (`PT5M6S`, `P2DT3H`, `PT0.5S`); ValueError otherwise."""
+    m = _DURATION.match(text.strip()) if isinstance(text, str) else None
+    if not m or (m.group(3) is not None and m.group(3).upper() == "T") or text.strip().upper() in ("P", "-P", "+P"):
+        raise ValueError("Text cannot be parsed to a Duration")
+    sign, days, _, hours, minutes, secs, frac = m.groups()
+    if days is None and hours is None and minutes is None and secs is None:
+        raise ValueError("Text cannot be parsed to a Duration")
+    total_us = (int(days or 0) * 86400 + int(hours or 0) * 3600 + int(minutes or 0) * 60) * 1_000_000
+    if secs is not None:
+        s = int(secs)
+        f = int((frac or "").ljust(6, "0")[:6] or 0)
+        total_us += s * 1_000_000 + (-f if secs.startswith("-") else f)
+    if sign == "-":
+        total_us = -total_us
+    return timedelta(microseconds=total_us)
+
+
+# ------------------------------------------------------------------------------------------- documents
+
+
+def state_to_dict(state: State) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "current": state.current.value,
+        "histories": [{"state": h.state.value, "date": format_instant(h.date)} for h in state.histories],
+    }
+    end = state.end_date
+    if end is not None:
+        d["duration"] = format_duration(end - state.histories[0].date)
+        d["endDate"] = format_instant(end)
+    if state.histories:
+        d["startDate"] = format_instant(state.histories[0].date)
+    return d
+
+
+def state_from_dict(d: dict[str, Any]) -> State:
+    histories = [History(StateType(h["state"]), parse_instant(h["date"])) for h in d.get("histories") or ()]
+    return State(StateType(d["current"]), histories)
+
+
+def task_run_to_dict(tr: TaskRun) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    if tr.tenant_id is not None:
+        d["tenantId"] = tr.tenant_id
+    d["id"] = tr.id
+    d["executionId"] = tr.execution_id
+    d["namespace"] = tr.namespace
+    d["flowId"] = tr.flow_id
+    d["taskId"] = tr.task_id
+    if tr.parent_task_run_id is not None:
+        d["parentTaskRunId"] = tr.parent_task_run_id
+    if tr.value is not None:
+        d["value"] = tr.value
+    if tr.attempts is not None:
+        d["attempts"] = [attempt_to_dict(a) for a in tr.attempts]
+    d["outputs"] = tr.outputs
+    d["state"] = state_to_dict(tr.state)
+    if tr.iteration is not None:
+        d["iteration"] = tr.iteration
+    if tr.dynamic is not None:
+        d["dynamic"] = tr.dynamic
+    return d
+
+
+def attempt_to_dict(a: Attempt) -> dict[str, Any]:
+    d: dict[str, Any] = {"state": state_to_dict(a.state)}
+    if a.worker_id is not None:
+        d["workerId"] = a.worker_id
+    if a.log_file is not None:
+        d["logFile"] = a.log_file
+    return d
+
+
+def task_run_from_dict(d: dict[str, Any]) -> TaskRun:
+    attempts = d.get("attempts")
+    return TaskRun(
+        id=d["id"], execution_id=d["executionId"], namespace=d["namespace"], flow_id=d["flowId"],
+        task_id=d["taskId"], state=state_from_dict(d["state"]),
+        parent_task_run_id=d.get("parentTaskRunId"), value=d.get("value"),
+        attempts=None if attempts is None else [
+            Attempt(state_from_dict(a["state"]), a.get("workerId"), a.get("logFile")) for a in attempts],
+        outputs=d.get("outputs"), iteration=d.get("iteration"), dynamic=d.get("dynamic"),
+        tenant_id=d.get("tenantId"),
+    )
+
+
+def execution_to_dict(ex: Execution) -> dict[str, Any]:
+    """Kestra's Execution JSON (1.x field order; nulls and empty inputs/outputs omitted)."""
+    d: dict[str, Any] = {}
+    if ex.tenant_id is not None:
+        d["tenantId"] = ex.tenant_id
+    d["id"] = ex.id
+    d["namespace"] = ex.namespace
+    d["flowId"] = ex.flow_id
+    d["flowRevision"] = ex.flow_revision
+    if ex.task_run_list:
+        d["taskRunList"] = [task_run_to_dict(tr) for tr in ex.task_run_list]
+    if ex.inputs:
+        d["inputs"] = ex.inputs
+    if ex.outputs:
+        d["outputs"] = ex.outputs
+    d["labels"] = [{"key": label.key, "value": label.value} for label in ex.labels]
+    if ex.variables:
+        d["variables"] = ex.variables
+    d["state"] = state_to_dict(ex.state)
+    if ex.parent_id is not None:
+        d["parentId"] = ex.parent_id
+    d["originalId"] = ex.original_id
+    if ex.trigger is not None:
+        t: dict[str, Any] = {"id": ex.trigger.id, "type": ex.trigger.type}
+        if ex.trigger.variables is not None:
+            t["variables"] = ex.trigger.variables
+        d["trigger"] = t
+    d["deleted"] = ex.deleted
+    d["metadata"] = {
+        "attemptNumber": ex.metadata.attempt_number,
+        "originalCreatedDate": format_instant(ex.metadata.original_created_date),
+    }
+    if ex.schedule_date is not None:
+        d["scheduleDate"] = format_instant(ex.schedule_date)
+    if ex.kind is not None:
+        d["kind"] = ex.kind
+    return d
+
+
+def execution_from_dict(d: dict[str, Any]) -> Execution:
+    meta = d.get("metadata") or {}
+    trig = d.get("trigger")
+    created = meta.get("originalCreatedDate")
+    state = state_from_dict(d["state"])
+    return Execution(
+        id=d["id"], namespace=d["namespace"], flow_id=d["flowId"], flow_revision=d["flowRevision"],
+        state=state,
+        metadata=ExecutionMetadata(
+            attempt_number=meta.get("attemptNumber", 1),
+            original_created_date=parse_instant(created) if created else state.start_date),
+        original_id=d.get("originalId", d["id"]),
+        task_run_list=[task_run_from_dict(t) for t in d.get("taskRunList") or ()],
+        inputs=d.get("inputs"), outputs=d.get("outputs"),
+        labels=[Label(label["key"], label["value"]) for label in d.get("labels") or ()],
+        variables=d.get("variables"), parent_id=d.get("parentId"),
+        trigger=None if trig is None else ExecutionTrigger(trig["id"], trig["type"], trig.get("variables")),
+        deleted=d.get("deleted", False),
+        schedule_date=parse_instant(d["scheduleDate"]) if d.get("scheduleDate") else None,
+        kind=d.get("kind"), tenant_id=d.get("tenantId"),
+    )
+
+
+def log_to_dict(entry: LogEntry) -> dict[str, Any]:
+    """Kestra's LogEntry JSON (`attemptNumber` always present, possibly null)."""
+    d: dict[str, Any] = {}
+    if entry.tenant_id is not None:
+        d["tenantId"] = entry.tenant_id
+    d["namespace"] = entry.namespace
+    d["flowId"] = entry.flow_id
+    if entry.task_id is not None:
+        d["taskId"] = entry.task_id
+    if entry.execution_id is not None:
+        d["executionId"] = entry.execution_id
+    if entry.task_run_id is not None:
+        d["taskRunId"] = entry.task_run_id
+    d["attemptNumber"] = entry.attempt_number
+    if entry.trigger_id is not None:
+        d["triggerId"] = entry.trigger_id
+    d["timestamp"] = format_instant(entry.timestamp)
+    d["level"] = entry.level.value
+    d["thread"] = entry.thread
+    d["message"] = entry.message
+    d["deleted"] = entry.deleted
+    return d
+
+
+def log_from_dict(d: dict[str, Any]) -> LogEntry:
+    return LogEntry(
+        namespace=d["namespace"], flow_id=d["flowId"], timestamp=parse_instant(d["timestamp"]),
+        level=Level(d["level"]), message=d["message"], execution_id=d.get("executionId"),
+        task_id=d.get("taskId"), task_run_id=d.get("taskRunId"), attempt_number=d.get("attemptNumber"),
+        trigger_id=d.get("triggerId"), thread=d.get("thread", "kestra_nb"), tenant_id=d.get("tenantId"),
+        deleted=d.get("deleted", False),
+    )
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, datetime):
+        return format_instant(o)
+    if isinstance(o, timedelta):
+        return format_duration(o)
+    if isinstance(o, (set, frozenset, tuple)):
+        return list(o)
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON as Kestra writes it (UTF-8 text, instants and durations in Java's form)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_default)
+
+
+def to_plain(value: Any) -> Any:
+    """Turn a value into JSON-ready data (instants and durations in Kestra's string forms)."""
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, datetime):
+        return format_instant(value)
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    return value

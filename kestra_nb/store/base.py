@@ -1,0 +1,125 @@
+"""The store protocol every implementation follows, and the records it hands back.
+
+Rules every implementation keeps:
+- `save_execution(ex, logs)` commits the execution document and the logs in ONE transaction; when it
+  returns, both are durable against the process dying (SQLite: WAL, synchronous=NORMAL).
+- Flow revisions are monotonic per (tenant, namespace, id), also across delete and re-create; saving a
+  source byte-identical to the latest revision's creates no new revision.
+- Executions are stored as Kestra's JSON document (`model.jsonfmt`) plus the columns searches need.
+- Every method is safe to call from any thread of the process; several processes may share one file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable, Protocol, Sequence
+
+from ..model.execution import Execution, Level, LogEntry
+from ..model.state import StateType
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRecord:
+    """One stored flow revision."""
+
+    namespace: str
+    id: str
+    revision: int
+    source: str
+    updated: datetime
+    deleted: bool = False
+    tenant_id: str = "main"
+
+
+@dataclass(frozen=True, slots=True)
+class KVEntry:
+    """One KV pair; `value` is the typed value, `type` Kestra's KV type name (STRING, NUMBER, JSON…)."""
+
+    namespace: str
+    key: str
+    value: Any
+    type: str
+    revision: int
+    updated: datetime
+    expiration: datetime | None = None
+    description: str | None = None
+    tenant_id: str = "main"
+
+
+class Store(Protocol):
+    """Flows, executions, logs and KV, for one home directory (or in memory)."""
+
+    # ---- flows
+    def save_flow(self, namespace: str, flow_id: str, source: str, *, tenant: str = "main") -> FlowRecord:
+        """Store `source` as the next revision (or return the latest one if the source is identical)."""
+
+    def get_flow(self, namespace: str, flow_id: str, revision: int | None = None, *,
+                 allow_deleted: bool = False, tenant: str = "main") -> FlowRecord | None:
+        """The latest (or the given) revision; None if missing, or deleted and not `allow_deleted`."""
+
+    def delete_flow(self, namespace: str, flow_id: str, *, tenant: str = "main") -> FlowRecord | None:
+        """Soft delete: write a new revision marked deleted (same source); None if there is no live flow."""
+
+    def flow_revisions(self, namespace: str, flow_id: str, *, tenant: str = "main") -> list[FlowRecord]:
+        """Every revision, ascending (deleted markers included)."""
+
+    def list_flows(self, namespace: str | None = None, *, prefix: bool = False,
+                   tenant: str = "main") -> list[FlowRecord]:
+        """The latest live revision of each flow, in `namespace` exactly (or under it when `prefix`)."""
+
+    # ---- executions
+    def save_execution(self, execution: Execution, logs: Sequence[LogEntry] = (), *,
+                       document: dict[str, Any] | None = None) -> None:
+        """Insert or replace the execution (and append `logs`) in one transaction.
+
+        `document` is `execution.to_dict()` when the caller already computed it.
+        """
+
+    def get_execution(self, execution_id: str, *, tenant: str = "main") -> Execution | None:
+        """The stored execution, or None."""
+
+    def get_execution_document(self, execution_id: str, *, tenant: str = "main") -> dict[str, Any] | None:
+        """The stored JSON document as is (no model round trip), or None."""
+
+    def search_executions(self, *, namespace: str | None = None, namespace_prefix: bool = True,
+                          flow_id: str | None = None, states: Iterable[StateType] | None = None,
+                          labels: dict[str, str] | None = None, start_after: datetime | None = None,
+                          start_before: datetime | None = None, sort: Sequence[tuple[str, bool]] = (),
+                          page: int = 1, size: int = 10, tenant: str = "main") -> tuple[list[Execution], int]:
+        """A page of executions and the total count. `sort` = [(field, ascending)], fields as Kestra's
+        (`id`, `namespace`, `flowId`, `state.startDate`, `state.endDate`, `state.duration`, `state.current`)."""
+
+    def executions_in_states(self, states: Iterable[StateType], *, tenant: str = "main") -> list[Execution]:
+        """Every execution whose current state is one of `states` (for recovery and scheduling)."""
+
+    def delete_execution(self, execution_id: str, *, tenant: str = "main") -> bool:
+        """Delete the execution and its logs; False if it did not exist."""
+
+    # ---- logs
+    def append_logs(self, logs: Sequence[LogEntry]) -> None:
+        """Append log entries in one transaction."""
+
+    def list_logs(self, execution_id: str, *, min_level: Level | None = None, task_run_id: str | None = None,
+                  task_id: str | None = None, attempt: int | None = None, tenant: str = "main") -> list[LogEntry]:
+        """The execution's logs in the order they were written, filtered."""
+
+    # ---- KV
+    def kv_put(self, namespace: str, key: str, value: Any, type: str, *, expiration: datetime | None = None,
+               description: str | None = None, tenant: str = "main") -> KVEntry:
+        """Set a key (revision + 1 each time)."""
+
+    def kv_get(self, namespace: str, key: str, *, tenant: str = "main") -> KVEntry | None:
+        """The entry, or None if missing or expired."""
+
+    def kv_delete(self, namespace: str, key: str, *, tenant: str = "main") -> bool:
+        """Remove a key; False if it was not there."""
+
+    def kv_list(self, namespace: str, *, tenant: str = "main") -> list[KVEntry]:
+        """Live (unexpired) entries of a namespace, by key."""
+
+    # ---- change watching and lifecycle
+    def data_version(self) -> int:
+        """A number that changes whenever another connection (process) committed a change."""
+
+    def close(self) -> None:
+        """Release the store's resources."""
