@@ -6,6 +6,7 @@ KestraNbError                       base of everything we raise on purpose
 ├── ExpressionError                 a template failed to render (undefined variable, syntax, sandbox)
 ├── TaskFailure                     a task failed on purpose or on bad data (its message is logged as ERROR)
 ├── NotFoundError                   a flow, revision or execution does not exist
+├── IllegalArgumentError            an argument is not acceptable (a system label from a client…)
 ├── IllegalStateError               the operation does not fit the current state (kill a finished execution…)
 ├── ExecutionTimeoutError           run(..., timeout=) ran out before the execution ended
 └── StoreError                      the store cannot be opened, migrated or written
@@ -77,6 +78,10 @@ class TaskFailure(KestraNbError):
 
 class NotFoundError(KestraNbError):
     """The flow, revision or execution does not exist."""
+
+
+class IllegalArgumentError(KestraNbError):
+    """An argument is not acceptable (Kestra's IllegalArgumentException, HTTP 422)."""
 
 
 class IllegalStateError(KestraNbError):

@@ -89,11 +89,23 @@ class _KestraUndefined(StrictUndefined):
         return self._undefined_hint or f"{self._undefined_name!r} is not allowed"
 
 
+class _KestraEnvironment(ImmutableSandboxedEnvironment):
+    """Pebble reads `a.b` on a map as the key `b`: `outputs.t.values` is the output, not dict.values."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, dict):
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
 class Renderer:
     """Render Kestra templates; one instance per engine (compiled templates are cached in it)."""
 
     def __init__(self) -> None:
-        env = ImmutableSandboxedEnvironment(
+        env = _KestraEnvironment(
             undefined=_KestraUndefined, autoescape=False, keep_trailing_newline=True,
             finalize=to_text, cache_size=0)
         env.globals["null"] = None

@@ -17,17 +17,21 @@ from .state import History, State, StateType
 # ---------------------------------------------------------------------------------------------- instants
 
 
+_INSTANTS: dict[datetime, str] = {}
+
+
 def format_instant(dt: datetime) -> str:
     """Java's Instant.toString(): UTC, `Z`, fraction in groups of 3 digits only as far as needed."""
-    if dt.tzinfo is not None and dt.utcoffset():
-        dt = dt.astimezone(timezone.utc)
-    base = f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
-    us = dt.microsecond
-    if not us:
-        return base + "Z"
-    if us % 1000 == 0:
-        return f"{base}.{us // 1000:03d}Z"
-    return f"{base}.{us:06d}Z"
+    text = _INSTANTS.get(dt)
+    if text is None:
+        # history dates are re-serialized on every commit of an execution: memoize them
+        if len(_INSTANTS) >= 8192:
+            _INSTANTS.clear()
+        utc = dt.astimezone(timezone.utc) if dt.tzinfo is not None and dt.utcoffset() else dt
+        us = utc.microsecond
+        spec = "seconds" if not us else "milliseconds" if us % 1000 == 0 else "microseconds"
+        text = _INSTANTS[dt] = utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+    return text
 
 
 _INSTANT = re.compile(

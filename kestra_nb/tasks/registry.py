@@ -62,6 +62,14 @@ class Registry:
             self._aliases[alias] = cls.type
         return cls
 
+    def unregister(self, cls: type[Task]) -> None:
+        """Forget a task class (and its aliases)."""
+        if self._types.get(cls.type) is cls:
+            del self._types[cls.type]
+        for alias in cls.aliases:
+            if self._aliases.get(alias) == cls.type:
+                del self._aliases[alias]
+
     def register_module(self, module: ModuleType) -> None:
         for _, obj in inspect.getmembers(module, inspect.isclass):
             if issubclass(obj, Task) and obj.type and obj.__module__ == module.__name__:

@@ -1,0 +1,138 @@
+"""The `kestra-nb` command: run and validate flows from a terminal or CI.
+
+    kestra-nb run flow.yml -i name=value [--label k:v] [--json] [--timeout S] [--home DIR]
+    kestra-nb validate flow.yml [more.yml …]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Sequence, TextIO
+
+from .errors import FlowValidationError, KestraNbError
+from .model.execution import Execution, Level
+from .model.state import StateType
+
+OK_STATES = (StateType.SUCCESS, StateType.WARNING)
+
+
+def _pair(sep: str, what: str):  # argparse type: "k=v" / "k:v"
+    def parse(text: str) -> tuple[str, str]:
+        key, found, value = text.partition(sep)
+        if not found or not key:
+            raise argparse.ArgumentTypeError(f"expected {what} as KEY{sep}VALUE, got {text!r}")
+        return key.strip(), value if sep == "=" else value.strip()
+    return parse
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kestra-nb", description="Kestra flows, in-process.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a flow and print its state, outputs and timeline")
+    run.add_argument("flow", type=Path, help="the flow's YAML file")
+    run.add_argument("-i", "--input", action="append", default=[], type=_pair("=", "an input"),
+                     metavar="NAME=VALUE", help="an input value (repeatable)")
+    run.add_argument("-l", "--label", action="append", default=[], type=_pair(":", "a label"),
+                     metavar="KEY:VALUE", help="an execution label (repeatable)")
+    run.add_argument("--json", action="store_true", help="print Kestra's execution JSON instead")
+    run.add_argument("--timeout", type=float, help="kill the execution after this many seconds")
+    run.add_argument("--home", type=Path, help="the store's home directory (default: KESTRA_NB_HOME)")
+    validate = sub.add_parser("validate", help="check flows and print every violation with its line:column")
+    validate.add_argument("flows", type=Path, nargs="+", help="YAML files")
+    return parser
+
+
+def _ms(delta: timedelta | None) -> str:
+    if delta is None:
+        return "-"
+    ms = delta.total_seconds() * 1000
+    return f"{ms:.1f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
+
+
+def print_summary(ex: Execution, errors: Sequence[str], out: TextIO) -> None:
+    """State, outputs, a per-task timeline and the error logs, for a terminal."""
+    out.write(f"{ex.namespace}.{ex.flow_id} (revision {ex.flow_revision}) execution {ex.id}: "
+              f"{ex.state.current.value} in {_ms(ex.state.duration)}\n")
+    if ex.outputs:
+        out.write("outputs:\n")
+        for key, value in ex.outputs.items():
+            out.write(f"  {key}: {json.dumps(value, ensure_ascii=False)}\n")
+    if ex.task_run_list:
+        out.write("task runs:\n")
+        width = max(len(tr.task_id) + (len(tr.value) + 3 if tr.value else 0) for tr in ex.task_run_list)
+        for tr in ex.task_run_list:
+            name = tr.task_id + (f" [{tr.value}]" if tr.value else "")
+            out.write(f"  {name:<{width}}  {tr.state.current.value:<9} {_ms(tr.state.duration)}\n")
+    for message in errors:
+        out.write(f"error: {message}\n")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .engine import Engine, get_engine
+
+    try:
+        source = args.flow.read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"kestra-nb: cannot read {args.flow}: {exc.strerror}", file=sys.stderr)
+        return 1
+    engine = Engine(args.home) if args.home else get_engine()
+    try:
+        ex = engine.run(source, inputs=dict(args.input), labels=list(args.label), timeout=args.timeout)
+    except FlowValidationError as exc:
+        _print_violations(args.flow, exc)
+        return 1
+    except KestraNbError as exc:
+        print(f"kestra-nb: {exc}", file=sys.stderr)
+        execution = getattr(exc, "execution", None)
+        if execution is not None:
+            print_summary(execution, [], sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(ex.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        errors = [e.message for e in engine.store.list_logs(ex.id, min_level=Level.ERROR)]
+        print_summary(ex, errors, sys.stdout)
+    return 0 if ex.state.current in OK_STATES else 1
+
+
+def _print_violations(path: Path, exc: FlowValidationError) -> None:
+    for v in exc.violations:
+        where = f"{path}:{v.line}:{v.column}" if v.line is not None else str(path)
+        print(f"{where}: {v.path + ': ' if v.path else ''}{v.message}", file=sys.stderr)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .parsing import check_flow
+
+    status = 0
+    for path in args.flows:
+        try:
+            source = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            print(f"kestra-nb: cannot read {path}: {exc.strerror}", file=sys.stderr)
+            status = 1
+            continue
+        check = check_flow(source)
+        if check.violations:
+            _print_violations(path, FlowValidationError(check.violations))
+            status = 1
+        else:
+            for info in check.infos:
+                print(f"{path}: info: {info}")
+            print(f"{path}: valid ({check.flow.namespace}.{check.flow.id})")
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `kestra-nb` console script."""
+    args = _parser().parse_args(argv)
+    if args.command == "run":
+        return _run(args)
+    return _validate(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""The variables a template sees (spec §6.2) and the context handed to a running task."""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+from ..errors import ExpressionError
+from ..expressions import Renderer
+from ..model.execution import Execution, Level, LogEntry, TaskRun
+from ..model.flow import Flow, TaskSpec
+from ..model.state import utcnow
+from .inputs import decrypted_inputs
+
+_ENVS: dict[str, str] | None = None
+
+
+def envs() -> dict[str, str]:
+    """`ENV_FOO_BAR=x` in the process environment -> `envs.foo_bar` (read once per process)."""
+    global _ENVS
+    if _ENVS is None:
+        _ENVS = {k[4:].lower(): v for k, v in os.environ.items() if k.startswith("ENV_")}
+    return _ENVS
+
+
+def labels_variable(execution: Execution) -> dict[str, Any]:
+    """Labels as a map, first value winning; `system.x` keys nested under `system`."""
+    out: dict[str, Any] = {}
+    for label in execution.labels:
+        if label.key.startswith("system."):
+            out.setdefault("system", {}).setdefault(label.key[7:], label.value)
+        else:
+            out.setdefault(label.key, label.value)
+    return out
+
+
+def outputs_variable(execution: Execution) -> dict[str, Any]:
+    """Task outputs merged as Kestra does: `outputs.<task>`, nested per loop value under loops."""
+    out: dict[str, Any] = {}
+    runs = execution.task_run_list
+    by_id = {tr.id: tr for tr in runs} if any(tr.value is not None for tr in runs) else None
+    for tr in runs:
+        if tr.outputs is None:
+            continue
+        if tr.value is None or by_id is None:
+            out[tr.task_id] = tr.outputs
+            continue
+        values: list[str] = []
+        node: TaskRun | None = tr
+        while node is not None:
+            if node.value is not None:
+                values.append(node.value)
+            node = by_id.get(node.parent_task_run_id) if node.parent_task_run_id else None
+        target = out.setdefault(tr.task_id, {})
+        for v in reversed(values[1:]):
+            target = target.setdefault(v, {})
+        target[values[0]] = tr.outputs
+    return out
+
+
+def tasks_variable(execution: Execution) -> dict[str, Any]:
+    """`tasks.<id>.state`, or `tasks.<id>.<value>.state` for looped task runs."""
+    out: dict[str, Any] = {}
+    for tr in execution.task_run_list:
+        if tr.value is None:
+            out[tr.task_id] = {"state": tr.state.current.value}
+        else:
+            out.setdefault(tr.task_id, {})[tr.value] = {"state": tr.state.current.value}
+    return out
+
+
+def _inputs(flow: Flow, execution: Execution) -> dict[str, Any]:
+    values = execution.inputs or {}
+    if values and any(i.type == "SECRET" for i in flow.inputs):
+        return decrypted_inputs(flow.inputs, values)  # tasks see secrets in clear; the execution never does
+    return values
+
+
+def execution_variables(flow: Flow, execution: Execution) -> dict[str, Any]:
+    """What every template of this execution sees, before task-specific variables."""
+    return {
+        "flow": {"id": flow.id, "namespace": flow.namespace, "revision": execution.flow_revision,
+                 "tenantId": execution.tenant_id},
+        "execution": {"id": execution.id, "startDate": execution.state.start_date,
+                      "originalId": execution.original_id, "state": execution.state.current.value},
+        "inputs": _inputs(flow, execution),
+        "outputs": outputs_variable(execution),
+        "vars": flow.variables,
+        "labels": labels_variable(execution),
+        "tasks": tasks_variable(execution),
+        "trigger": execution.trigger.variables if execution.trigger and execution.trigger.variables else {},
+        "envs": envs(),
+        "globals": {},
+        "kestra": {"environment": None, "url": None},
+    }
+
+
+class TaskRunContext:
+    """What a running task sees: its rendered properties, its logger, the flow and the execution."""
+
+    __slots__ = ("flow", "execution", "task_run", "spec", "renderer", "_variables", "_emit", "_min_level")
+
+    def __init__(self, flow: Flow, execution: Execution, task_run: TaskRun, spec: TaskSpec,
+                 renderer: Renderer, emit: Callable[[LogEntry], None]) -> None:
+        self.flow = flow
+        self.execution = execution
+        self.task_run = task_run
+        self.spec = spec
+        self.renderer = renderer
+        self._variables: dict[str, Any] | None = None
+        self._emit = emit
+        self._min_level = spec.log_level.severity if spec.log_level is not None else 0
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        if self._variables is None:
+            v = execution_variables(self.flow, self.execution)
+            tr = self.task_run
+            v["task"] = {"id": self.spec.id, "type": self.spec.type}
+            taskrun: dict[str, Any] = {"id": tr.id, "startDate": tr.state.start_date,
+                                       "attemptsCount": len(tr.attempts or ())}
+            if tr.parent_task_run_id is not None:
+                taskrun["parentId"] = tr.parent_task_run_id
+            if tr.value is not None:
+                taskrun["value"] = tr.value
+            if tr.iteration is not None:
+                taskrun["iteration"] = tr.iteration
+            v["taskrun"] = taskrun
+            self._variables = v
+        return self._variables
+
+    def _where(self, prop: str | None, exc: ExpressionError) -> ExpressionError:
+        path = f"{self.spec.path}.{prop}" if prop else self.spec.path
+        pos = self.flow.positions.get(path)
+        at = f", line {pos[0]}" if pos else ""
+        return ExpressionError(f"{exc.message} (task `{self.spec.id}`, property `{prop or '?'}` at {path}{at})",
+                               exc.expression, exc.line)
+
+    def render(self, value: Any, prop: str | None = None) -> Any:
+        """Render a property value: strings as templates, maps and lists recursively."""
+        try:
+            return self.renderer.render_value(value, self.variables)
+        except ExpressionError as exc:
+            raise self._where(prop, exc) from None
+
+    def render_string(self, value: Any, prop: str | None = None) -> str:
+        """Render to text (Kestra's string mode)."""
+        if isinstance(value, str) and "{" not in value:
+            return value
+        try:
+            return self.renderer.render_string(value, self.variables)
+        except ExpressionError as exc:
+            raise self._where(prop, exc) from None
+
+    def render_typed(self, value: Any, prop: str | None = None) -> Any:
+        """Render in typed mode (a lone `{{ expr }}` keeps its native type)."""
+        try:
+            return self.renderer.render_typed(value, self.variables)
+        except ExpressionError as exc:
+            raise self._where(prop, exc) from None
+
+    def log(self, level: Level | str, message: str) -> None:
+        """Log a line for this task run, unless below the task's `logLevel`."""
+        level = Level(level)
+        if level.severity < self._min_level:
+            return
+        tr = self.task_run
+        self._emit(LogEntry(
+            namespace=tr.namespace, flow_id=tr.flow_id, timestamp=utcnow(), level=level, message=message,
+            execution_id=tr.execution_id, task_id=tr.task_id, task_run_id=tr.id,
+            attempt_number=len(tr.attempts) - 1 if tr.attempts else 0, tenant_id=tr.tenant_id))

@@ -1,0 +1,65 @@
+"""The in-process event bus: the runner publishes every committed transition; waiters and views listen.
+
+Listeners run on the engine's loop thread and must not block (hand the event to a queue, set a future).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Union
+
+from ..model.execution import LogEntry
+from ..model.state import StateType
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionUpdated:
+    """An execution's transition was committed; `document` is its Kestra JSON (read-only)."""
+
+    execution_id: str
+    state: StateType
+    document: dict[str, Any]
+    finished: bool              # terminal and nothing left to run: what wait=true waits for
+
+
+@dataclass(frozen=True, slots=True)
+class LogsAppended:
+    """Log entries of an execution were committed."""
+
+    execution_id: str
+    entries: tuple[LogEntry, ...]
+
+
+Event = Union[ExecutionUpdated, LogsAppended]
+Listener = Callable[[Event], None]
+
+
+class EventBus:
+    """Publish/subscribe per execution id (or every execution with `None`)."""
+
+    def __init__(self) -> None:
+        self._listeners: dict[str | None, list[Listener]] = {}
+
+    def subscribe(self, execution_id: str | None, listener: Listener) -> Callable[[], None]:
+        """Call `listener` for each event of that execution (every execution if None); returns unsubscribe."""
+        self._listeners.setdefault(execution_id, []).append(listener)
+
+        def unsubscribe() -> None:
+            listeners = self._listeners.get(execution_id)
+            if listeners and listener in listeners:
+                listeners.remove(listener)
+                if not listeners:
+                    del self._listeners[execution_id]
+
+        return unsubscribe
+
+    def publish(self, event: Event) -> None:
+        """Deliver an event to the listeners of its execution, then to the catch-all ones."""
+        for key in (event.execution_id, None):
+            for listener in tuple(self._listeners.get(key, ())):
+                try:
+                    listener(event)
+                except Exception:  # one broken view must not break the engine
+                    log.exception("kestra_nb: event listener failed")

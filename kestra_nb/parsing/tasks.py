@@ -1,0 +1,285 @@
+"""Task mappings -> `TaskSpec`s (spec §4.4): common properties, the type's own `Prop`s, nested task kinds.
+
+A task's type is resolved through the registry (legacy aliases are noted as infos and deprecation
+paths); its own properties are checked against the class's `Prop` kinds and kept as written in
+`TaskSpec.props`; kinds `tasks`, `task_map`, `dag` and `inputs` are parsed recursively. The flow's
+`pluginDefaults` are merged into each matching task before it is checked, as Kestra does, so a required
+property may come from a default.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..model.execution import Level
+from ..model.flow import TaskSpec
+from ..model.jsonfmt import format_duration, parse_duration
+from ..tasks.base import Prop, Task
+from .checker import BAD, Checker, F, child, is_expression
+from .inputs import parse_inputs
+
+TASK_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*")
+LEVELS = tuple(level.value for level in Level)
+
+_COMMON: dict[str, F] = {
+    "version": F("string"), "description": F("string"), "retry": F("any"),
+    "timeout": F("duration", dynamic=True), "disabled": F("bool"), "allowFailure": F("bool"),
+    "allowWarning": F("bool"), "runIf": F("string"), "logLevel": F("enum", choices=LEVELS), "logToFile": F("bool"),
+    "workerGroup": F("any"), "taskCache": F("any"),
+}
+_BOOLS = {"disabled": "disabled", "allowFailure": "allow_failure", "allowWarning": "allow_warning",
+          "logToFile": "log_to_file"}
+_WORKER_GROUP = {"key": F("string"), "fallback": F("enum", choices=("FAIL", "WAIT", "CANCEL"))}
+_TASK_CACHE = {"enabled": F("bool"), "ttl": F("duration")}
+_DAG_TASK = {"task": F("any"), "dependsOn": F("string_list")}
+
+RETRY_BEHAVIORS = ("RETRY_FAILED_TASK", "CREATE_NEW_EXECUTION")
+_RETRY_COMMON = {
+    "type": F("string"), "maxAttempt": F("int", minimum=1), "maxDuration": F("duration"),
+    "warningOnRetry": F("bool"), "behavior": F("enum", choices=RETRY_BEHAVIORS),
+}
+_RETRY_TYPES: dict[str, dict[str, F]] = {
+    "constant": {"interval": F("duration", required=True)},
+    "exponential": {"interval": F("duration", required=True), "maxInterval": F("duration", required=True),
+                    "delayFactor": F("number")},
+    "random": {"minInterval": F("duration", required=True), "maxInterval": F("duration", required=True)},
+}
+
+
+def parse_retry(ck: Checker, path: str, value: Any) -> dict[str, Any] | None:
+    """Validate a retry policy (task or flow level); return it as written, or None if invalid."""
+    if not isinstance(value, dict):
+        ck.expected(path, "a retry policy (a map with `type`)", value)
+        return None
+    before = len(ck.violations)
+    kind = ck.value(child(path, "type"), value.get("type"), "string")
+    extra: dict[str, F] = {}
+    if kind is None:
+        ck.error(child(path, "type"), "must not be null")
+    elif kind is not BAD and kind not in _RETRY_TYPES:
+        ck.expected(child(path, "type"), f"one of [{', '.join(_RETRY_TYPES)}]", kind)
+    elif kind is not BAD:
+        extra = _RETRY_TYPES[kind]
+    # with no known type, the type-specific fields can't be judged: only the common ones are checked
+    skip = () if extra else tuple(k for k in value if k not in _RETRY_COMMON)
+    values = ck.fields(path, value, {**_RETRY_COMMON, **extra}, skip=skip)
+    if values is None or len(ck.violations) > before:
+        return None
+    # Kestra's Constant/Exponential/RandomRetryValidator checks, with its messages
+    d = {k: parse_duration(v) for k, v in values.items() if k.endswith(("nterval", "Duration"))}
+    max_duration, interval = d.get("maxDuration"), d.get("interval")
+    min_interval, max_interval = d.get("minInterval"), d.get("maxInterval")
+    if max_duration is not None and interval is not None and max_duration <= interval:
+        ck.error(path, f"'interval' must be less than 'maxDuration' but is {format_duration(interval)}")
+    if kind == "exponential" and interval is not None and max_interval is not None and interval >= max_interval:
+        ck.error(path, f"'interval' must be less than 'maxInterval' but is {format_duration(interval)}")
+    if kind == "random" and min_interval is not None and max_interval is not None:
+        if max_duration is not None and max_duration <= min_interval:
+            ck.error(path, f"'minInterval' must be less than 'maxDuration' but is {format_duration(min_interval)}")
+        if max_duration is not None and max_duration <= max_interval:
+            ck.error(path, f"'maxInterval' must be less than 'maxDuration' but is {format_duration(max_interval)}")
+        if max_interval <= min_interval:
+            ck.error(path, f"'minInterval' must be less than 'maxInterval' but is {format_duration(min_interval)}")
+    return None if len(ck.violations) > before else values
+
+
+_schemas: dict[type[Task], dict[str, Prop]] = {}
+
+
+def _schema(cls: type[Task]) -> dict[str, Prop]:
+    schema = _schemas.get(cls)
+    if schema is None:
+        schema = _schemas[cls] = {p.name: p for p in cls.props}
+    return schema
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """`top` over `base`, maps merged recursively (how Kestra merges plugin defaults)."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+class TaskParser:
+    """Parses the task lists of one flow, remembering every task id for the duplicate check."""
+
+    __slots__ = ("ck", "defaults", "ids")
+
+    def __init__(self, ck: Checker, defaults: list[dict[str, Any]] | None = None) -> None:
+        self.ck = ck
+        self.defaults = defaults or []
+        self.ids: list[tuple[str, str]] = []   # (task id, path) in written order, nested ones included
+
+    def parse_tasks(self, path: str, value: Any) -> list[TaskSpec]:
+        """Parse a list of tasks at `path` (e.g. `tasks`, `tasks[0].then`)."""
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.ck.expected(path, "a list of tasks", value)
+            return []
+        out = []
+        for i, item in enumerate(value):
+            spec = self.parse_task(f"{path}[{i}]", item)
+            if spec is not None:
+                out.append(spec)
+        return out
+
+    def parse_task(self, path: str, raw: Any) -> TaskSpec | None:
+        """Parse one task mapping; None when it can't even be typed (the violation is recorded)."""
+        ck = self.ck
+        if not isinstance(raw, dict):
+            ck.expected(path, "a task (a map with `id` and `type`)", raw)
+            return None
+        task_id = ck.check_id(child(path, "id"), raw.get("id"), TASK_ID, 256)
+        if task_id:
+            self.ids.append((task_id, path))
+        type_path = child(path, "type")
+        written = ck.value(type_path, raw.get("type"), "string")
+        if written is None:
+            ck.error(type_path, "must not be null")
+        if written is None or written is BAD:
+            return None
+        canonical = ck.registry.canonical(written)
+        if canonical is None:
+            ck.error(type_path, f"Invalid type: {written}")
+            return None
+        if canonical != written:
+            ck.infos.append(f"{written} is replaced by {canonical}")
+            ck.deprecated(path)
+        cls = ck.registry.resolve(canonical)
+        assert cls is not None
+        line, column = ck.where(path)
+        spec = TaskSpec(id=task_id or "", type=canonical, path=path,
+                        written_type=written if canonical != written else None, line=line, column=column)
+
+        values = self._with_defaults(raw, written, canonical) if self.defaults else raw
+        schema = _schema(cls)
+        for key, value in values.items():
+            if key == "id" or key == "type":
+                continue
+            sub = child(path, key)
+            prop = schema.get(key)
+            common = _COMMON.get(key)
+            if prop is None and common is None:
+                if key in raw:  # a package-wide default may name properties this type doesn't have
+                    ck.error(sub, f'Unrecognized field "{key}"')
+                continue
+            if common is not None:
+                self._common(spec, key, sub, value)
+            if prop is not None:
+                self._prop(spec, prop, sub, value)
+        for prop in cls.props:
+            if prop.required:
+                value = values.get(prop.name)
+                if prop.kind in ("tasks", "dag") and (value is None or value == []):
+                    ck.error(child(path, prop.name), "must not be empty")
+                elif value is None:
+                    ck.error(child(path, prop.name), "must not be null")
+        return spec
+
+    def _with_defaults(self, raw: dict[str, Any], written: str, canonical: str) -> dict[str, Any]:
+        merged = raw
+        for default in self.defaults:
+            prefix = default["type"]
+            if not any(t == prefix or t.startswith(prefix + ".") for t in (written, canonical)):
+                continue
+            values = {k: v for k, v in default["values"].items() if k not in ("id", "type")}
+            merged = _merge(merged, values) if default.get("forced") else _merge(values, merged)
+        return merged
+
+    def _common(self, spec: TaskSpec, key: str, path: str, value: Any) -> None:
+        ck = self.ck
+        if key == "retry":
+            spec.retry = parse_retry(ck, path, value) if value is not None else None
+            return
+        if key in ("workerGroup", "taskCache"):
+            if value is not None and ck.fields(path, value, _WORKER_GROUP if key == "workerGroup" else _TASK_CACHE):
+                spec.props[key] = value   # TaskSpec has no field for these; kept as written
+            return
+        f = _COMMON[key]
+        checked = ck.value(path, value, f.kind, f.choices, f.dynamic)
+        if checked is BAD or checked is None:
+            return
+        if key in _BOOLS:
+            setattr(spec, _BOOLS[key], checked)
+        elif key == "timeout":
+            spec.timeout = checked if is_expression(checked) else parse_duration(checked)
+        elif key == "runIf":
+            spec.run_if = checked
+        elif key == "logLevel":
+            spec.log_level = Level(checked)
+        elif key == "description":
+            spec.description = checked
+        else:  # version
+            spec.props[key] = checked
+
+    def _prop(self, spec: TaskSpec, prop: Prop, path: str, value: Any) -> None:
+        ck = self.ck
+        if prop.deprecated and value is not None:
+            ck.deprecated(path)
+        kind = prop.kind
+        if kind == "tasks":
+            spec.children[prop.name] = self.parse_tasks(path, value)
+        elif kind == "task_map":
+            if value is None:
+                return
+            if not isinstance(value, dict):
+                ck.expected(path, "a map of task lists", value)
+                return
+            spec.child_maps[prop.name] = {key: self.parse_tasks(child(path, key), tasks)
+                                          for key, tasks in value.items()}
+        elif kind == "dag":
+            self._dag(spec, path, value)
+        elif kind == "inputs":
+            if value is not None:
+                spec.props[prop.name] = parse_inputs(ck, path, value)
+        else:
+            checked = ck.value(path, value, kind, prop.choices, dynamic=True)
+            if checked is not BAD and checked is not None:
+                spec.props[prop.name] = checked
+
+    def _dag(self, spec: TaskSpec, path: str, value: Any) -> None:
+        ck = self.ck
+        if value is None:
+            return
+        if not isinstance(value, list):
+            ck.expected(path, "a list of `{task, dependsOn}`", value)
+            return
+        for i, item in enumerate(value):
+            item_path = f"{path}[{i}]"
+            fields = ck.fields(item_path, item, _DAG_TASK, what="a map with `task` and `dependsOn`")
+            if fields is None:
+                continue
+            if item.get("task") is None:
+                ck.error(child(item_path, "task"), "must not be null")
+                continue
+            task = self.parse_task(child(item_path, "task"), item["task"])
+            if task is not None:
+                spec.dag.append((task, fields.get("dependsOn") or []))
+        known = {task.id for task, _ in spec.dag}
+        missing: list[str] = []
+        for _, deps in spec.dag:
+            missing.extend(d for d in deps if d not in known and d not in missing)
+        if missing:
+            ck.error(path, f"Not existing task id in dependency: {', '.join(missing)}")
+        graph = {task.id: deps for task, deps in spec.dag}
+        cyclic = [task.id for task, deps in spec.dag if deps and _reaches(graph, deps, task.id)]
+        if cyclic:
+            ck.error(path, f"Cyclic dependency detected: {', '.join(cyclic)}")
+
+
+def _reaches(graph: dict[str, list[str]], start: list[str], target: str) -> bool:
+    seen: set[str] = set()
+    stack = list(start)
+    while stack:
+        node = stack.pop()
+        if node == target:
+            return True
+        if node not in seen:
+            seen.add(node)
+            stack.extend(graph.get(node, ()))
+    return False

@@ -1,0 +1,320 @@
+"""The in-memory store (tests, `memory:`).
+
+`MemoryStore` keeps the semantics of `SQLiteStore` with dicts under one lock. It stores JSON text
+(executions, logs, KV values), never the caller's objects, so nothing it hands out aliases its state.
+The rules both stores share live in `_common.py`.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable, Sequence
+
+from ..model.execution import Execution, Level, LogEntry
+from ..model.jsonfmt import dumps, log_from_dict, log_to_dict
+from ..model.state import StateType, utcnow
+from .base import FlowRecord, KVEntry
+from ._common import (
+    to_us, tenant_of, execution_columns, sort_columns, check_paging, namespace_matches, check_kv_type, kv_encode, kv_decode,
+)
+
+
+# ------------------------------------------------------------------------------------- the store
+
+
+@dataclass(slots=True)
+class _ExecutionRow:
+    id: str
+    tenant: str
+    namespace: str
+    flow_id: str
+    state: str
+    start_date: int | None
+    end_date: int | None
+    duration: int | None
+    labels: tuple[tuple[str, str], ...]
+    document: str
+
+
+@dataclass(slots=True)
+class _LogRow:
+    seq: int
+    tenant: str
+    execution_id: str | None
+    task_run_id: str | None
+    task_id: str | None
+    attempt_number: int | None
+    severity: int
+    document: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _KVRow:
+    type: str
+    value: str
+    revision: int
+    updated: datetime
+    expiration: datetime | None
+    description: str | None
+
+
+def _null_lowest(value: Any) -> tuple[bool, Any]:
+    return (False, 0) if value is None else (True, value)
+
+
+def _expired(expiration: datetime | None, now: datetime) -> bool:
+    return expiration is not None and expiration <= now
+
+
+class MemoryStore:
+    """An ephemeral store with the same rules as `SQLiteStore`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._flows: dict[tuple[str, str, str], list[FlowRecord]] = {}
+        self._executions: dict[str, _ExecutionRow] = {}
+        self._logs: dict[str | None, list[_LogRow]] = {}
+        self._kv: dict[tuple[str, str, str], _KVRow] = {}
+        self._seq = 0
+        self._version = 0
+
+    def _changed(self) -> None:
+        self._version += 1
+
+    # ---------------------------------------------------------------------------------------- flows
+
+    def save_flow(self, namespace: str, flow_id: str, source: str, *, tenant: str = "main") -> FlowRecord:
+        """Store `source` as the next revision (or return the latest one if the source is identical)."""
+        with self._lock:
+            revisions = self._flows.setdefault((tenant, namespace, flow_id), [])
+            latest = revisions[-1] if revisions else None
+            if latest is not None and not latest.deleted and latest.source == source:
+                return latest
+            record = FlowRecord(namespace, flow_id, latest.revision + 1 if latest else 1, source, utcnow(),
+                                False, tenant)
+            revisions.append(record)
+            self._changed()
+            return record
+
+    def get_flow(self, namespace: str, flow_id: str, revision: int | None = None, *,
+                 allow_deleted: bool = False, tenant: str = "main") -> FlowRecord | None:
+        """The latest (or the given) revision; None if missing, or deleted and not `allow_deleted`."""
+        with self._lock:
+            revisions = self._flows.get((tenant, namespace, flow_id))
+            if not revisions:
+                return None
+            if revision is None:
+                record = revisions[-1]
+            else:
+                record = next((r for r in revisions if r.revision == revision), None)
+            if record is None or (record.deleted and not allow_deleted):
+                return None
+            return record
+
+    def delete_flow(self, namespace: str, flow_id: str, *, tenant: str = "main") -> FlowRecord | None:
+        """Soft delete: write a new revision marked deleted (same source); None if there is no live flow."""
+        with self._lock:
+            revisions = self._flows.get((tenant, namespace, flow_id))
+            if not revisions or revisions[-1].deleted:
+                return None
+            latest = revisions[-1]
+            record = FlowRecord(namespace, flow_id, latest.revision + 1, latest.source, utcnow(), True, tenant)
+            revisions.append(record)
+            self._changed()
+            return record
+
+    def flow_revisions(self, namespace: str, flow_id: str, *, tenant: str = "main") -> list[FlowRecord]:
+        """Every revision, ascending (deleted markers included)."""
+        with self._lock:
+            return list(self._flows.get((tenant, namespace, flow_id), ()))
+
+    def list_flows(self, namespace: str | None = None, *, prefix: bool = False,
+                   tenant: str = "main") -> list[FlowRecord]:
+        """The latest live revision of each flow, in `namespace` exactly (or under it when `prefix`)."""
+        with self._lock:
+            out = [revisions[-1] for (t, ns, _), revisions in self._flows.items()
+                   if t == tenant and revisions and not revisions[-1].deleted
+                   and (namespace is None or namespace_matches(ns, namespace, prefix))]
+        out.sort(key=lambda r: (r.namespace, r.id))
+        return out
+
+    # ----------------------------------------------------------------------------------- executions
+
+    def save_execution(self, execution: Execution, logs: Sequence[LogEntry] = (), *,
+                       document: dict[str, Any] | None = None) -> None:
+        """Insert or replace the execution (and append `logs`) in one transaction."""
+        if document is None:
+            document = execution.to_dict()
+        tenant, start, end, duration = execution_columns(execution)
+        row = _ExecutionRow(execution.id, tenant, execution.namespace, execution.flow_id,
+                            execution.state.current.value, start, end, duration,
+                            tuple((label.key, label.value) for label in execution.labels), dumps(document))
+        log_docs = [log_to_dict(entry) for entry in logs]
+        with self._lock:
+            self._executions[execution.id] = row
+            self._append(logs, log_docs)
+            self._changed()
+
+    def get_execution(self, execution_id: str, *, tenant: str = "main") -> Execution | None:
+        """The stored execution, or None."""
+        document = self.get_execution_document(execution_id, tenant=tenant)
+        return None if document is None else Execution.from_dict(document)
+
+    def get_execution_document(self, execution_id: str, *, tenant: str = "main") -> dict[str, Any] | None:
+        """The stored JSON document as is (no model round trip), or None."""
+        with self._lock:
+            row = self._executions.get(execution_id)
+            text = row.document if row is not None and row.tenant == tenant else None
+        return None if text is None else json.loads(text)
+
+    def search_executions(self, *, namespace: str | None = None, namespace_prefix: bool = True,
+                          flow_id: str | None = None, states: Iterable[StateType] | None = None,
+                          labels: dict[str, str] | None = None, start_after: datetime | None = None,
+                          start_before: datetime | None = None, sort: Sequence[tuple[str, bool]] = (),
+                          page: int = 1, size: int = 10, tenant: str = "main") -> tuple[list[Execution], int]:
+        """A page of executions and the total count (start bounds inclusive; NULLs sort lowest)."""
+        check_paging(page, size)
+        order = sort_columns(sort)
+        wanted_states = None if states is None else {StateType(s).value for s in states}
+        after, before = to_us(start_after), to_us(start_before)
+        wanted_labels = list((labels or {}).items())
+        with self._lock:
+            rows = [
+                r for r in self._executions.values()
+                if r.tenant == tenant
+                and (namespace is None or namespace_matches(r.namespace, namespace, namespace_prefix))
+                and (flow_id is None or r.flow_id == flow_id)
+                and (wanted_states is None or r.state in wanted_states)
+                and (after is None or (r.start_date is not None and r.start_date >= after))
+                and (before is None or (r.start_date is not None and r.start_date <= before))
+                and all(label in r.labels for label in wanted_labels)
+            ]
+        # Stable sorts from the last key to the first; None sorts lowest, as in SQLite.
+        for column, ascending in reversed(order):
+            rows.sort(key=lambda r, c=column: _null_lowest(getattr(r, c)), reverse=not ascending)
+        total = len(rows)
+        chosen = rows[(page - 1) * size: page * size]
+        return [Execution.from_dict(json.loads(r.document)) for r in chosen], total
+
+    def executions_in_states(self, states: Iterable[StateType], *, tenant: str = "main") -> list[Execution]:
+        """Every execution whose current state is one of `states`, oldest first."""
+        wanted = {StateType(s).value for s in states}
+        with self._lock:
+            rows = [r for r in self._executions.values() if r.tenant == tenant and r.state in wanted]
+        rows.sort(key=lambda r: (r.start_date is not None, r.start_date or 0, r.id))
+        return [Execution.from_dict(json.loads(r.document)) for r in rows]
+
+    def delete_execution(self, execution_id: str, *, tenant: str = "main") -> bool:
+        """Delete the execution and its logs; False if it did not exist."""
+        with self._lock:
+            row = self._executions.get(execution_id)
+            if row is None or row.tenant != tenant:
+                return False
+            del self._executions[execution_id]
+            kept = [r for r in self._logs.get(execution_id, ()) if r.tenant != tenant]
+            if kept:
+                self._logs[execution_id] = kept
+            else:
+                self._logs.pop(execution_id, None)
+            self._changed()
+            return True
+
+    # ----------------------------------------------------------------------------------------- logs
+
+    def _append(self, logs: Sequence[LogEntry], docs: list[dict[str, Any]]) -> None:
+        for entry, doc in zip(logs, docs):
+            self._seq += 1
+            self._logs.setdefault(entry.execution_id, []).append(_LogRow(
+                self._seq, tenant_of(entry.tenant_id), entry.execution_id, entry.task_run_id, entry.task_id,
+                entry.attempt_number, Level(entry.level).severity, doc))
+
+    def append_logs(self, logs: Sequence[LogEntry]) -> None:
+        """Append log entries in one transaction."""
+        if not logs:
+            return
+        docs = [log_to_dict(entry) for entry in logs]
+        with self._lock:
+            self._append(logs, docs)
+            self._changed()
+
+    def list_logs(self, execution_id: str, *, min_level: Level | None = None, task_run_id: str | None = None,
+                  task_id: str | None = None, attempt: int | None = None, tenant: str = "main") -> list[LogEntry]:
+        """The execution's logs in the order they were written, filtered (`min_level` and more severe)."""
+        floor = None if min_level is None else Level(min_level).severity
+        with self._lock:
+            rows = [r for r in self._logs.get(execution_id, ())
+                    if r.tenant == tenant
+                    and (floor is None or r.severity >= floor)
+                    and (task_run_id is None or r.task_run_id == task_run_id)
+                    and (task_id is None or r.task_id == task_id)
+                    and (attempt is None or r.attempt_number == attempt)]
+        return [log_from_dict(r.document) for r in rows]
+
+    # ------------------------------------------------------------------------------------------- KV
+
+    def kv_put(self, namespace: str, key: str, value: Any, type: str, *, expiration: datetime | None = None,
+               description: str | None = None, tenant: str = "main") -> KVEntry:
+        """Set a key (revision + 1 each time; an expired key starts again at 1)."""
+        check_kv_type(type)
+        text = kv_encode(value, type)
+        now = utcnow()
+        with self._lock:
+            self._purge(now)
+            old = self._kv.get((tenant, namespace, key))
+            row = _KVRow(type, text, old.revision + 1 if old else 1, now, expiration, description)
+            self._kv[(tenant, namespace, key)] = row
+            self._changed()
+        return self._entry(tenant, namespace, key, row)
+
+    def kv_get(self, namespace: str, key: str, *, tenant: str = "main") -> KVEntry | None:
+        """The entry, or None if missing or expired."""
+        now = utcnow()
+        with self._lock:
+            row = self._kv.get((tenant, namespace, key))
+            if row is not None and _expired(row.expiration, now):
+                del self._kv[(tenant, namespace, key)]
+                self._changed()
+                return None
+        return None if row is None else self._entry(tenant, namespace, key, row)
+
+    def kv_delete(self, namespace: str, key: str, *, tenant: str = "main") -> bool:
+        """Remove a key; False if it was not there (or had expired)."""
+        now = utcnow()
+        with self._lock:
+            row = self._kv.pop((tenant, namespace, key), None)
+            if row is None:
+                return False
+            self._changed()
+            return not _expired(row.expiration, now)
+
+    def kv_list(self, namespace: str, *, tenant: str = "main") -> list[KVEntry]:
+        """Live (unexpired) entries of a namespace, by key."""
+        now = utcnow()
+        with self._lock:
+            rows = sorted((k[2], r) for k, r in self._kv.items()
+                          if k[0] == tenant and k[1] == namespace and not _expired(r.expiration, now))
+        return [self._entry(tenant, namespace, key, row) for key, row in rows]
+
+    def _purge(self, now: datetime) -> None:
+        for k in [k for k, r in self._kv.items() if _expired(r.expiration, now)]:
+            del self._kv[k]
+
+    @staticmethod
+    def _entry(tenant: str, namespace: str, key: str, row: _KVRow) -> KVEntry:
+        return KVEntry(namespace, key, kv_decode(row.value, row.type), row.type, row.revision, row.updated,
+                       row.expiration, row.description, tenant)
+
+    # ------------------------------------------------------------------------------------ lifecycle
+
+    def data_version(self) -> int:
+        """A counter bumped by every change (there is no other connection to watch)."""
+        with self._lock:
+            return self._version
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+__all__ = ["MemoryStore"]

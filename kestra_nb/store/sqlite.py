@@ -1,0 +1,614 @@
+"""The embedded default store: one SQLite file (`<home>/kestra_nb.db`) shared by every process.
+
+This module owns the schema (tables, indexes, the ordered list of migrations and `PRAGMA user_version`),
+the connection settings (WAL, synchronous=NORMAL, busy timeout) and the SQL of every `Store` method.
+
+Why it looks the way it does:
+- WAL with synchronous=NORMAL makes a commit durable against the process dying (not against power loss)
+  without an fsync per commit, and lets readers in other processes run while one writes.
+- Writes take the lock up front (`BEGIN IMMEDIATE`), so a transaction never fails half-way on a lock
+  upgrade; the busy timeout makes concurrent writers queue instead of failing.
+- `save_execution` is on the engine's hot path (3-4 calls per tiny flow): one connection and one cursor
+  reused under an RLock, statements cached by sqlite3, no PRAGMA or SELECT per call, logs via executemany.
+- Checkpoints (copying the WAL back into the database, with fsyncs) run on a background thread with its
+  own connection instead of inside whichever commit crosses SQLite's threshold: that commit would
+  otherwise pay milliseconds. Commits stay durable either way: they are in the WAL.
+- Instants are integer microseconds since the epoch: compact, exact, and sortable.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from ..config import db_path, home_dir
+from ..errors import StoreError
+from ..model.execution import Execution, Level, LogEntry
+from ..model.jsonfmt import dumps, log_from_dict, log_to_dict
+from ..model.state import StateType, utcnow
+from .base import FlowRecord, KVEntry
+from ._common import (
+    check_kv_type, check_paging, execution_columns, from_us, kv_decode, kv_encode, sort_columns,
+    source_sha256, tenant_of, to_us,
+)
+
+# Marks the file as ours (PRAGMA application_id), so a foreign SQLite database is refused, not altered.
+APPLICATION_ID = 0x4B4E4231  # "KNB1"
+
+# Migration N (1-based) takes the schema from version N-1 to N. Append only; never edit a shipped one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (  # 1: flows, executions, logs, kv
+        """CREATE TABLE flows (
+            tenant TEXT NOT NULL, namespace TEXT NOT NULL, id TEXT NOT NULL, revision INTEGER NOT NULL,
+            source TEXT NOT NULL, source_sha256 TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,
+            updated INTEGER NOT NULL,
+            PRIMARY KEY (tenant, namespace, id, revision))""",
+        """CREATE TABLE executions (
+            id TEXT PRIMARY KEY, tenant TEXT NOT NULL, namespace TEXT NOT NULL, flow_id TEXT NOT NULL,
+            flow_revision INTEGER, state TEXT NOT NULL, start_date INTEGER, end_date INTEGER,
+            duration INTEGER, parent_id TEXT, labels TEXT, document TEXT NOT NULL)""",
+        "CREATE INDEX executions_flow ON executions (tenant, namespace, flow_id, start_date)",
+        "CREATE INDEX executions_start ON executions (tenant, start_date)",
+        # No index on state: it changes on almost every save, and an index entry rewritten per save costs
+        # more (~5 µs each) than the rare scans that need it (recovery at start-up).
+        # seq without AUTOINCREMENT (which costs a sqlite_sequence write per commit): a new row still gets
+        # max(seq) + 1, so an execution's logs are in write order and seq only grows while it exists.
+        """CREATE TABLE logs (
+            seq INTEGER PRIMARY KEY, tenant TEXT NOT NULL, namespace TEXT, flow_id TEXT,
+            execution_id TEXT, task_run_id TEXT, task_id TEXT, attempt_number INTEGER,
+            level INTEGER NOT NULL, timestamp INTEGER NOT NULL, document TEXT NOT NULL)""",
+        "CREATE INDEX logs_execution ON logs (execution_id, seq)",
+        """CREATE TABLE kv (
+            tenant TEXT NOT NULL, namespace TEXT NOT NULL, key TEXT NOT NULL, type TEXT NOT NULL,
+            value TEXT NOT NULL, revision INTEGER NOT NULL, updated INTEGER NOT NULL, expiration INTEGER,
+            description TEXT,
+            PRIMARY KEY (tenant, namespace, key)) WITHOUT ROWID""",
+        f"PRAGMA application_id = {APPLICATION_ID}",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+BUSY_TIMEOUT_MS = 10_000
+# Ask for a checkpoint every this many commits (a commit writes ~2-5 pages: about SQLite's default of
+# 1000 WAL pages), and force one that waits for writers when the WAL still holds this many pages.
+CHECKPOINT_EVERY = 256
+CHECKPOINT_FORCE_PAGES = 20_000
+
+# What identifies an execution (tenant, namespace, flow, start date) never changes for an id, so the upsert
+# leaves those columns alone: their index entries are written once, on insert.
+_UPSERT_EXECUTION = """
+INSERT INTO executions (id, tenant, namespace, flow_id, flow_revision, state, start_date, end_date, duration,
+                        parent_id, labels, document)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+    flow_revision = excluded.flow_revision, state = excluded.state, end_date = excluded.end_date,
+    duration = excluded.duration,
+    parent_id = excluded.parent_id, labels = excluded.labels, document = excluded.document"""
+
+_INSERT_LOG = """
+INSERT INTO logs (tenant, namespace, flow_id, execution_id, task_run_id, task_id, attempt_number, level,
+                  timestamp, document)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+
+_FLOW_COLUMNS = "namespace, id, revision, source, updated, deleted, tenant"
+
+
+def _flow(row: tuple[Any, ...]) -> FlowRecord:
+    namespace, flow_id, revision, source, updated, deleted, tenant = row
+    return FlowRecord(namespace, flow_id, revision, source, from_us(updated), bool(deleted), tenant)  # type: ignore[arg-type]
+
+
+def _log_row(entry: LogEntry) -> tuple[Any, ...]:
+    return (tenant_of(entry.tenant_id), entry.namespace, entry.flow_id, entry.execution_id, entry.task_run_id,
+            entry.task_id, entry.attempt_number, Level(entry.level).severity, to_us(entry.timestamp),
+            dumps(log_to_dict(entry)))
+
+
+# Our own column format (not a Kestra document): a prebuilt encoder skips json.dumps' per-call set-up.
+_encode_labels = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _labels_json(execution: Execution) -> str | None:
+    # [[key, value], ...]: searched with json_each; NULL when there is none, the cheapest to write.
+    labels = execution.labels
+    return _encode_labels([[label.key, label.value] for label in labels]) if labels else None
+
+
+def _namespace_clause(namespace: str, prefix: bool, params: list[Any]) -> str:
+    if not prefix:
+        params.append(namespace)
+        return "namespace = ?"
+    # `ns` and `ns.*` but not `nsx`: '/' follows '.' in byte order, so the range is exactly `ns.` + anything,
+    # and it can use the index (LIKE would need escaping of `_` and could not).
+    params.extend((namespace, namespace + ".", namespace + "/"))
+    return "(namespace = ? OR (namespace >= ? AND namespace < ?))"
+
+
+class _Checkpointer:
+    """Checkpoints the WAL on its own thread and connection, when the store asks for it."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="kestra_nb-checkpoint", daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        """Wake the thread for one checkpoint (cheap; requests while one runs coalesce)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Finish the running checkpoint, if any, and end the thread."""
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        try:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error:
+            return  # checkpoints are an optimisation; SQLite still checkpoints on the last close
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                if self._stopping:
+                    return
+                try:
+                    # PASSIVE never blocks writers. If writers outpace it (the WAL never fully copied, so
+                    # never restarted), RESTART once: it waits for a gap between writers and lets the next
+                    # writer start the WAL file over.
+                    _, wal_pages, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if wal_pages >= CHECKPOINT_FORCE_PAGES:
+                        conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                except sqlite3.Error:
+                    pass  # busy or racing a close: the next request tries again
+        finally:
+            conn.close()
+
+
+class SQLiteStore:
+    """The `Store` on a SQLite file in `home` (the default home when None)."""
+
+    def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
+        home_path = Path(home).expanduser() if home is not None else home_dir()
+        self.path = db_path(home_path)
+        self._lock = threading.RLock()
+        self._closed = True
+        try:
+            home_path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"Cannot create the kestra_nb home directory {home_path}: {exc}") from exc
+        try:
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                         cached_statements=256)
+        except sqlite3.Error as exc:
+            raise StoreError(f"Cannot open the kestra_nb store {self.path}: {exc}") from exc
+        try:
+            self._open()
+        except BaseException:
+            self._conn.close()
+            raise
+        self._cur = self._conn.cursor()
+        self._commits = 0
+        self._checkpointer: _Checkpointer | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------------------ schema and setup
+
+    def _open(self) -> None:
+        conn = self._conn
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        pause = 0.001
+        while True:
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _Checkpointer
+                self._migrate()
+                return
+            except sqlite3.OperationalError as exc:
+                # Switching a fresh file to WAL while another process does the same fails with "database
+                # is locked" at once: SQLite does not call the busy handler there. Retry until the timeout.
+                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() >= deadline:
+                    raise StoreError(f"Cannot open the kestra_nb store {self.path}: {exc}") from exc
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{self.path} is not a usable kestra_nb store (SQLite: {exc})") from exc
+
+    def _versions(self) -> int:
+        version: int = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        app_id = self._conn.execute("PRAGMA application_id").fetchone()[0]
+        if app_id not in (0, APPLICATION_ID) or (version and app_id != APPLICATION_ID):
+            raise StoreError(f"{self.path} is a SQLite database of another application, not a kestra_nb store")
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}, newer than this kestra_nb supports "
+                f"({SCHEMA_VERSION}); upgrade kestra_nb to open it")
+        return version
+
+    def _migrate(self) -> None:
+        if self._versions() == SCHEMA_VERSION:
+            return
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated between our read and our lock: read again under the lock.
+            version = self._versions()
+            if version == 0 and conn.execute(
+                    "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").fetchone()[0]:
+                raise StoreError(f"{self.path} is a SQLite database of another application, not a kestra_nb store")
+            for statements in MIGRATIONS[version:]:
+                for statement in statements:
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def schema_version(self) -> int:
+        """The schema version of the open file."""
+        return self._query("PRAGMA user_version")[0][0]
+
+    # ------------------------------------------------------------------------------------- plumbing
+
+    def _fail(self, exc: sqlite3.Error) -> StoreError:
+        return StoreError(f"kestra_nb store {self.path}: {exc}")
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the original error is the one worth reporting
+
+    def _committed(self) -> None:
+        # Called under the lock after each commit.
+        self._commits += 1
+        if self._commits >= CHECKPOINT_EVERY:
+            self._request_checkpoint()
+
+    def _request_checkpoint(self) -> None:
+        self._commits = 0
+        if self._closed:
+            return
+        if self._checkpointer is None:
+            self._checkpointer = _Checkpointer(self.path)
+        self._checkpointer.request()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Cursor]:
+        """One write transaction (lock taken up front), as a context; errors become StoreError."""
+        with self._lock:
+            cur = self._cur
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    yield cur
+                    cur.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+            except sqlite3.Error as exc:
+                raise self._fail(exc) from exc
+            self._committed()
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._cur.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise self._fail(exc) from exc
+
+    # ---------------------------------------------------------------------------------------- flows
+
+    def save_flow(self, namespace: str, flow_id: str, source: str, *, tenant: str = "main") -> FlowRecord:
+        """Store `source` as the next revision (or return the latest one if the source is identical)."""
+        sha = source_sha256(source)
+        with self._write() as cur:
+            # Revisions count on from the latest row, deleted or not: monotonic across delete and re-create.
+            row = cur.execute(
+                f"SELECT {_FLOW_COLUMNS}, source_sha256 FROM flows WHERE tenant = ? AND namespace = ? AND id = ? "
+                "ORDER BY revision DESC LIMIT 1", (tenant, namespace, flow_id)).fetchone()
+            if row is not None and not row[5] and row[7] == sha and row[3] == source:
+                return _flow(row[:7])
+            record = FlowRecord(namespace, flow_id, row[2] + 1 if row else 1, source, utcnow(), False, tenant)
+            cur.execute("INSERT INTO flows (tenant, namespace, id, revision, source, source_sha256, deleted, updated) "
+                        "VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
+                        (tenant, namespace, flow_id, record.revision, source, sha, to_us(record.updated)))
+        return record
+
+    def get_flow(self, namespace: str, flow_id: str, revision: int | None = None, *,
+                 allow_deleted: bool = False, tenant: str = "main") -> FlowRecord | None:
+        """The latest (or the given) revision; None if missing, or deleted and not `allow_deleted`."""
+        if revision is None:
+            rows = self._query(f"SELECT {_FLOW_COLUMNS} FROM flows WHERE tenant = ? AND namespace = ? AND id = ? "
+                               "ORDER BY revision DESC LIMIT 1", (tenant, namespace, flow_id))
+        else:
+            rows = self._query(f"SELECT {_FLOW_COLUMNS} FROM flows WHERE tenant = ? AND namespace = ? AND id = ? "
+                               "AND revision = ?", (tenant, namespace, flow_id, revision))
+        if not rows or (rows[0][5] and not allow_deleted):
+            return None
+        return _flow(rows[0])
+
+    def delete_flow(self, namespace: str, flow_id: str, *, tenant: str = "main") -> FlowRecord | None:
+        """Soft delete: write a new revision marked deleted (same source); None if there is no live flow."""
+        with self._write() as cur:
+            row = cur.execute("SELECT revision, source, source_sha256, deleted FROM flows WHERE tenant = ? "
+                              "AND namespace = ? AND id = ? ORDER BY revision DESC LIMIT 1",
+                              (tenant, namespace, flow_id)).fetchone()
+            if row is None or row[3]:
+                return None
+            record = FlowRecord(namespace, flow_id, row[0] + 1, row[1], utcnow(), True, tenant)
+            cur.execute("INSERT INTO flows (tenant, namespace, id, revision, source, source_sha256, deleted, updated) "
+                        "VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
+                        (tenant, namespace, flow_id, record.revision, row[1], row[2], to_us(record.updated)))
+        return record
+
+    def flow_revisions(self, namespace: str, flow_id: str, *, tenant: str = "main") -> list[FlowRecord]:
+        """Every revision, ascending (deleted markers included)."""
+        rows = self._query(f"SELECT {_FLOW_COLUMNS} FROM flows WHERE tenant = ? AND namespace = ? AND id = ? "
+                           "ORDER BY revision", (tenant, namespace, flow_id))
+        return [_flow(row) for row in rows]
+
+    def list_flows(self, namespace: str | None = None, *, prefix: bool = False,
+                   tenant: str = "main") -> list[FlowRecord]:
+        """The latest live revision of each flow, in `namespace` exactly (or under it when `prefix`)."""
+        params: list[Any] = [tenant]
+        where = "tenant = ?"
+        if namespace is not None:
+            where += " AND " + _namespace_clause(namespace, prefix, params)
+        # SQLite's bare-column rule: with max(revision), the other columns come from that same row.
+        rows = self._query(
+            f"SELECT {_FLOW_COLUMNS} FROM (SELECT {_FLOW_COLUMNS}, max(revision) FROM flows WHERE {where} "
+            "GROUP BY namespace, id) WHERE deleted = 0 ORDER BY namespace, id", params)
+        return [_flow(row) for row in rows]
+
+    # ----------------------------------------------------------------------------------- executions
+
+    def save_execution(self, execution: Execution, logs: Sequence[LogEntry] = (), *,
+                       document: dict[str, Any] | None = None) -> None:
+        """Insert or replace the execution (and append `logs`) in one transaction."""
+        # The hot path: everything is computed before taking the lock; no context manager, no SELECT.
+        if document is None:
+            document = execution.to_dict()
+        tenant, start, end, duration = execution_columns(execution)
+        row = (execution.id, tenant, execution.namespace, execution.flow_id, execution.flow_revision,
+               execution.state.current.value, start, end, duration, execution.parent_id,
+               _labels_json(execution), dumps(document))
+        log_rows = [_log_row(entry) for entry in logs] if logs else None
+        with self._lock:
+            cur = self._cur
+            try:
+                if log_rows is None:
+                    cur.execute(_UPSERT_EXECUTION, row)  # a single statement is its own transaction
+                else:
+                    cur.execute("BEGIN IMMEDIATE")
+                    try:
+                        cur.execute(_UPSERT_EXECUTION, row)
+                        cur.executemany(_INSERT_LOG, log_rows)
+                        cur.execute("COMMIT")
+                    except BaseException:
+                        self._rollback()
+                        raise
+            except sqlite3.Error as exc:
+                raise self._fail(exc) from exc
+            self._commits += 1
+            if self._commits >= CHECKPOINT_EVERY:
+                self._request_checkpoint()
+
+    def get_execution(self, execution_id: str, *, tenant: str = "main") -> Execution | None:
+        """The stored execution, or None."""
+        document = self.get_execution_document(execution_id, tenant=tenant)
+        return None if document is None else Execution.from_dict(document)
+
+    def get_execution_document(self, execution_id: str, *, tenant: str = "main") -> dict[str, Any] | None:
+        """The stored JSON document as is (no model round trip), or None."""
+        rows = self._query("SELECT document FROM executions WHERE id = ? AND tenant = ?", (execution_id, tenant))
+        return json.loads(rows[0][0]) if rows else None
+
+    def search_executions(self, *, namespace: str | None = None, namespace_prefix: bool = True,
+                          flow_id: str | None = None, states: Iterable[StateType] | None = None,
+                          labels: dict[str, str] | None = None, start_after: datetime | None = None,
+                          start_before: datetime | None = None, sort: Sequence[tuple[str, bool]] = (),
+                          page: int = 1, size: int = 10, tenant: str = "main") -> tuple[list[Execution], int]:
+        """A page of executions and the total count (start bounds inclusive; NULLs sort lowest)."""
+        check_paging(page, size)
+        order = ", ".join(f"{column} {'ASC' if ascending else 'DESC'}" for column, ascending in sort_columns(sort))
+        params: list[Any] = [tenant]
+        clauses = ["tenant = ?"]
+        if namespace is not None:
+            clauses.append(_namespace_clause(namespace, namespace_prefix, params))
+        if flow_id is not None:
+            clauses.append("flow_id = ?")
+            params.append(flow_id)
+        if states is not None:
+            names = sorted({StateType(s).value for s in states})
+            if not names:
+                return [], 0
+            clauses.append(f"state IN ({', '.join('?' * len(names))})")
+            params.extend(names)
+        if start_after is not None:
+            clauses.append("start_date >= ?")
+            params.append(to_us(start_after))
+        if start_before is not None:
+            clauses.append("start_date <= ?")
+            params.append(to_us(start_before))
+        for key, value in (labels or {}).items():
+            clauses.append("EXISTS (SELECT 1 FROM json_each(executions.labels) AS l "
+                           "WHERE json_extract(l.value, '$[0]') = ? AND json_extract(l.value, '$[1]') = ?)")
+            params.extend((key, value))
+        where = " AND ".join(clauses)
+        with self._lock:
+            try:
+                total = self._cur.execute(f"SELECT count(*) FROM executions WHERE {where}", params).fetchone()[0]
+                rows = self._cur.execute(
+                    f"SELECT document FROM executions WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                    [*params, size, (page - 1) * size]).fetchall()
+            except sqlite3.Error as exc:
+                raise self._fail(exc) from exc
+        return [Execution.from_dict(json.loads(row[0])) for row in rows], total
+
+    def executions_in_states(self, states: Iterable[StateType], *, tenant: str = "main") -> list[Execution]:
+        """Every execution whose current state is one of `states`, oldest first (a table scan, see schema)."""
+        names = sorted({StateType(s).value for s in states})
+        if not names:
+            return []
+        rows = self._query(
+            f"SELECT document FROM executions WHERE tenant = ? AND state IN ({', '.join('?' * len(names))}) "
+            "ORDER BY start_date, id", [tenant, *names])
+        return [Execution.from_dict(json.loads(row[0])) for row in rows]
+
+    def delete_execution(self, execution_id: str, *, tenant: str = "main") -> bool:
+        """Delete the execution and its logs; False if it did not exist."""
+        with self._write() as cur:
+            cur.execute("DELETE FROM executions WHERE id = ? AND tenant = ?", (execution_id, tenant))
+            existed = cur.rowcount > 0
+            if existed:
+                cur.execute("DELETE FROM logs WHERE execution_id = ? AND tenant = ?", (execution_id, tenant))
+        return existed
+
+    # ----------------------------------------------------------------------------------------- logs
+
+    def append_logs(self, logs: Sequence[LogEntry]) -> None:
+        """Append log entries in one transaction."""
+        if not logs:
+            return
+        log_rows = [_log_row(entry) for entry in logs]
+        with self._write() as cur:
+            cur.executemany(_INSERT_LOG, log_rows)
+
+    def list_logs(self, execution_id: str, *, min_level: Level | None = None, task_run_id: str | None = None,
+                  task_id: str | None = None, attempt: int | None = None, tenant: str = "main") -> list[LogEntry]:
+        """The execution's logs in the order they were written, filtered (`min_level` and more severe)."""
+        clauses = ["execution_id = ?", "tenant = ?"]
+        params: list[Any] = [execution_id, tenant]
+        if min_level is not None:
+            clauses.append("level >= ?")
+            params.append(Level(min_level).severity)
+        if task_run_id is not None:
+            clauses.append("task_run_id = ?")
+            params.append(task_run_id)
+        if task_id is not None:
+            clauses.append("task_id = ?")
+            params.append(task_id)
+        if attempt is not None:
+            clauses.append("attempt_number = ?")
+            params.append(attempt)
+        rows = self._query(f"SELECT document FROM logs WHERE {' AND '.join(clauses)} ORDER BY seq", params)
+        return [log_from_dict(json.loads(row[0])) for row in rows]
+
+    # ------------------------------------------------------------------------------------------- KV
+
+    def kv_put(self, namespace: str, key: str, value: Any, type: str, *, expiration: datetime | None = None,
+               description: str | None = None, tenant: str = "main") -> KVEntry:
+        """Set a key (revision + 1 each time; an expired key starts again at 1)."""
+        check_kv_type(type)
+        text = kv_encode(value, type)
+        now = utcnow()
+        now_us = to_us(now)
+        with self._write() as cur:
+            # Lazy purge: a namespace's expired keys go when the namespace is written to.
+            cur.execute("DELETE FROM kv WHERE tenant = ? AND namespace = ? AND expiration <= ?",
+                        (tenant, namespace, now_us))
+            row = cur.execute("SELECT revision FROM kv WHERE tenant = ? AND namespace = ? AND key = ?",
+                              (tenant, namespace, key)).fetchone()
+            revision = row[0] + 1 if row else 1
+            cur.execute("INSERT OR REPLACE INTO kv (tenant, namespace, key, type, value, revision, updated, "
+                        "expiration, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (tenant, namespace, key, type, text, revision, now_us, to_us(expiration), description))
+        return KVEntry(namespace, key, kv_decode(text, type), type, revision, now, expiration, description, tenant)
+
+    def kv_get(self, namespace: str, key: str, *, tenant: str = "main") -> KVEntry | None:
+        """The entry, or None if missing or expired."""
+        rows = self._query("SELECT type, value, revision, updated, expiration, description FROM kv "
+                           "WHERE tenant = ? AND namespace = ? AND key = ?", (tenant, namespace, key))
+        if not rows:
+            return None
+        expiration = rows[0][4]
+        if expiration is not None:
+            now_us = to_us(utcnow())
+            if expiration <= now_us:  # type: ignore[operator]
+                # Lazy purge, only if still expired: another process may have set the key again meanwhile.
+                with self._write() as cur:
+                    cur.execute("DELETE FROM kv WHERE tenant = ? AND namespace = ? AND key = ? AND expiration <= ?",
+                                (tenant, namespace, key, now_us))
+                return None
+        return self._entry(tenant, namespace, key, rows[0])
+
+    def kv_delete(self, namespace: str, key: str, *, tenant: str = "main") -> bool:
+        """Remove a key; False if it was not there (or had expired)."""
+        with self._write() as cur:
+            row = cur.execute("SELECT expiration FROM kv WHERE tenant = ? AND namespace = ? AND key = ?",
+                              (tenant, namespace, key)).fetchone()
+            if row is not None:
+                cur.execute("DELETE FROM kv WHERE tenant = ? AND namespace = ? AND key = ?", (tenant, namespace, key))
+        return row is not None and (row[0] is None or row[0] > to_us(utcnow()))
+
+    def kv_list(self, namespace: str, *, tenant: str = "main") -> list[KVEntry]:
+        """Live (unexpired) entries of a namespace, by key."""
+        rows = self._query("SELECT key, type, value, revision, updated, expiration, description FROM kv "
+                           "WHERE tenant = ? AND namespace = ? AND (expiration IS NULL OR expiration > ?) "
+                           "ORDER BY key", (tenant, namespace, to_us(utcnow())))
+        return [self._entry(tenant, namespace, row[0], row[1:]) for row in rows]
+
+    @staticmethod
+    def _entry(tenant: str, namespace: str, key: str, row: Sequence[Any]) -> KVEntry:
+        type, value, revision, updated, expiration, description = row
+        return KVEntry(namespace, key, kv_decode(value, type), type, revision, from_us(updated),  # type: ignore[arg-type]
+                       from_us(expiration), description, tenant)
+
+    # ------------------------------------------------------------------------------------ lifecycle
+
+    def data_version(self) -> int:
+        """SQLite's data_version: it changes when another connection (process) commits."""
+        return self._query("PRAGMA data_version")[0][0]
+
+    def integrity_check(self) -> str:
+        """SQLite's `PRAGMA integrity_check` result (`ok` when the file is sound)."""
+        return "\n".join(str(row[0]) for row in self._query("PRAGMA integrity_check"))
+
+    def close(self) -> None:
+        """Stop the checkpoint thread and close the connection (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            checkpointer.stop()  # before our close, so ours is the last connection and tidies the WAL
+        with self._lock:
+            if self._commits:
+                # Our last commits may never reach CHECKPOINT_EVERY: copy them now, or a long-lived process
+                # (a server) that rarely writes would let short-lived writers grow the WAL without end.
+                try:
+                    self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    pass
+            self._cur.close()
+            self._conn.close()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path.parent)!r})"
+
+
+__all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore"]

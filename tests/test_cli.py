@@ -1,0 +1,90 @@
+"""The kestra-nb command: run (summary, --json, inputs, exit codes) and validate (line:column)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kestra_nb.cli import main
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "myflow.yml"
+
+
+def write(tmp_path: Path, text: str, name: str = "flow.yml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_run_prints_state_outputs_and_timeline(tmp_path, capsys):
+    assert main(["run", str(EXAMPLE), "--home", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "company.team.myflow (revision 1) execution" in out and ": SUCCESS in " in out
+    assert 'mydata: "hello from kestra"' in out
+    assert any(line.split()[:2] == ["mytask", "SUCCESS"] and line.rstrip().endswith("ms")
+               for line in out.splitlines())
+
+
+def test_run_json_is_kestra_json(tmp_path, capsys):
+    assert main(["run", str(EXAMPLE), "--json", "--home", str(tmp_path)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["state"]["current"] == "SUCCESS" and doc["outputs"] == {"mydata": "hello from kestra"}
+
+
+def test_run_with_inputs_and_labels(tmp_path, capsys):
+    flow = write(tmp_path, "id: hi\nnamespace: demo\ninputs:\n  - id: name\n    type: STRING\n  - id: n\n    type: INT\n"
+                 "tasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\n"
+                 "    format: \"{{ inputs.name }} {{ inputs.n * 2 }} {{ labels.team }}\"\n"
+                 "outputs:\n  - id: o\n    type: STRING\n    value: \"{{ outputs.t.value }}\"\n")
+    assert main(["run", str(flow), "-i", "name=a=b", "-i", "n=21", "-l", "team:data", "--home", str(tmp_path)]) == 0
+    assert 'o: "a=b 42 data"' in capsys.readouterr().out
+
+
+def test_failed_run_exits_1_and_prints_the_error(tmp_path, capsys):
+    flow = write(tmp_path, "id: bad\nnamespace: demo\ntasks:\n  - id: boom\n"
+                 "    type: io.kestra.plugin.core.execution.Fail\n    errorMessage: it broke\n")
+    assert main(["run", str(flow), "--home", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert ": FAILED in " in out and "error: it broke" in out
+
+
+def test_input_error_exits_1_with_kestra_message(tmp_path, capsys):
+    flow = write(tmp_path, "id: hi\nnamespace: demo\ninputs:\n  - id: n\n    type: INT\n"
+                 "tasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\n    format: x\n")
+    assert main(["run", str(flow), "--home", str(tmp_path)]) == 1
+    assert "Missing required input:n" in capsys.readouterr().err
+
+
+def test_validate_prints_each_violation_with_line_and_column(tmp_path, capsys):
+    flow = write(tmp_path, "id: bad\nnamespace: Demo\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n"
+                 "  - id: a\n    type: io.kestra.plugin.core.debug.Nope\n")
+    assert main(["validate", str(flow)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert any(line.startswith(f"{flow}:2:") and "namespace" in line for line in err)
+    assert any(line.startswith(f"{flow}:4:") and "tasks[0].message: must not be null" in line for line in err)
+    assert any(f"{flow}:7:" in line and "Invalid type: io.kestra.plugin.core.debug.Nope" in line for line in err)
+    assert len(err) >= 3
+
+
+def test_validate_good_flow_exits_0(capsys):
+    assert main(["validate", str(EXAMPLE)]) == 0
+    assert "valid (company.team.myflow)" in capsys.readouterr().out
+
+
+def test_missing_file_exits_1(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.yml"), "--home", str(tmp_path)]) == 1
+    assert "cannot read" in capsys.readouterr().err
+    assert main(["validate", str(tmp_path / "nope.yml")]) == 1
+
+
+def test_console_script_end_to_end(tmp_path):
+    script = Path(sys.executable).with_name("kestra-nb")
+    if not script.exists():
+        pytest.fail(f"the console script is not installed next to {sys.executable}")
+    done = subprocess.run([str(script), "run", str(EXAMPLE), "--home", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "SUCCESS" in done.stdout
