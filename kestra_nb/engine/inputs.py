@@ -626,6 +626,20 @@ def _p_boolean(value: Any, props: Mapping[str, Any], required: bool) -> bool:
     return _text(value).lower() == "true"
 
 
+def _check_after_before(value: Any, props: Mapping[str, Any], kind: str, convert: Callable[[Any], Any],
+                        show: Callable[[Any], str]) -> None:
+    """DATETIME/DATE/TIME `after` and `before` bounds (exclusive), with Kestra's messages."""
+    after, before = props.get("after"), props.get("before")
+    if after is not None:
+        bound = _prop(kind, after, convert)
+        if value < bound:
+            raise _Invalid(f"it must be after `{show(bound)}`")
+    if before is not None:
+        bound = _prop(kind, before, convert)
+        if value > bound:
+            raise _Invalid(f"it must be before `{show(bound)}`")
+
+
 def _instant_prop(raw: Any) -> datetime:
     if isinstance(raw, datetime):
         return (raw if raw.tzinfo else raw.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
@@ -639,15 +653,7 @@ def _p_datetime(value: Any, props: Mapping[str, Any], required: bool) -> str:
     else:
         instant = _parse_instant(_text(value))
     if props:
-        after, before = props.get("after"), props.get("before")
-        if after is not None:
-            bound = _prop("instant", after, _instant_prop)
-            if instant < bound:
-                raise _Invalid(f"it must be after `{format_instant(bound)}`")
-        if before is not None:
-            bound = _prop("instant", before, _instant_prop)
-            if instant > bound:
-                raise _Invalid(f"it must be before `{format_instant(bound)}`")
+        _check_after_before(instant, props, "instant", _instant_prop, format_instant)
     return format_instant(instant)
 
 
@@ -663,15 +669,7 @@ def _p_date(value: Any, props: Mapping[str, Any], required: bool) -> str:
     else:
         day = _parse_local_date(_text(value))
     if props:
-        after, before = props.get("after"), props.get("before")
-        if after is not None:
-            bound = _prop("date", after, _date_prop)
-            if day < bound:
-                raise _Invalid(f"it must be after `{bound.isoformat()}`")
-        if before is not None:
-            bound = _prop("date", before, _date_prop)
-            if day > bound:
-                raise _Invalid(f"it must be before `{bound.isoformat()}`")
+        _check_after_before(day, props, "date", _date_prop, date.isoformat)
     return day.isoformat()
 
 
@@ -684,15 +682,7 @@ def _time_prop(raw: Any) -> time:
 def _p_time(value: Any, props: Mapping[str, Any], required: bool) -> str:
     moment = value.replace(tzinfo=None) if isinstance(value, time) else _parse_local_time(_text(value))
     if props:
-        after, before = props.get("after"), props.get("before")
-        if after is not None:
-            bound = _prop("time", after, _time_prop)
-            if moment < bound:
-                raise _Invalid(f"it must be after `{_local_time_str(bound)}`")
-        if before is not None:
-            bound = _prop("time", before, _time_prop)
-            if moment > bound:
-                raise _Invalid(f"it must be before `{_local_time_str(bound)}`")
+        _check_after_before(moment, props, "time", _time_prop, _local_time_str)
     return _iso_local_time(moment)
 
 

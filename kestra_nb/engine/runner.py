@@ -244,16 +244,25 @@ class Engine:
         """Wait until the execution is finished (terminal and nothing left to run) and return it."""
         d = self._driven.get(execution_id)
         if d is None or d.finished:
-            ex = self.store.get_execution(execution_id)
-            if ex is None:
-                raise NotFoundError(f"Execution '{execution_id}' not found.")
+            ex = self._stored(execution_id)
             if d is None and not ex.state.current.is_terminated():
-                raise IllegalStateError(
-                    f"Execution '{execution_id}' is not driven by this process (state {ex.state.current.value})")
+                raise self._elsewhere(ex)
             return ex
         waiter: asyncio.Future[Execution] = asyncio.get_running_loop().create_future()
         d.waiters.append(waiter)
         return await waiter
+
+    def _stored(self, execution_id: str) -> Execution:
+        ex = self.store.get_execution(execution_id)
+        if ex is None:
+            raise NotFoundError(f"Execution '{execution_id}' not found.")
+        return ex
+
+    @staticmethod
+    def _elsewhere(ex: Execution) -> IllegalStateError:
+        # another process (a kernel, the server) drives it; cross-process control comes with recovery
+        return IllegalStateError(
+            f"Execution '{ex.id}' is not driven by this process (state {ex.state.current.value})")
 
     def get_execution(self, execution_id: str) -> Execution | None:
         """The execution as last committed."""
@@ -263,12 +272,10 @@ class Engine:
         """Ask a running execution to stop: KILLING, running task runs stopped, then KILLED."""
         d = self._driven.get(execution_id)
         if d is None or d.finished:
-            ex = self.store.get_execution(execution_id)
-            if ex is None:
-                raise NotFoundError(f"Execution '{execution_id}' not found.")
+            ex = self._stored(execution_id)
             if ex.state.current.is_terminated():
                 raise IllegalStateError("Execution is already finished, can't kill it")
-            raise IllegalStateError(f"Execution '{execution_id}' is not driven by this process")
+            raise self._elsewhere(ex)
         d.inbox.put_nowait(_Kill())
 
     def kill(self, execution_id: str, wait: bool = False, timeout: float | None = 30) -> Execution | None:

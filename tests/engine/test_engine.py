@@ -277,3 +277,43 @@ def test_unknown_task_type_is_a_validation_error(engine):
 def test_legacy_type_names_run(engine):
     ex = engine.run(flow("  - id: a\n    type: io.kestra.core.tasks.debugs.Return\n    format: old\n"))
     assert ex.state == "SUCCESS" and ex.task_run_list[0].outputs == {"value": "old"}
+
+
+def test_kill_and_wait_errors(engine, seed_flow):
+    from kestra_nb.errors import IllegalStateError, NotFoundError
+    from kestra_nb.model.state import StateType
+    from kestra_nb.parsing import parse_flow
+
+    with pytest.raises(NotFoundError, match="Execution 'nope' not found."):
+        engine.kill("nope")
+    done = engine.run(seed_flow)
+    with pytest.raises(IllegalStateError, match="Execution is already finished, can't kill it"):
+        engine.kill(done.id)
+    # an execution another process drives: stored RUNNING, unknown to this engine
+    other = engine.new_execution(parse_flow(seed_flow), 1)
+    other.state.transition(StateType.RUNNING)
+    engine.store.save_execution(other)
+    with pytest.raises(IllegalStateError, match="is not driven by this process"):
+        engine.kill(other.id)
+    with pytest.raises(IllegalStateError, match="is not driven by this process"):
+        engine._call(engine.wait_async(other.id)).result(5)
+
+
+def test_blocking_run_on_the_engine_loop_is_refused(engine, seed_flow):
+    import asyncio
+
+    from kestra_nb.errors import IllegalStateError
+
+    async def inside():
+        with pytest.raises(IllegalStateError, match="await engine.run_async"):
+            engine.run(seed_flow)
+        return (await engine.run_async(seed_flow)).state.current.value
+
+    assert asyncio.run_coroutine_threadsafe(inside(), engine.loop).result(10) == "SUCCESS"
+
+
+def test_disabled_flow_is_refused(engine):
+    from kestra_nb.errors import IllegalStateError
+
+    with pytest.raises(IllegalStateError, match="Requested Flow is disabled."):
+        engine.run(flow(RET.format(id="a", fmt="x"), "disabled: true\n"))
