@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
+import random
 import logging
 import os
 import threading
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Union
 
 from ..errors import (
-    ExecutionTimeoutError, ExpressionError, IllegalArgumentError, IllegalStateError, KestraNbError,
+    ExecutionTimeoutError, TaskFailure, IllegalArgumentError, IllegalStateError, KestraNbError,
     NotFoundError,
 )
 from ..expressions import Renderer, is_truthy
@@ -28,49 +30,75 @@ from ..model.execution import (
 )
 from ..model.flow import Flow
 from ..model.ids import new_id
-from ..model.jsonfmt import to_plain
+from ..model.jsonfmt import parse_duration, to_plain
 from ..model.state import State, StateType, utcnow
 from ..parsing import parse_flow
 from ..store import Store, open_store
+from ..tasks.base import ExitRequested
 from ..tasks.registry import Registry, registry as default_registry
 from .context import TaskRunContext, execution_variables
 from .events import EventBus, ExecutionUpdated, Listener, LogsAppended
 from .executor import (
-    Action, CreateTaskRun, EndExecution, KillTaskRun, StartExecution, StartTaskRun, is_finished,
-    next_actions,
+    EXIT, FLOWABLES, FOREACH, IF, LOOP_UNTIL, LOOPS, PAUSE, SWITCH, Action, CreateTaskRun, EndExecution,
+    EndTaskRun, KillTaskRun, NextIteration, StartExecution, StartTaskRun, is_finished, next_actions,
 )
 from .inputs import coerce_output, resolve_inputs
 
 log = logging.getLogger(__name__)
+
+# States in which an execution still has work ahead: what crash recovery takes over.
+RECOVERABLE = (StateType.CREATED, StateType.RESTARTED, StateType.QUEUED, StateType.RUNNING, StateType.PAUSED,
+               StateType.KILLING)
 
 LabelsArg = Union[Mapping[str, Any], Iterable[Any], None]
 
 
 @dataclass(slots=True)
 class _TaskDone:
+    """A worker finished an attempt."""
+
     task_run_id: str
     state: StateType
     outputs: dict[str, Any] | None
+
+
+@dataclass(slots=True)
+class _Timer:
+    """A timer fired: retry a task run, run a LoopUntil's next iteration, or end a Pause."""
+
+    kind: str                   # "retry" | "iteration" | "pause" | "pause-timeout"
+    task_run_id: str
 
 
 class _Kill:
     __slots__ = ()
 
 
-class _Driven:
-    """An execution this process is driving, with its inbox and pending logs."""
+class _Dequeue:
+    """A slot under the flow's concurrency limit freed up: a QUEUED execution may run."""
 
-    __slots__ = ("flow", "ex", "inbox", "workers", "logs", "dirty", "finished", "waiters")
+    __slots__ = ()
+
+
+class _Driven:
+    """An execution this process is driving, with its inbox, workers, timers and pending logs."""
+
+    __slots__ = ("flow", "ex", "inbox", "workers", "timers", "logs", "dirty", "finished", "waiters",
+                 "loop_values", "loop_started", "task")
 
     def __init__(self, flow: Flow, ex: Execution) -> None:
         self.flow = flow
         self.ex = ex
         self.inbox: asyncio.Queue[Any] = asyncio.Queue()
         self.workers: dict[str, asyncio.Task[None]] = {}
+        self.timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self.logs: list[LogEntry] = []
         self.dirty = True
         self.finished = False
         self.waiters: list[asyncio.Future[Execution]] = []
+        self.loop_values: dict[str, list[str]] = {}     # ForEach task run id -> its rendered values
+        self.loop_started: dict[str, Any] = {}          # LoopUntil task run id -> first iteration start
+        self.task: asyncio.Task[None] | None = None     # the coroutine driving it
 
 
 def build_labels(flow: Flow, requested: LabelsArg, execution_id: str) -> list[Label]:
@@ -108,6 +136,8 @@ class Engine:
         self._lock = threading.Lock()
         self._driven: dict[str, _Driven] = {}
         self._closed = False
+        self.recovered: list[str] = []    # ids of the executions this engine took over at start-up
+        self._recover()
 
     # ------------------------------------------------------------------------------------------ loop
 
@@ -197,12 +227,49 @@ class Engine:
         return ex
 
     async def start(self, flow: Flow, ex: Execution) -> Execution:
-        """Store a new execution and start driving it; returns once CREATED is committed."""
+        """Store a new execution and start driving it; returns once CREATED is committed.
+
+        Under the flow's `concurrency.limit` it is QUEUED, CANCELLED or FAILED per `behavior`.
+        """
         d = _Driven(flow, ex)
-        self._driven[ex.id] = d
         self._commit(d)
-        asyncio.get_running_loop().create_task(self._drive(d))
+        if flow.concurrency and ex.state.current is StateType.CREATED:
+            self._limit_concurrency(d)
+        self._driven[ex.id] = d
+        d.task = asyncio.get_running_loop().create_task(self._drive(d))
         return ex
+
+    def _limit_concurrency(self, d: _Driven) -> None:
+        flow = d.flow
+        limit = int(flow.concurrency.get("limit") or 0)
+        if limit < 1:
+            return
+        mine = [o for o in self._driven.values()
+                if o.flow.uid == flow.uid and not o.finished and o.ex.state.current is not StateType.QUEUED]
+        others, _ = self.store.search_executions(
+            namespace=flow.namespace, namespace_prefix=False, flow_id=flow.id,
+            states=[StateType.RUNNING, StateType.PAUSED, StateType.KILLING, StateType.RESTARTED],
+            size=limit + len(self._driven) + 1)
+        active = len(mine) + sum(1 for o in others if o.id not in self._driven)
+        if active < limit:
+            return
+        behavior = str(flow.concurrency.get("behavior") or "QUEUE")
+        state = {"CANCEL": StateType.CANCELLED, "FAIL": StateType.FAILED}.get(behavior, StateType.QUEUED)
+        d.ex.state.transition(state)
+        if state is StateType.FAILED:
+            self._execution_log(d, Level.ERROR, f"Flow is FAILED due to concurrency limit exceeded ({limit})")
+        d.dirty = True
+        d.finished = state is not StateType.QUEUED
+        self._commit(d)
+
+    def _dequeue(self, flow: Flow) -> None:
+        """An execution of `flow` ended here: let the oldest QUEUED one of the same flow run."""
+        if not flow.concurrency:
+            return
+        for other in self._driven.values():
+            if other.flow.uid == flow.uid and other.ex.state.current is StateType.QUEUED:
+                other.inbox.put_nowait(_Dequeue())
+                return
 
     async def run_async(self, flow: Flow | str, inputs: Mapping[str, Any] | None = None,
                         labels: LabelsArg = None, *, started: list[str] | None = None) -> Execution:
@@ -289,6 +356,211 @@ class Engine:
         """Listen to an execution's committed updates (on the loop thread); returns unsubscribe."""
         return self.bus.subscribe(execution_id, listener)
 
+    # -------------------------------------------------------------------------------- recovery
+
+    def _recover(self) -> None:
+        """Take over the executions whose process died mid-flow (a restarted kernel, a killed server)."""
+        claim = getattr(self.store, "claim_orphans", None)
+        orphans = claim(RECOVERABLE) if claim is not None else []
+        if not orphans:
+            return
+        self.recovered = [ex.id for ex in orphans]
+        loop = self.loop
+        for ex in orphans:
+            if self._on_loop_thread():
+                loop.create_task(self._adopt(ex))
+            else:
+                asyncio.run_coroutine_threadsafe(self._adopt(ex), loop)
+
+    async def _adopt(self, ex: Execution) -> None:
+        """Drive a recovered execution on: ended task runs are kept, interrupted ones run again."""
+        try:
+            flow, _ = self.load_flow(ex.namespace, ex.flow_id, ex.flow_revision)
+        except KestraNbError as exc:
+            log.error("kestra_nb: cannot recover execution %s: %s", ex.id, exc)
+            return
+        d = _Driven(flow, ex)
+        now = utcnow()
+        dispatch: list[tuple[TaskRun, Any]] = []
+        self._execution_log(d, Level.WARN, "The process driving this execution stopped; it was recovered "
+                                           f"by process {os.getpid()}")
+        for tr in ex.task_run_list:
+            spec = flow.task(tr.task_id)
+            current = tr.state.current
+            ctx = TaskRunContext(flow, ex, tr, spec, self.renderer, d.logs.append)
+            try:
+                if current is StateType.RUNNING and spec.type not in FLOWABLES:
+                    if tr.attempts and not tr.attempts[-1].state.is_terminated():
+                        tr.attempts[-1].state.transition(StateType.RESUBMITTED, now)
+                    tr.state.transition(StateType.RESUBMITTED, now)
+                    cls = self.tasks.resolve(spec.type)
+                    if cls is None:
+                        raise TaskFailure(f"Task type {spec.type} cannot be run by this engine")
+                    self._new_attempt(d, tr, cls, dispatch)
+                elif current is StateType.RUNNING and spec.type in LOOPS:
+                    d.loop_values[tr.id] = loop_values(ctx, spec)
+                elif current is StateType.RUNNING and spec.type == LOOP_UNTIL:
+                    d.loop_started[tr.id] = tr.state.start_date
+            except KestraNbError as exc:
+                ctx.log(Level.ERROR, exc.message)
+                tr.state.transition(StateType.FAILED, now)
+        d.dirty = True
+        self._driven[ex.id] = d
+        self._commit(d)  # RESUBMITTED and the new attempts are stored before anything runs again
+        loop = asyncio.get_running_loop()
+        for tr in ex.task_run_list:
+            spec = flow.task(tr.task_id)
+            if tr.state.current is StateType.RETRYING:
+                self._schedule(d, "retry", tr.id, 0)
+            elif tr.state.current is StateType.PAUSED and spec.type == PAUSE:
+                duration = spec.props.get("pauseDuration") or spec.props.get("delay")
+                if duration is not None:
+                    ctx = TaskRunContext(flow, ex, tr, spec, self.renderer, d.logs.append)
+                    paused_at = tr.state.histories[-1].date
+                    remaining = _seconds(ctx.render_string(duration, "pauseDuration")) - (now - paused_at).total_seconds()
+                    self._schedule(d, "pause", tr.id, remaining)
+        for tr, cls in dispatch:
+            d.workers[tr.id] = loop.create_task(self._work(d, tr, cls))
+        d.task = loop.create_task(self._drive(d))
+
+    # ------------------------------------------------------------------------------ operations
+
+    async def resume_async(self, execution_id: str, inputs: Mapping[str, Any] | None = None) -> Execution:
+        """Resume a PAUSED execution; `inputs` are the paused Pause task's `onResume` inputs (typed)."""
+        d = self._driven.get(execution_id)
+        if d is None or d.ex.state.current is not StateType.PAUSED:
+            ex = d.ex if d is not None else self._stored(execution_id)
+            if ex.state.current is not StateType.PAUSED:
+                raise IllegalStateError(f"Execution '{execution_id}' is not paused, can't resume it")
+            raise self._elsewhere(ex)
+        paused = [tr for tr in d.ex.task_run_list if tr.state.current is StateType.PAUSED]
+        now = utcnow()
+        for tr in paused:
+            spec = d.flow.task(tr.task_id)
+            on_resume = spec.props.get("onResume") or []
+            values = resolve_inputs(on_resume, inputs or {}) if on_resume else {}
+            self._end_pause(d, tr, spec, StateType.SUCCESS, {"onResume": values} if on_resume else None)
+        if not paused:  # paused by hand
+            d.ex.state.transition(StateType.RUNNING, now)
+        d.dirty = True
+        self._step(d)
+        return d.ex
+
+    async def pause_async(self, execution_id: str) -> Execution:
+        """Pause a RUNNING execution by hand: task runs under way finish, nothing new starts until resumed."""
+        d = self._driven.get(execution_id)
+        ex = d.ex if d is not None else self._stored(execution_id)
+        if ex.state.current is not StateType.RUNNING:
+            raise IllegalStateError(f"Execution '{execution_id}' is not running, can't pause it")
+        if d is None:
+            raise self._elsewhere(ex)
+        d.ex.state.transition(StateType.PAUSED)
+        d.dirty = True
+        self._commit(d)
+        return d.ex
+
+    async def restart_async(self, execution_id: str, revision: int | None = None) -> Execution:
+        """Restart a terminated (or paused) execution: failed task runs run again, successful ones are kept.
+
+        Same id (a new one, with `parentId`, when another `revision` is asked for); `attemptNumber` + 1.
+        """
+        if execution_id in self._driven and self._driven[execution_id].ex.state.current is not StateType.PAUSED:
+            current = self._driven[execution_id].ex.state.current
+            raise IllegalStateError(
+                f"Execution must be terminated to be restarted, current state is '{current.value}' !")
+        held = self._driven.pop(execution_id, None)
+        ex = held.ex if held is not None else self._stored(execution_id)
+        if not (ex.state.current.is_terminated() or ex.state.current is StateType.PAUSED):
+            raise IllegalStateError(
+                f"Execution must be terminated to be restarted, current state is '{ex.state.current.value}' !")
+        if held is not None and held.task is not None:  # paused and driven here: the restart takes over
+            held.task.cancel()
+        flow, flow_revision = self.load_flow(ex.namespace, ex.flow_id, revision or ex.flow_revision)
+        now = utcnow()
+        if revision is not None and revision != ex.flow_revision:
+            ex = self._copy_execution(ex, new_id())
+            ex.flow_revision = flow_revision
+        rerun = {StateType.FAILED, StateType.KILLED, StateType.PAUSED, StateType.CANCELLED, StateType.RETRYING}
+        again = {t.id for t in flow.walk() if t.id in _error_branch_ids(flow)}
+        by_id = {tr.id: tr for tr in ex.task_run_list}
+        restart: set[str] = set()
+        for tr in ex.task_run_list:
+            if tr.state.current in rerun and tr.task_id not in again:
+                node: TaskRun | None = tr
+                while node is not None and node.id not in restart:
+                    restart.add(node.id)
+                    node = by_id.get(node.parent_task_run_id) if node.parent_task_run_id else None
+        dropped = {tr.id for tr in ex.task_run_list if tr.task_id in again}
+        ex.task_run_list = [tr for tr in ex.task_run_list if tr.id not in dropped
+                            and tr.parent_task_run_id not in dropped]
+        for tr in ex.task_run_list:
+            if tr.id in restart:
+                tr.state.transition(StateType.RESTARTED, now)
+        ex.outputs = None
+        ex.metadata.attempt_number += 1
+        ex.state.transition(StateType.RESTARTED, now)
+        await self.start(flow, ex)
+        return ex
+
+    async def replay_async(self, execution_id: str, task_run_id: str | None = None, revision: int | None = None,
+                           inputs: Mapping[str, Any] | None = None) -> Execution:
+        """A new execution of the same flow from this one: from the start, or from `task_run_id` on
+        (the task runs before it are copied, that one and those after it run again)."""
+        source = self._stored(execution_id)
+        if not source.state.current.is_terminated():
+            raise IllegalStateError(
+                f"Execution must be terminated to be replayed, current state is '{source.state.current.value}' !")
+        flow, flow_revision = self.load_flow(source.namespace, source.flow_id, revision or source.flow_revision)
+        ex = self._copy_execution(source, new_id())
+        ex.flow_revision = flow_revision
+        ex.labels = [label for label in ex.labels if label.key != "system.replayed"]
+        if inputs is not None:
+            ex.inputs = resolve_inputs(flow.inputs, inputs, variables=execution_variables(flow, ex)) \
+                if flow.inputs else None
+        now = utcnow()
+        ex.state = State.new(StateType.CREATED, now)
+        ex.outputs = None
+        ex.task_run_list = []
+        if task_run_id is not None:
+            ex.task_run_list = _replayed_task_runs(source, task_run_id, ex.id, now)
+            ex.state.transition(StateType.RESTARTED, now)
+        source.labels = [label for label in source.labels if label.key != "system.replayed"]
+        source.labels.append(Label("system.replayed", "true"))
+        self.store.save_execution(source)
+        await self.start(flow, ex)
+        return ex
+
+    def _copy_execution(self, ex: Execution, execution_id: str) -> Execution:
+        copy = Execution.from_dict(ex.to_dict())
+        copy.id = execution_id
+        copy.parent_id = ex.id
+        copy.original_id = ex.original_id
+        copy.metadata = ExecutionMetadata(ex.metadata.attempt_number + 1, ex.metadata.original_created_date)
+        for tr in copy.task_run_list:
+            tr.execution_id = execution_id
+        return copy
+
+    def resume(self, execution_id: str, inputs: Mapping[str, Any] | None = None) -> Execution:
+        """Blocking resume (see resume_async)."""
+        return self._call(self.resume_async(execution_id, inputs)).result(30)
+
+    def pause(self, execution_id: str) -> Execution:
+        """Blocking manual pause (see pause_async)."""
+        return self._call(self.pause_async(execution_id)).result(30)
+
+    def restart(self, execution_id: str, revision: int | None = None, *, wait: bool = True,
+                timeout: float | None = None) -> Execution:
+        """Restart and (by default) block until the restarted execution has ended."""
+        ex = self._call(self.restart_async(execution_id, revision)).result(30)
+        return self._call(self.wait_async(ex.id)).result(timeout) if wait else ex
+
+    def replay(self, execution_id: str, task_run_id: str | None = None, revision: int | None = None,
+               inputs: Mapping[str, Any] | None = None, *, wait: bool = True,
+               timeout: float | None = None) -> Execution:
+        """Replay and (by default) block until the new execution has ended."""
+        ex = self._call(self.replay_async(execution_id, task_run_id, revision, inputs)).result(30)
+        return self._call(self.wait_async(ex.id)).result(timeout) if wait else ex
+
     # -------------------------------------------------------------------------------------- driving
 
     async def _drive(self, d: _Driven) -> None:
@@ -312,45 +584,112 @@ class Engine:
             d.dirty = True
             self._commit(d)
         finally:
-            self._driven.pop(d.ex.id, None)
+            if self._driven.get(d.ex.id) is d:  # a restart may already drive this id anew
+                del self._driven[d.ex.id]
             for worker in d.workers.values():
                 worker.cancel()
+            for timer in d.timers.values():
+                timer.cancel()
             for waiter in d.waiters:
                 if not waiter.done():
                     waiter.set_result(d.ex)
+            self._dequeue(d.flow)
 
     def _handle(self, d: _Driven, message: Any) -> None:
         if isinstance(message, _TaskDone):
-            d.workers.pop(message.task_run_id, None)
-            tr = d.ex.task_run(message.task_run_id)
-            if tr.state.is_terminated():  # killed meanwhile
-                return
-            spec = d.flow.task(tr.task_id)
-            state = message.state
-            if state is StateType.FAILED and spec.allow_failure:
-                state = StateType.SUCCESS if spec.allow_warning else StateType.WARNING
-            if tr.attempts:
-                tr.attempts[-1].state.transition(message.state)
-            tr.outputs = message.outputs
-            tr.state.transition(state)
-            d.dirty = True
+            self._task_done(d, message)
+        elif isinstance(message, _Timer):
+            self._timer_fired(d, message)
         elif isinstance(message, _Kill):
             if not d.ex.state.current.is_terminated() and d.ex.state.current is not StateType.KILLING:
                 d.ex.state.transition(StateType.KILLING)
                 d.dirty = True
                 self._commit(d)  # KILLING is seen before the task runs end
+        elif isinstance(message, _Dequeue):
+            if d.ex.state.current is StateType.QUEUED:
+                d.ex.state.transition(StateType.RUNNING)
+                d.dirty = True
+
+    def _task_done(self, d: _Driven, message: _TaskDone) -> None:
+        d.workers.pop(message.task_run_id, None)
+        tr = d.ex.task_run(message.task_run_id)
+        if tr.state.current is not StateType.RUNNING:  # killed (or ended) meanwhile
+            return
+        spec = d.flow.task(tr.task_id)
+        now = utcnow()
+        state = message.state
+        if tr.attempts:
+            tr.attempts[-1].state.transition(state, now)
+        tr.outputs = message.outputs
+        d.dirty = True
+        if state is StateType.FAILED:
+            delay = self._retry_delay(d, tr, spec, now)
+            if delay is not None:
+                tr.state.transition(StateType.RETRYING, now)
+                self._schedule(d, "retry", tr.id, delay)
+                return
+            if spec.allow_failure:
+                state = StateType.SUCCESS if spec.allow_warning else StateType.WARNING
+        elif state is StateType.SUCCESS and len(tr.attempts or ()) > 1:
+            policy = self._retry_policy(d, spec)
+            if policy and policy.get("warningOnRetry"):
+                state = StateType.WARNING
+        tr.state.transition(state, now)
+        if spec.type == EXIT:  # the Exit task run and its parents take the state it asked for
+            parent = tr.parent_task_run_id
+            while parent is not None:
+                ptr = d.ex.task_run(parent)
+                if not ptr.state.is_terminated():
+                    ptr.state.transition(state, now)
+                parent = ptr.parent_task_run_id
+
+    def _timer_fired(self, d: _Driven, message: _Timer) -> None:
+        d.timers.pop((message.kind, message.task_run_id), None)
+        tr = d.ex.task_run(message.task_run_id)
+        spec = d.flow.task(tr.task_id)
+        if message.kind == "retry" and tr.state.current is StateType.RETRYING:
+            cls = self.tasks.resolve(spec.type)
+            self._new_attempt(d, tr, cls)
+        elif message.kind == "iteration" and tr.state.current is StateType.RUNNING:
+            outputs = dict(tr.outputs or {})
+            outputs["iterationCount"] = int(outputs.get("iterationCount", 1)) + 1
+            tr.outputs = outputs
+            d.dirty = True
+        elif message.kind == "pause" and tr.state.current is StateType.PAUSED:
+            behavior = str(spec.props.get("behavior") or "RESUME")
+            state = {"RESUME": StateType.SUCCESS, "WARN": StateType.WARNING, "FAIL": StateType.FAILED,
+                     "CANCEL": StateType.CANCELLED}.get(behavior, StateType.SUCCESS)
+            self._end_pause(d, tr, spec, state, None)
+        elif message.kind == "pause-timeout" and tr.state.current is StateType.PAUSED:
+            self._task_log(d, tr, Level.ERROR, f"Pause timed out after {spec.props.get('timeout') or spec.timeout}")
+            self._end_pause(d, tr, spec, StateType.FAILED, None)
+
+    def _schedule(self, d: _Driven, kind: str, task_run_id: str, delay: float) -> None:
+        key = (kind, task_run_id)
+        old = d.timers.pop(key, None)
+        if old is not None:
+            old.cancel()
+        d.timers[key] = asyncio.get_running_loop().call_later(
+            max(delay, 0.0), d.inbox.put_nowait, _Timer(kind, task_run_id))
+
+    def _cancel_timers(self, d: _Driven, task_run_id: str) -> None:
+        for key in [k for k in d.timers if k[1] == task_run_id]:
+            d.timers.pop(key).cancel()
 
     def _step(self, d: _Driven) -> None:
         dispatch: list[tuple[TaskRun, Any]] = []
-        for _ in range(100_000):
-            actions = next_actions(d.flow, d.ex)
+        for _ in range(1_000_000):
+            actions = next_actions(d.flow, d.ex, d.loop_values)
             if not actions:
                 break
+            progressed = False
             for action in actions:
-                self._apply(d, action, dispatch)
+                progressed = self._apply(d, action, dispatch) or progressed
+            if not progressed:  # e.g. a LoopUntil waiting for its next check: nothing to do until a timer
+                break
         else:  # pragma: no cover - the executor always converges; this guards against a bug
             raise RuntimeError("the executor did not converge")
-        d.finished = is_finished(d.flow, d.ex)
+        d.finished = is_finished(d.flow, d.ex, d.loop_values)
         self._commit(d)
         loop = asyncio.get_running_loop()
         for tr, cls in dispatch:
@@ -360,8 +699,11 @@ class Engine:
                 if not waiter.done():
                     waiter.set_result(d.ex)
 
-    def _apply(self, d: _Driven, action: Action, dispatch: list[tuple[TaskRun, Any]]) -> None:
+    def _apply(self, d: _Driven, action: Action, dispatch: list[tuple[TaskRun, Any]]) -> bool:
+        """Carry out one action; False when it changed nothing (so the step can stop)."""
         ex = d.ex
+        if isinstance(action, NextIteration):
+            return self._next_iteration(d, ex.task_run(action.task_run_id))
         d.dirty = True
         if isinstance(action, StartExecution):
             ex.state.transition(StateType.RUNNING)
@@ -369,60 +711,193 @@ class Engine:
             ex.task_run_list.append(TaskRun(
                 id=new_id(), execution_id=ex.id, namespace=ex.namespace, flow_id=ex.flow_id,
                 task_id=action.task.id, state=State.new(), parent_task_run_id=action.parent_task_run_id,
-                value=action.value, tenant_id=ex.tenant_id))
+                value=action.value, iteration=action.iteration, tenant_id=ex.tenant_id))
         elif isinstance(action, StartTaskRun):
-            self._start_task_run(d, ex.task_run(action.task_run_id), action, dispatch)
+            self._start_task_run(d, ex.task_run(action.task_run_id), action.task, dispatch)
+        elif isinstance(action, EndTaskRun):
+            ex.task_run(action.task_run_id).state.transition(action.state)
         elif isinstance(action, KillTaskRun):
             tr = ex.task_run(action.task_run_id)
             worker = d.workers.pop(tr.id, None)
             if worker is not None:
                 worker.cancel()
+            self._cancel_timers(d, tr.id)
             now = utcnow()
             if tr.attempts and not tr.attempts[-1].state.is_terminated():
                 tr.attempts[-1].state.transition(StateType.KILLED, now)
             tr.state.transition(StateType.KILLED, now)
         elif isinstance(action, EndExecution):
             self._end(d, action.state)
+        return True
 
-    def _start_task_run(self, d: _Driven, tr: TaskRun, action: StartTaskRun,
-                        dispatch: list[tuple[TaskRun, Any]]) -> None:
-        spec = action.task
+    def _start_task_run(self, d: _Driven, tr: TaskRun, spec: Any, dispatch: list[tuple[TaskRun, Any]]) -> None:
         ctx = TaskRunContext(d.flow, d.ex, tr, spec, self.renderer, d.logs.append)
-        if spec.run_if is not None:
-            try:
-                run = is_truthy(ctx.render_string(spec.run_if, "runIf"))
-            except ExpressionError as exc:
-                ctx.log(Level.ERROR, exc.message)
-                tr.state.transition(StateType.RUNNING)
-                tr.state.transition(StateType.FAILED)
-                return
-            if not run:
+        try:
+            if spec.run_if is not None and not is_truthy(ctx.render_string(spec.run_if, "runIf")):
                 tr.state.transition(StateType.SKIPPED)
                 return
+            if spec.type in FLOWABLES:
+                self._open_flowable(d, tr, spec, ctx)
+                return
+        except KestraNbError as exc:
+            ctx.log(Level.ERROR, exc.message)
+            tr.state.transition(StateType.RUNNING)
+            tr.state.transition(StateType.FAILED)
+            return
         cls = self.tasks.resolve(spec.type)
-        if cls is None or cls.flowable:
-            # parsing refuses unknown types; flowable types arrive with their executor support
+        if cls is None or cls.flowable:  # parsing refuses unknown types; a plugin may have vanished since
             ctx.log(Level.ERROR, f"Task type {spec.type} cannot be run by this engine")
             tr.state.transition(StateType.RUNNING)
             tr.state.transition(StateType.FAILED)
             return
+        self._new_attempt(d, tr, cls, dispatch)
+
+    def _new_attempt(self, d: _Driven, tr: TaskRun, cls: Any,
+                     dispatch: list[tuple[TaskRun, Any]] | None = None) -> None:
         now = utcnow()
         attempt = State.new(StateType.CREATED, now)
         attempt.transition(StateType.RUNNING, now)
         tr.attempts = [*(tr.attempts or ()), Attempt(attempt)]
         tr.state.transition(StateType.RUNNING, now)
-        dispatch.append((tr, cls))
+        d.dirty = True
+        if dispatch is not None:
+            dispatch.append((tr, cls))
+        else:  # from a timer: commit RUNNING first, then start the worker
+            self._commit(d)
+            d.workers[tr.id] = asyncio.get_running_loop().create_task(self._work(d, tr, cls))
+
+    def _open_flowable(self, d: _Driven, tr: TaskRun, spec: Any, ctx: TaskRunContext) -> None:
+        """Evaluate what a flowable decides once (If, Switch, ForEach values), then run it."""
+        kind = spec.type
+        if kind == PAUSE:
+            self._pause(d, tr, spec, ctx)
+            return
+        if kind == IF:
+            tr.outputs = {"evaluationResult": is_truthy(ctx.render_string(spec.props.get("condition"), "condition"))}
+        elif kind == SWITCH:
+            value = ctx.render_string(spec.props.get("value"), "value")
+            tr.outputs = {"value": value, "defaults": value not in spec.child_maps.get("cases", {})}
+        elif kind in LOOPS:
+            d.loop_values[tr.id] = loop_values(ctx, spec)
+        elif kind == LOOP_UNTIL:
+            tr.outputs = {"iterationCount": 1}
+            d.loop_started[tr.id] = utcnow()
+        tr.state.transition(StateType.RUNNING)
+
+    def _next_iteration(self, d: _Driven, tr: TaskRun) -> bool:
+        """A LoopUntil iteration ended: stop when the condition holds or a limit is reached, else wait."""
+        if ("iteration", tr.id) in d.timers:
+            return False
+        spec = d.flow.task(tr.task_id)
+        ctx = TaskRunContext(d.flow, d.ex, tr, spec, self.renderer, d.logs.append)
+        check = spec.props.get("checkFrequency") or {}
+        count = int((tr.outputs or {}).get("iterationCount", 1))
+        d.dirty = True
+        try:
+            done = is_truthy(ctx.render_string(spec.props.get("condition"), "condition"))
+            max_iterations = int(check.get("maxIterations", 100))
+            max_duration = _seconds(check.get("maxDuration", "PT1H"))
+            interval = _seconds(check.get("interval", "PT1S"))
+        except (KestraNbError, ValueError, TypeError) as exc:
+            ctx.log(Level.ERROR, exc.message if isinstance(exc, KestraNbError) else f"Invalid checkFrequency: {exc}")
+            tr.state.transition(StateType.FAILED)
+            return True
+        if done:
+            tr.state.transition(StateType.SUCCESS)
+            return True
+        started = d.loop_started.get(tr.id) or tr.state.start_date
+        elapsed = (utcnow() - started).total_seconds()
+        if count >= max_iterations or elapsed + interval > max_duration:
+            fail = spec.props.get("failOnMaxReached") in (True, "true")
+            ctx.log(Level.WARN if not fail else Level.ERROR,
+                    f"Max {'iterations' if count >= max_iterations else 'duration'} reached after {count} iterations")
+            tr.state.transition(StateType.FAILED if fail else StateType.SUCCESS)
+            return True
+        self._schedule(d, "iteration", tr.id, interval)
+        return True
+
+    def _pause(self, d: _Driven, tr: TaskRun, spec: Any, ctx: TaskRunContext) -> None:
+        now = utcnow()
+        tr.state.transition(StateType.RUNNING, now)
+        tr.state.transition(StateType.PAUSED, now)
+        if d.ex.state.current is StateType.RUNNING:
+            d.ex.state.transition(StateType.PAUSED, now)
+        duration = spec.props.get("pauseDuration") or spec.props.get("delay")
+        if duration is not None:
+            self._schedule(d, "pause", tr.id, _seconds(ctx.render_string(duration, "pauseDuration")))
+        if spec.timeout is not None:
+            timeout = spec.timeout if not isinstance(spec.timeout, str) else ctx.render_string(spec.timeout, "timeout")
+            self._schedule(d, "pause-timeout", tr.id, _seconds(timeout))
+
+    def _end_pause(self, d: _Driven, tr: TaskRun, spec: Any, state: StateType, outputs: dict[str, Any] | None) -> None:
+        self._cancel_timers(d, tr.id)
+        now = utcnow()
+        if outputs is not None:
+            tr.outputs = outputs
+        if state is StateType.SUCCESS and spec.children.get("tasks"):
+            tr.state.transition(StateType.RUNNING, now)  # the deprecated children run after the pause
+        else:
+            tr.state.transition(StateType.RUNNING, now)
+            tr.state.transition(state, now)
+        if d.ex.state.current is StateType.PAUSED and not any(
+                r.state.current is StateType.PAUSED for r in d.ex.task_run_list):
+            d.ex.state.transition(StateType.RUNNING, now)
+        d.dirty = True
+
+    def _retry_policy(self, d: _Driven, spec: Any) -> dict[str, Any] | None:
+        if spec.retry:
+            return spec.retry
+        flow_retry = d.flow.retry
+        if flow_retry and str(flow_retry.get("behavior", "RETRY_FAILED_TASK")) == "RETRY_FAILED_TASK":
+            return flow_retry
+        return None
+
+    def _retry_delay(self, d: _Driven, tr: TaskRun, spec: Any, now: Any) -> float | None:
+        """Seconds until the next attempt, or None when the retry policy (if any) is exhausted."""
+        policy = self._retry_policy(d, spec)
+        if not policy:
+            return None
+        attempts = len(tr.attempts or ())
+        max_attempt = policy.get("maxAttempt")
+        max_duration = policy.get("maxDuration")
+        if max_attempt is None and max_duration is None:
+            return None
+        if max_attempt is not None and attempts >= int(max_attempt):
+            return None
+        kind = str(policy.get("type", "constant")).lower()
+        if kind == "random":
+            delay = random.uniform(_seconds(policy.get("minInterval")), _seconds(policy.get("maxInterval")))
+        else:
+            delay = _seconds(policy.get("interval"))
+            if kind == "exponential":
+                delay *= float(policy.get("delayFactor") or 2) ** (attempts - 1)
+                if policy.get("maxInterval") is not None:
+                    delay = min(delay, _seconds(policy.get("maxInterval")))
+        if max_duration is not None and tr.attempts:
+            first = tr.attempts[0].state.start_date
+            if (now - first).total_seconds() + delay > _seconds(max_duration):
+                return None
+        return delay
 
     async def _work(self, d: _Driven, tr: TaskRun, cls: Any) -> None:
         spec = d.flow.task(tr.task_id)
         ctx = TaskRunContext(d.flow, d.ex, tr, spec, self.renderer, d.logs.append)
         outputs: dict[str, Any] | None = None
+        timeout: float | None = None
         try:
-            result = await cls(spec).run(ctx)
+            if spec.timeout is not None:
+                timeout = _seconds(spec.timeout if not isinstance(spec.timeout, str)
+                                   else ctx.render_string(spec.timeout, "timeout"))
+            result = await asyncio.wait_for(cls(spec).run(ctx), timeout)
             outputs = None if result is None else to_plain(result)
             state = StateType.SUCCESS
         except asyncio.CancelledError:
             raise
+        except asyncio.TimeoutError:
+            ctx.log(Level.ERROR, f"Timeout after {_duration_text(timeout)}")
+            state = StateType.FAILED
+        except ExitRequested as exit_:
+            state = StateType(exit_.state)
         except KestraNbError as exc:
             ctx.log(Level.ERROR, exc.message)
             state = StateType.FAILED
@@ -449,6 +924,12 @@ class Engine:
                 ex.outputs = outputs
         ex.state.transition(state)
 
+    def _task_log(self, d: _Driven, tr: TaskRun, level: Level, message: str) -> None:
+        d.logs.append(LogEntry(
+            namespace=tr.namespace, flow_id=tr.flow_id, timestamp=utcnow(), level=level, message=message,
+            execution_id=tr.execution_id, task_id=tr.task_id, task_run_id=tr.id,
+            attempt_number=len(tr.attempts) - 1 if tr.attempts else 0, tenant_id=tr.tenant_id))
+
     def _execution_log(self, d: _Driven, level: Level, message: str) -> None:
         ex = d.ex
         d.logs.append(LogEntry(namespace=ex.namespace, flow_id=ex.flow_id, timestamp=utcnow(), level=level,
@@ -464,6 +945,97 @@ class Engine:
         self.bus.publish(ExecutionUpdated(d.ex.id, d.ex.state.current, document, d.finished))
         if logs:
             self.bus.publish(LogsAppended(d.ex.id, tuple(logs)))
+
+
+def loop_values(ctx: TaskRunContext, spec: Any) -> list[str]:
+    """A ForEach's values: rendered, as strings (maps and lists as JSON), distinct, in order."""
+    prop = "values" if spec.type == FOREACH else "value"
+    raw = spec.props.get(prop)
+    if isinstance(raw, str):
+        text = ctx.render_string(raw, prop)
+        try:
+            items = json.loads(text)
+        except ValueError:
+            raise TaskFailure(f"`{prop}` must be a list or render to a JSON array, got: {text}") from None
+        if not isinstance(items, list):
+            raise TaskFailure(f"`{prop}` must be a list or render to a JSON array, got: {text}")
+    elif isinstance(raw, list):
+        items = [ctx.render(item, prop) for item in raw]
+    else:
+        raise TaskFailure(f"`{prop}` must be a list or a JSON array, got a {type(raw).__name__}")
+    nulls = sum(1 for item in items if item is None)
+    if nulls:
+        raise TaskFailure(f"Found '{nulls}' null values on Each, with values={json.dumps(items)}")
+    out: dict[str, None] = {}
+    for item in items:
+        out.setdefault(item if isinstance(item, str) else
+                       json.dumps(item, separators=(",", ":"), ensure_ascii=False), None)
+    return list(out)
+
+
+def _seconds(value: Any) -> float:
+    """A duration property (timedelta, ISO text or seconds) in seconds."""
+    if value is None:
+        return 0.0
+    if isinstance(value, (int, float)):
+        return float(value)
+    if hasattr(value, "total_seconds"):
+        return value.total_seconds()
+    return parse_duration(str(value)).total_seconds()
+
+
+def _duration_text(seconds: float | None) -> str:
+    from ..model.jsonfmt import format_duration
+
+    return format_duration(seconds or 0)
+
+
+def _error_branch_ids(flow: Flow) -> set[str]:
+    """Task ids that run again on a restart: `errors`, `finally` and `afterExecution` branches, at any depth."""
+    ids = {t.id for t in (*flow.errors, *flow.finally_, *flow.after_execution)}
+    for task in flow.walk():
+        for key in ("errors", "finally"):
+            ids.update(t.id for t in task.children.get(key, []))
+    out = set(ids)
+    for task_id in ids:
+        out.update(t.id for t in _walk_spec(flow.task(task_id)))
+    return out
+
+
+def _walk_spec(task: Any) -> Iterable[Any]:
+    yield task
+    for child in task.all_children():
+        yield from _walk_spec(child)
+
+
+def _replayed_task_runs(source: Execution, task_run_id: str, execution_id: str, now: Any) -> list[TaskRun]:
+    """Task runs created before `task_run_id` (copied, new ids), its parents reopened, the rest dropped."""
+    runs = source.task_run_list
+    index = next((i for i, tr in enumerate(runs) if tr.id == task_run_id), None)
+    if index is None:
+        raise NotFoundError(f"Task run '{task_run_id}' not found in execution '{source.id}'")
+    by_id = {tr.id: tr for tr in runs}
+    parents: set[str] = set()
+    node = by_id[task_run_id]
+    while node.parent_task_run_id is not None:
+        parents.add(node.parent_task_run_id)
+        node = by_id[node.parent_task_run_id]
+    ids: dict[str, str] = {}
+    copied: list[TaskRun] = []
+    for tr in runs[:index]:
+        if tr.parent_task_run_id is not None and tr.parent_task_run_id not in ids:
+            continue  # a child of something not copied
+        copy = TaskRun(
+            id=new_id(), execution_id=execution_id, namespace=tr.namespace, flow_id=tr.flow_id, task_id=tr.task_id,
+            state=tr.state.copy(), parent_task_run_id=ids.get(tr.parent_task_run_id) if tr.parent_task_run_id else None,
+            value=tr.value, attempts=[Attempt(a.state.copy(), a.worker_id, a.log_file) for a in tr.attempts]
+            if tr.attempts is not None else None, outputs=tr.outputs, iteration=tr.iteration, dynamic=tr.dynamic,
+            tenant_id=tr.tenant_id)
+        if tr.id in parents:
+            copy.state.transition(StateType.RESTARTED, now)
+        ids[tr.id] = copy.id
+        copied.append(copy)
+    return copied
 
 
 def _set_nested(target: dict[str, Any], key: str, value: Any) -> None:

@@ -112,6 +112,7 @@ class Flow:
     # path ("tasks[0].format") -> (line, column), 1-based, for errors raised after parsing
     positions: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
     _index: dict[str, TaskSpec] | None = field(default=None, repr=False)
+    _types: frozenset[str] | None = field(default=None, repr=False)
 
     def walk(self) -> Iterator[TaskSpec]:
         """Every task of the flow, nested ones included, depth first in written order."""
@@ -123,6 +124,12 @@ class Flow:
         if self._index is None:
             self._index = {t.id: t for t in self.walk()}
         return self._index[task_id]
+
+    def types(self) -> frozenset[str]:
+        """Every task type the flow uses (cached)."""
+        if self._types is None:
+            self._types = frozenset(t.type for t in self.walk())
+        return self._types
 
     def position(self, path: str) -> tuple[int, int] | None:
         return self.positions.get(path)

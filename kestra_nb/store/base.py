@@ -95,6 +95,9 @@ class Store(Protocol):
     def delete_execution(self, execution_id: str, *, tenant: str = "main") -> bool:
         """Delete the execution and its logs; False if it did not exist."""
 
+    def claim_orphans(self, states: Iterable[StateType]) -> list[Execution]:
+        """Take over executions in `states` whose driving process died (crash recovery); ours from now on."""
+
     # ---- logs
     def append_logs(self, logs: Sequence[LogEntry]) -> None:
         """Append log entries in one transaction."""

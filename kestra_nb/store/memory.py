@@ -313,6 +313,10 @@ class MemoryStore:
         with self._lock:
             return self._version
 
+    def claim_orphans(self, states: Iterable[StateType]) -> list[Execution]:
+        """Nothing to take over: a memory store lives and dies with its only process."""
+        return []
+
     def close(self) -> None:
         """Nothing to release."""
 

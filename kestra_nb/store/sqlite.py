@@ -17,10 +17,16 @@ Why it looks the way it does:
 """
 from __future__ import annotations
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
 import json
 import os
 import sqlite3
 import threading
+import uuid
 import time
 from contextlib import contextmanager
 from datetime import datetime
@@ -71,6 +77,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (tenant, namespace, key)) WITHOUT ROWID""",
         f"PRAGMA application_id = {APPLICATION_ID}",
     ),
+    (  # 2: which engine (process) drives each execution, for crash recovery
+        "ALTER TABLE executions ADD COLUMN owner TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -84,12 +93,12 @@ CHECKPOINT_FORCE_PAGES = 20_000
 # leaves those columns alone: their index entries are written once, on insert.
 _UPSERT_EXECUTION = """
 INSERT INTO executions (id, tenant, namespace, flow_id, flow_revision, state, start_date, end_date, duration,
-                        parent_id, labels, document)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        parent_id, labels, document, owner)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     flow_revision = excluded.flow_revision, state = excluded.state, end_date = excluded.end_date,
-    duration = excluded.duration,
-    parent_id = excluded.parent_id, labels = excluded.labels, document = excluded.document"""
+    duration = excluded.duration, parent_id = excluded.parent_id, labels = excluded.labels,
+    document = excluded.document, owner = excluded.owner"""
 
 _INSERT_LOG = """
 INSERT INTO logs (tenant, namespace, flow_id, execution_id, task_run_id, task_id, attempt_number, level,
@@ -175,6 +184,50 @@ class _Checkpointer:
             conn.close()
 
 
+def _take_ownership(home: Path) -> tuple[str, Any]:
+    """A new owner id for this store, and the OS lock that says its process is alive."""
+    owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    if fcntl is None:  # no flock: liveness falls back to the pid (see _owner_alive)
+        return owner, None
+    folder = home / "owners"
+    folder.mkdir(exist_ok=True)
+    handle = open(folder / f"{owner}.lock", "w")
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return owner, handle
+
+
+def _release_ownership(handle: Any) -> None:
+    if handle is not None:
+        path = Path(handle.name)
+        handle.close()  # releases the lock
+        path.unlink(missing_ok=True)
+
+
+def _owner_alive(home: Path, owner: str | None) -> bool:
+    """Whether the process behind `owner` still runs (a lock nobody holds, or no lock file, means no)."""
+    if not owner:
+        return False
+    if fcntl is None:
+        try:
+            os.kill(int(owner.split("-", 1)[0]), 0)
+        except (OSError, ValueError):
+            return False
+        return True
+    path = home / "owners" / f"{owner}.lock"
+    try:
+        handle = open(path, "r+")
+    except OSError:
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return True
+    handle.close()
+    path.unlink(missing_ok=True)
+    return False
+
+
 class SQLiteStore:
     """The `Store` on a SQLite file in `home` (the default home when None)."""
 
@@ -198,6 +251,7 @@ class SQLiteStore:
             self._conn.close()
             raise
         self._cur = self._conn.cursor()
+        self.owner, self._owner_lock = _take_ownership(home_path)
         self._commits = 0
         self._checkpointer: _Checkpointer | None = None
         self._closed = False
@@ -388,7 +442,7 @@ class SQLiteStore:
         tenant, start, end, duration = execution_columns(execution)
         row = (execution.id, tenant, execution.namespace, execution.flow_id, execution.flow_revision,
                execution.state.current.value, start, end, duration, execution.parent_id,
-               _labels_json(execution), dumps(document))
+               _labels_json(execution), dumps(document), self.owner)
         log_rows = [_log_row(entry) for entry in logs] if logs else None
         with self._lock:
             cur = self._cur
@@ -581,6 +635,37 @@ class SQLiteStore:
         """SQLite's `PRAGMA integrity_check` result (`ok` when the file is sound)."""
         return "\n".join(str(row[0]) for row in self._query("PRAGMA integrity_check"))
 
+    def claim_orphans(self, states: Iterable[StateType]) -> list[Execution]:
+        """Take over the executions in `states` whose driving process has died; they are ours from now on.
+
+        Every store holds an OS lock on `owners/<owner>.lock` under its home for as long as it is open; the
+        OS releases it when the process dies (even on SIGKILL), so a lock we can take marks a dead owner.
+        """
+        wanted = [StateType(s).value for s in states]
+        marks = ", ".join("?" for _ in wanted)
+        claimed: list[Execution] = []
+        with self._lock:
+            cur = self._cur
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    rows = cur.execute(f"SELECT id, owner, document FROM executions WHERE state IN ({marks})",
+                                       wanted).fetchall()
+                    alive: dict[str | None, bool] = {self.owner: True}
+                    for execution_id, owner, document in rows:
+                        if owner not in alive:
+                            alive[owner] = _owner_alive(self.path.parent, owner)
+                        if not alive[owner]:
+                            cur.execute("UPDATE executions SET owner = ? WHERE id = ?", (self.owner, execution_id))
+                            claimed.append(Execution.from_dict(json.loads(document)))
+                    cur.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+            except sqlite3.Error as exc:
+                raise self._fail(exc) from exc
+        return claimed
+
     def close(self) -> None:
         """Stop the checkpoint thread and close the connection (idempotent)."""
         with self._lock:
@@ -600,6 +685,7 @@ class SQLiteStore:
                     pass
             self._cur.close()
             self._conn.close()
+            _release_ownership(self._owner_lock)
 
     def __enter__(self) -> SQLiteStore:
         return self

@@ -1,5 +1,5 @@
 """Kestra task types: the base class, the registry and the built-in families."""
-from .base import Prop, Task, TaskContext
+from .base import ExitRequested, Prop, Task, TaskContext
 from .registry import registry
 
-__all__ = ["Prop", "Task", "TaskContext", "registry"]
+__all__ = ["ExitRequested", "Prop", "Task", "TaskContext", "registry"]

@@ -66,6 +66,14 @@ class TaskContext(Protocol):
         """Log a line for this task run at that level."""
 
 
+class ExitRequested(Exception):
+    """Raised by execution.Exit: end the task run, its parents and the execution in `state`."""
+
+    def __init__(self, state: str) -> None:
+        super().__init__(state)
+        self.state = state
+
+
 class Task:
     """Base of every task type."""
 

@@ -16,7 +16,7 @@ from .base import Task
 
 log = logging.getLogger(__name__)
 
-BUILTIN_MODULES = ("kestra_nb.tasks.core", "kestra_nb.tasks.execution")
+BUILTIN_MODULES = ("kestra_nb.tasks.core", "kestra_nb.tasks.execution", "kestra_nb.tasks.flow")
 ENTRY_POINT_GROUP = "kestra_nb.tasks"
 
 # Kestra's pre-0.17 names (spec §5.0), still accepted; validation reports them as replaced.
