@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from ..errors import ExpressionError
 from ..expressions import Renderer
 from ..model.execution import Execution, Level, LogEntry, TaskRun
 from ..model.flow import Flow, TaskSpec
 from ..model.state import utcnow
+from .executor import LOOPS
 from .inputs import decrypted_inputs
 
 _ENVS: dict[str, str] | None = None
@@ -33,28 +34,99 @@ def labels_variable(execution: Execution) -> dict[str, Any]:
     return out
 
 
-def outputs_variable(execution: Execution) -> dict[str, Any]:
+def loop_path(flow: Flow, tr: TaskRun, by_id: Mapping[str, TaskRun]) -> list[str]:
+    """The loop values scoping a task run's outputs, outermost first.
+
+    Children of any flowable inherit its loop value, but only a value a loop (ForEach…) gave its own
+    children adds a level: `outputs.inner[outer][inner]`, not one level per enclosing task.
+    """
+    values: list[str] = []
+    node = tr
+    while node.parent_task_run_id is not None:
+        parent = by_id.get(node.parent_task_run_id)
+        if parent is None:
+            break
+        if node.value is not None and flow.task(parent.task_id).type in LOOPS:
+            values.append(node.value)
+        node = parent
+    values.reverse()
+    return values
+
+
+def add_outputs(out: dict[str, Any], flow: Flow, tr: TaskRun, by_id: Mapping[str, TaskRun]) -> None:
+    """Merge one task run's outputs into the `outputs` variable."""
+    if tr.outputs is None:
+        return
+    path = loop_path(flow, tr, by_id) if tr.parent_task_run_id is not None else []
+    if not path:
+        out[tr.task_id] = tr.outputs
+        return
+    target = out.get(tr.task_id)
+    if not isinstance(target, dict) or target is tr.outputs:
+        target = out[tr.task_id] = {}
+    for v in path[:-1]:
+        target = target.setdefault(v, {})
+    target[path[-1]] = tr.outputs
+
+
+def outputs_variable(flow: Flow, execution: Execution) -> dict[str, Any]:
     """Task outputs merged as Kestra does: `outputs.<task>`, nested per loop value under loops."""
     out: dict[str, Any] = {}
-    runs = execution.task_run_list
-    by_id = {tr.id: tr for tr in runs} if any(tr.value is not None for tr in runs) else None
-    for tr in runs:
-        if tr.outputs is None:
-            continue
-        if tr.value is None or by_id is None:
-            out[tr.task_id] = tr.outputs
-            continue
-        values: list[str] = []
-        node: TaskRun | None = tr
-        while node is not None:
-            if node.value is not None:
-                values.append(node.value)
-            node = by_id.get(node.parent_task_run_id) if node.parent_task_run_id else None
-        target = out.setdefault(tr.task_id, {})
-        for v in reversed(values[1:]):
-            target = target.setdefault(v, {})
-        target[values[0]] = tr.outputs
+    by_id = {tr.id: tr for tr in execution.task_run_list}
+    for tr in execution.task_run_list:
+        add_outputs(out, flow, tr, by_id)
     return out
+
+
+class LazyMap(dict):  # type: ignore[type-arg]
+    """A map computed on first use: variables most templates never read cost nothing."""
+
+    __slots__ = ("_compute",)
+
+    def __init__(self, compute: Callable[[], dict[str, Any]]) -> None:
+        super().__init__()
+        self._compute: Callable[[], dict[str, Any]] | None = compute
+
+    def _fill(self) -> None:
+        if self._compute is not None:
+            compute, self._compute = self._compute, None
+            self.update(compute())
+
+    def __getitem__(self, key: Any) -> Any:
+        self._fill()
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self._fill()
+        return super().__contains__(key)
+
+    def __iter__(self) -> Any:
+        self._fill()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._fill()
+        return super().__len__()
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self._fill()
+        return super().get(key, default)
+
+    def keys(self) -> Any:
+        self._fill()
+        return super().keys()
+
+    def items(self) -> Any:
+        self._fill()
+        return super().items()
+
+    def values(self) -> Any:
+        self._fill()
+        return super().values()
+
+    def __repr__(self) -> str:
+        self._fill()
+        return super().__repr__()
 
 
 def tasks_variable(execution: Execution) -> dict[str, Any]:
@@ -75,18 +147,21 @@ def _inputs(flow: Flow, execution: Execution) -> dict[str, Any]:
     return values
 
 
-def execution_variables(flow: Flow, execution: Execution) -> dict[str, Any]:
-    """What every template of this execution sees, before task-specific variables."""
+def execution_variables(flow: Flow, execution: Execution, outputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What every template of this execution sees, before task-specific variables.
+
+    `outputs` is the engine's incrementally kept `outputs` variable when it has one.
+    """
     return {
         "flow": {"id": flow.id, "namespace": flow.namespace, "revision": execution.flow_revision,
                  "tenantId": execution.tenant_id},
         "execution": {"id": execution.id, "startDate": execution.state.start_date,
                       "originalId": execution.original_id, "state": execution.state.current.value},
         "inputs": _inputs(flow, execution),
-        "outputs": outputs_variable(execution),
+        "outputs": outputs if outputs is not None else outputs_variable(flow, execution),
         "vars": flow.variables,
         "labels": labels_variable(execution),
-        "tasks": tasks_variable(execution),
+        "tasks": LazyMap(lambda: tasks_variable(execution)),
         "trigger": execution.trigger.variables if execution.trigger and execution.trigger.variables else {},
         "envs": envs(),
         "globals": {},
@@ -97,10 +172,12 @@ def execution_variables(flow: Flow, execution: Execution) -> dict[str, Any]:
 class TaskRunContext:
     """What a running task sees: its rendered properties, its logger, the flow and the execution."""
 
-    __slots__ = ("flow", "execution", "task_run", "spec", "renderer", "_variables", "_emit", "_min_level")
+    __slots__ = ("flow", "execution", "task_run", "spec", "renderer", "_variables", "_emit", "_min_level",
+                 "_outputs")
 
     def __init__(self, flow: Flow, execution: Execution, task_run: TaskRun, spec: TaskSpec,
-                 renderer: Renderer, emit: Callable[[LogEntry], None]) -> None:
+                 renderer: Renderer, emit: Callable[[LogEntry], None],
+                 outputs: dict[str, Any] | None = None) -> None:
         self.flow = flow
         self.execution = execution
         self.task_run = task_run
@@ -108,16 +185,18 @@ class TaskRunContext:
         self.renderer = renderer
         self._variables: dict[str, Any] | None = None
         self._emit = emit
+        self._outputs = outputs
         self._min_level = spec.log_level.severity if spec.log_level is not None else 0
 
     @property
     def variables(self) -> dict[str, Any]:
         if self._variables is None:
-            v = execution_variables(self.flow, self.execution)
+            v = execution_variables(self.flow, self.execution, self._outputs)
             tr = self.task_run
             v["task"] = {"id": self.spec.id, "type": self.spec.type}
-            taskrun: dict[str, Any] = {"id": tr.id, "startDate": tr.state.start_date,
-                                       "attemptsCount": len(tr.attempts or ())}
+            # attempts before the running one (Kestra reads it before the worker adds the new attempt)
+            attempts = sum(1 for a in tr.attempts or () if a.state.current.is_terminated())
+            taskrun: dict[str, Any] = {"id": tr.id, "startDate": tr.state.start_date, "attemptsCount": attempts}
             if tr.parent_task_run_id is not None:
                 taskrun["parentId"] = tr.parent_task_run_id
             if tr.value is not None:

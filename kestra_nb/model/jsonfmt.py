@@ -184,17 +184,72 @@ def task_run_from_dict(d: dict[str, Any]) -> TaskRun:
     )
 
 
+# Task runs are re-serialized on every commit of their execution; most have not changed since. Each one's
+# dict and JSON text are kept with a key of what can change. Contract: outputs are replaced, never
+# mutated in place (the key holds their identity).
+_TASK_RUNS: dict[str, tuple[tuple[Any, ...], dict[str, Any], str]] = {}
+
+
+def _task_run_key(tr: TaskRun) -> tuple[Any, ...]:
+    attempts = tr.attempts
+    last = attempts[-1].state if attempts else None
+    return (tr.state.current, len(tr.state.histories), -1 if attempts is None else len(attempts),
+            None if last is None else len(last.histories), id(tr.outputs), tr.parent_task_run_id, tr.value,
+            tr.iteration, tr.execution_id)
+
+
+def _task_run_cached(tr: TaskRun) -> tuple[dict[str, Any], str]:
+    key = _task_run_key(tr)
+    hit = _TASK_RUNS.get(tr.id)
+    if hit is not None and hit[0] == key:
+        return hit[1], hit[2]
+    d = task_run_to_dict(tr)
+    text = dumps(d)
+    if len(_TASK_RUNS) >= 200_000:
+        _TASK_RUNS.clear()
+    _TASK_RUNS[tr.id] = (key, d, text)
+    return d, text
+
+
+def forget(ex: Execution) -> None:
+    """Drop the cached JSON of an execution's task runs (it has ended; nothing will change them)."""
+    for tr in ex.task_run_list:
+        _TASK_RUNS.pop(tr.id, None)
+
+
+def execution_json(ex: Execution) -> tuple[dict[str, Any], str]:
+    """Kestra's Execution JSON as a document and as compact text, reusing unchanged task runs.
+
+    The document shares its task-run dicts with later ones: read it, never change it.
+    """
+    head, tail = _execution_parts(ex)
+    if not ex.task_run_list:
+        document = {**head, **tail}
+        return document, dumps(document)
+    cached = [_task_run_cached(tr) for tr in ex.task_run_list]
+    document = {**head, "taskRunList": [d for d, _ in cached], **tail}
+    text = f'{dumps(head)[:-1]},"taskRunList":[{",".join(t for _, t in cached)}],{dumps(tail)[1:]}'
+    return document, text
+
+
 def execution_to_dict(ex: Execution) -> dict[str, Any]:
-    """Kestra's Execution JSON (1.x field order; nulls and empty inputs/outputs omitted)."""
-    d: dict[str, Any] = {}
+    """Kestra's Execution JSON (1.x field order; nulls and empty inputs/outputs omitted); a fresh copy."""
+    head, tail = _execution_parts(ex)
+    if not ex.task_run_list:
+        return {**head, **tail}
+    return {**head, "taskRunList": [task_run_to_dict(tr) for tr in ex.task_run_list], **tail}
+
+
+def _execution_parts(ex: Execution) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The fields before `taskRunList`, and those after it."""
+    head: dict[str, Any] = {}
     if ex.tenant_id is not None:
-        d["tenantId"] = ex.tenant_id
-    d["id"] = ex.id
-    d["namespace"] = ex.namespace
-    d["flowId"] = ex.flow_id
-    d["flowRevision"] = ex.flow_revision
-    if ex.task_run_list:
-        d["taskRunList"] = [task_run_to_dict(tr) for tr in ex.task_run_list]
+        head["tenantId"] = ex.tenant_id
+    head["id"] = ex.id
+    head["namespace"] = ex.namespace
+    head["flowId"] = ex.flow_id
+    head["flowRevision"] = ex.flow_revision
+    d: dict[str, Any] = {}
     if ex.inputs:
         d["inputs"] = ex.inputs
     if ex.outputs:
@@ -220,7 +275,7 @@ def execution_to_dict(ex: Execution) -> dict[str, Any]:
         d["scheduleDate"] = format_instant(ex.schedule_date)
     if ex.kind is not None:
         d["kind"] = ex.kind
-    return d
+    return head, d
 
 
 def execution_from_dict(d: dict[str, Any]) -> Execution:

@@ -69,10 +69,10 @@ class Store(Protocol):
 
     # ---- executions
     def save_execution(self, execution: Execution, logs: Sequence[LogEntry] = (), *,
-                       document: dict[str, Any] | None = None) -> None:
+                       document: dict[str, Any] | None = None, text: str | None = None) -> None:
         """Insert or replace the execution (and append `logs`) in one transaction.
 
-        `document` is `execution.to_dict()` when the caller already computed it.
+        `document` is `execution.to_dict()`, and `text` its JSON, when the caller already computed them.
         """
 
     def get_execution(self, execution_id: str, *, tenant: str = "main") -> Execution | None:

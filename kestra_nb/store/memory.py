@@ -143,14 +143,14 @@ class MemoryStore:
     # ----------------------------------------------------------------------------------- executions
 
     def save_execution(self, execution: Execution, logs: Sequence[LogEntry] = (), *,
-                       document: dict[str, Any] | None = None) -> None:
+                       document: dict[str, Any] | None = None, text: str | None = None) -> None:
         """Insert or replace the execution (and append `logs`) in one transaction."""
-        if document is None:
-            document = execution.to_dict()
+        if text is None:
+            text = dumps(document if document is not None else execution.to_dict())
         tenant, start, end, duration = execution_columns(execution)
         row = _ExecutionRow(execution.id, tenant, execution.namespace, execution.flow_id,
                             execution.state.current.value, start, end, duration,
-                            tuple((label.key, label.value) for label in execution.labels), dumps(document))
+                            tuple((label.key, label.value) for label in execution.labels), text)
         log_docs = [log_to_dict(entry) for entry in logs]
         with self._lock:
             self._executions[execution.id] = row

@@ -434,15 +434,15 @@ class SQLiteStore:
     # ----------------------------------------------------------------------------------- executions
 
     def save_execution(self, execution: Execution, logs: Sequence[LogEntry] = (), *,
-                       document: dict[str, Any] | None = None) -> None:
+                       document: dict[str, Any] | None = None, text: str | None = None) -> None:
         """Insert or replace the execution (and append `logs`) in one transaction."""
         # The hot path: everything is computed before taking the lock; no context manager, no SELECT.
-        if document is None:
-            document = execution.to_dict()
+        if text is None:
+            text = dumps(document if document is not None else execution.to_dict())
         tenant, start, end, duration = execution_columns(execution)
         row = (execution.id, tenant, execution.namespace, execution.flow_id, execution.flow_revision,
                execution.state.current.value, start, end, duration, execution.parent_id,
-               _labels_json(execution), dumps(document), self.owner)
+               _labels_json(execution), text, self.owner)
         log_rows = [_log_row(entry) for entry in logs] if logs else None
         with self._lock:
             cur = self._cur

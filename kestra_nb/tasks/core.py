@@ -13,6 +13,7 @@ class Return(Task):
     """Render `format` and return it as the output `value`."""
 
     type = "io.kestra.plugin.core.debug.Return"
+    instant = True
     props = (Prop("format", "string"),)
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
@@ -25,6 +26,7 @@ class Log(Task):
     """Render `message` (a text or a list of texts, each its own log line) and log it at `level`."""
 
     type = "io.kestra.plugin.core.log.Log"
+    instant = True
     props = (Prop("message", "string_or_list", required=True), Prop("level", "enum", default="INFO", choices=LEVELS))
 
     async def run(self, ctx: TaskContext) -> None:
@@ -40,6 +42,7 @@ class OutputValues(Task):
     """Render every value of `values` and expose them as the output `values`."""
 
     type = "io.kestra.plugin.core.output.OutputValues"
+    instant = True
     props = (Prop("values", "map"),)
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:

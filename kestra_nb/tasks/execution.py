@@ -15,6 +15,7 @@ class Fail(Task):
     """Fail the task with `errorMessage`, or only when `condition` renders truthy."""
 
     type = "io.kestra.plugin.core.execution.Fail"
+    instant = True
     props = (Prop("condition", "string"), Prop("errorMessage", "string", default="Task failure"))
 
     async def run(self, ctx: TaskContext) -> None:
@@ -28,6 +29,7 @@ class Exit(Task):
     """End the execution now in `state` (KILLED also stops the task runs still running)."""
 
     type = "io.kestra.plugin.core.execution.Exit"
+    instant = True
     props = (Prop("state", "enum", default="SUCCESS", choices=EXIT_STATES),)
 
     async def run(self, ctx: TaskContext) -> None:
@@ -41,6 +43,7 @@ class Labels(Task):
     """Add or overwrite execution labels (a map or a list of {key, value}); system labels are refused."""
 
     type = "io.kestra.plugin.core.execution.Labels"
+    instant = True
     props = (Prop("labels", "any", required=True),)
 
     async def run(self, ctx: TaskContext) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -317,3 +318,72 @@ def test_disabled_flow_is_refused(engine):
 
     with pytest.raises(IllegalStateError, match="Requested Flow is disabled."):
         engine.run(flow(RET.format(id="a", fmt="x"), "disabled: true\n"))
+
+
+class AwaitsAfterAll(Task):
+    """Test-only: declared instant, but awaits (a plugin's mistake the engine must survive)."""
+
+    type = "tests.AwaitsAfterAll"
+    instant = True
+
+    async def run(self, ctx) -> dict[str, Any]:
+        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)
+        return {"slept": True}
+
+
+def test_task_marked_instant_that_awaits_still_completes(engine):
+    registry.register(AwaitsAfterAll)
+    try:
+        ex = engine.run(flow("  - id: a\n    type: tests.AwaitsAfterAll\n" + RET.format(id="b", fmt='"{{ outputs.a.slept }}"')),
+                        timeout=10)
+    finally:
+        registry.unregister(AwaitsAfterAll)
+    assert ex.state == "SUCCESS" and ex.task_run_list[1].outputs == {"value": "true"}
+
+
+def test_outputs_inside_a_sequential_in_a_foreach_nest_once_per_loop_value(engine):
+    yaml = flow("  - id: each\n    type: io.kestra.plugin.core.flow.ForEach\n    values: [x, y]\n    tasks:\n"
+                "      - id: seq\n        type: io.kestra.plugin.core.flow.Sequential\n        tasks:\n"
+                "          - id: r\n            type: io.kestra.plugin.core.debug.Return\n"
+                "            format: \"{{ taskrun.value }}!\"\n"
+                "          - id: again\n            type: io.kestra.plugin.core.debug.Return\n"
+                "            format: \"{{ outputs.r[taskrun.value].value }}\"\n") + \
+        "outputs:\n  - id: all\n    type: JSON\n    value: \"{{ outputs.r }}\"\n"
+    ex = engine.run(yaml)
+    assert ex.state == "SUCCESS"
+    assert ex.outputs == {"all": {"x": {"value": "x!"}, "y": {"value": "y!"}}}
+    assert [tr.outputs for tr in ex.task_run_list if tr.task_id == "again"] == [{"value": "x!"}, {"value": "y!"}]
+    # children of the Sequential inherit the loop value (Kestra's ResolvedTask), under the Sequential run
+    seq_ids = {tr.id for tr in ex.task_run_list if tr.task_id == "seq"}
+    assert all(tr.parent_task_run_id in seq_ids and tr.value in ("x", "y") for tr in ex.task_run_list if tr.task_id == "r")
+
+
+def test_tasks_variable_is_computed_on_use(engine):
+    yaml = flow(RET.format(id="a", fmt="x") + RET.format(id="b", fmt='"{{ tasks.a.state }} {{ tasks }}"'))
+    ex = engine.run(yaml)
+    value = ex.task_run_list[1].outputs["value"]
+    assert value.startswith("SUCCESS {") and '"a":{"state":"SUCCESS"}' in value and '"b":{"state":"RUNNING"}' in value
+
+
+def test_manual_pause_holds_new_tasks_until_resumed(engine, block_task):
+    block_task.started["mp"] = threading.Event()
+    result: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: result.setdefault(
+        "ex", engine.run(flow(BLOCK.format(id="mp") + RET.format(id="after", fmt="x")), timeout=30)))
+    thread.start()
+    assert block_task.started["mp"].wait(10)
+    [exec_id] = list(engine._driven)
+    assert engine.pause(exec_id).state == "PAUSED"
+    engine.loop.call_soon_threadsafe(block_task.release["mp"].set)
+    # the blocked task ends, but nothing new starts while paused
+    deadline = time.monotonic() + 10
+    while engine.get_execution(exec_id).task_run_list[0].state != "SUCCESS" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    paused = engine.get_execution(exec_id)
+    assert paused.state == "PAUSED" and [tr.task_id for tr in paused.task_run_list] == ["mp"]
+    engine.resume(exec_id)
+    thread.join(10)
+    ex = result["ex"]
+    assert ex.state == "SUCCESS" and [tr.task_id for tr in ex.task_run_list] == ["mp", "after"]
+    assert [h.state.value for h in ex.state.histories] == ["CREATED", "RUNNING", "PAUSED", "RUNNING", "SUCCESS"]
