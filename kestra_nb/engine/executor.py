@@ -141,25 +141,33 @@ class _View:
                 return [], StateType.FAILED
         return [], StateType.SUCCESS
 
-    def together(self, tasks: list[TaskSpec], parent: str, value: str | None, limit: int) -> Outcome:
-        """Tasks at the same time, at most `limit` running (0: no limit); no new start after a failure."""
+    def together(self, tasks: list[tuple[TaskSpec, list[str]]], parent: str, value: str | None,
+                 limit: int) -> Outcome:
+        """Tasks at the same time, each once the tasks it depends on have succeeded (Parallel: none;
+        Dag: `dependsOn`), at most `limit` running (0: no limit); nothing new starts after a failure."""
         runs = self.scope(parent, value)
+        active = sum(1 for r in runs.values() if not r.state.is_terminated())
+        failed = any(r.state.current in _FAILED for r in runs.values())
         actions: list[Action] = []
-        active = sum(1 for t in tasks if (tr := runs.get(t.id)) is not None and not tr.state.is_terminated())
-        failed = any(tr.state.current in _FAILED for tr in runs.values())
         pending = False
-        for task in tasks:
+        for task, depends in tasks:
             if task.disabled:
                 continue
-            tr = runs.get(task.id)
-            if tr is None:
+            current = runs.get(task.id)
+            if current is None:
                 if failed:
+                    continue
+                deps = [runs.get(d) for d in depends]
+                if any(d is not None and d.state.current in _FAILED for d in deps):
+                    continue
+                if any(d is None or not d.state.is_terminated() for d in deps):
+                    pending = True
                     continue
                 if limit and active >= limit:
                     pending = True
                     continue
                 active += 1
-            step, state = self.advance(task, tr, parent, value)
+            step, state = self.advance(task, current, parent, value)
             if state is None:
                 pending = True
                 actions.extend(step)
@@ -199,7 +207,7 @@ class _View:
         if kind == LOOP_UNTIL:
             return self.loop_until(task, tr, errors, finally_)
         if kind == DAG:
-            main = self.dag(task, tr)
+            main = self.together(task.dag, tr.id, value, _int(task.props.get("concurrent")))
             branch = [t for t, _ in task.dag]
         else:
             if kind == IF:
@@ -213,7 +221,7 @@ class _View:
             else:  # Sequential, Parallel, AllowFailure, Pause (deprecated children)
                 branch = task.children.get("tasks", [])
             if kind == PARALLEL:
-                main = self.together(branch, tr.id, value, _int(task.props.get("concurrent")))
+                main = self.together([(t, []) for t in branch], tr.id, value, _int(task.props.get("concurrent")))
             else:
                 main = self.sequence(branch, tr.id, value)
         ids = {t.id for t in (*branch, *errors, *finally_)}
@@ -262,39 +270,6 @@ class _View:
         if state is None:
             return actions, None
         return [], _worst(state, final_state(ended))
-
-    def dag(self, task: TaskSpec, tr: TaskRun) -> Outcome:
-        """Dag: a task starts once every task it depends on has succeeded."""
-        runs = self.scope(tr.id, tr.value)
-        limit = _int(task.props.get("concurrent"))
-        active = sum(1 for r in runs.values() if not r.state.is_terminated())
-        failed = any(r.state.current in _FAILED for r in runs.values())
-        actions: list[Action] = []
-        pending = False
-        for child, depends in task.dag:
-            if child.disabled:
-                continue
-            current = runs.get(child.id)
-            if current is None:
-                if failed:
-                    continue
-                deps = [runs.get(d) for d in depends]
-                if any(d is None or not d.state.is_terminated() for d in deps):
-                    pending = pending or not any(d is not None and d.state.current in _FAILED for d in deps)
-                    continue
-                if any(d.state.current in _FAILED for d in deps if d is not None):
-                    continue
-                if limit and active >= limit:
-                    pending = True
-                    continue
-                active += 1
-            step, state = self.advance(child, current, tr.id, tr.value)
-            if state is None:
-                pending = True
-                actions.extend(step)
-        if pending or actions:
-            return actions, None
-        return [], StateType.FAILED if failed else StateType.SUCCESS
 
     def loop_until(self, task: TaskSpec, tr: TaskRun, errors: list[TaskSpec], finally_: list[TaskSpec]) -> Outcome:
         """LoopUntil: iteration n runs the children (task runs with iteration n); then NextIteration.
