@@ -887,31 +887,11 @@ class Engine:
         return None
 
     def _retry_delay(self, d: _Driven, tr: TaskRun, spec: Any, now: Any) -> float | None:
-        """Seconds until the next attempt, or None when the retry policy (if any) is exhausted."""
+        """Seconds until the task run's next attempt, or None when its retry policy (if any) is exhausted."""
         policy = self._retry_policy(d, spec)
-        if not policy:
+        if not policy or not tr.attempts:
             return None
-        attempts = len(tr.attempts or ())
-        max_attempt = policy.get("maxAttempt")
-        max_duration = policy.get("maxDuration")
-        if max_attempt is None and max_duration is None:
-            return None
-        if max_attempt is not None and attempts >= int(max_attempt):
-            return None
-        kind = str(policy.get("type", "constant")).lower()
-        if kind == "random":
-            delay = random.uniform(_seconds(policy.get("minInterval")), _seconds(policy.get("maxInterval")))
-        else:
-            delay = _seconds(policy.get("interval"))
-            if kind == "exponential":
-                delay *= float(policy.get("delayFactor") or 2) ** (attempts - 1)
-                if policy.get("maxInterval") is not None:
-                    delay = min(delay, _seconds(policy.get("maxInterval")))
-        if max_duration is not None and tr.attempts:
-            first = tr.attempts[0].state.start_date
-            if (now - first).total_seconds() + delay > _seconds(max_duration):
-                return None
-        return delay
+        return retry_delay(policy, len(tr.attempts), tr.attempts[0].state.start_date, now)
 
     async def _work(self, d: _Driven, tr: TaskRun, cls: Any) -> None:
         d.inbox.put_nowait(await self._execute(d, tr, cls))
@@ -989,6 +969,25 @@ class Engine:
             else:
                 ex.outputs = outputs
         ex.state.transition(state)
+        retry = flow.retry
+        if state is StateType.FAILED and retry and str(retry.get("behavior")) == "CREATE_NEW_EXECUTION":
+            now = utcnow()
+            delay = retry_delay(retry, ex.metadata.attempt_number, ex.metadata.original_created_date, now)
+            if delay is not None:  # this one ends RETRIED, a new execution takes the next attempt
+                ex.state.transition(StateType.RETRIED, now)
+                loop = asyncio.get_running_loop()
+                loop.call_later(delay, lambda: loop.create_task(self._retry_execution(flow, ex.id)))
+
+    async def _retry_execution(self, flow: Flow, execution_id: str) -> None:
+        """The next attempt of a flow-level retry: a new execution of the same revision and inputs."""
+        if self._closed:
+            return
+        source = self._stored(execution_id)
+        ex = self._copy_execution(source, new_id())
+        ex.state = State.new(StateType.CREATED)
+        ex.task_run_list = []
+        ex.outputs = None
+        await self.start(flow, ex)
 
     def _task_log(self, d: _Driven, tr: TaskRun, level: Level, message: str) -> None:
         d.logs.append(LogEntry(
@@ -1037,6 +1036,28 @@ def loop_values(ctx: TaskRunContext, spec: Any) -> list[str]:
         out.setdefault(item if isinstance(item, str) else
                        json.dumps(item, separators=(",", ":"), ensure_ascii=False), None)
     return list(out)
+
+
+def retry_delay(policy: Mapping[str, Any], attempts: int, first: Any, now: Any) -> float | None:
+    """Seconds before attempt `attempts + 1` under a Kestra retry policy, or None when it is exhausted."""
+    max_attempt = policy.get("maxAttempt")
+    max_duration = policy.get("maxDuration")
+    if max_attempt is None and max_duration is None:
+        return None
+    if max_attempt is not None and attempts >= int(max_attempt):
+        return None
+    kind = str(policy.get("type", "constant")).lower()
+    if kind == "random":
+        delay = random.uniform(_seconds(policy.get("minInterval")), _seconds(policy.get("maxInterval")))
+    else:
+        delay = _seconds(policy.get("interval"))
+        if kind == "exponential":
+            delay *= float(policy.get("delayFactor") or 2) ** (attempts - 1)
+            if policy.get("maxInterval") is not None:
+                delay = min(delay, _seconds(policy.get("maxInterval")))
+    if max_duration is not None and (now - first).total_seconds() + delay > _seconds(max_duration):
+        return None
+    return delay
 
 
 def _seconds(value: Any) -> float:

@@ -387,3 +387,28 @@ def test_manual_pause_holds_new_tasks_until_resumed(engine, block_task):
     ex = result["ex"]
     assert ex.state == "SUCCESS" and [tr.task_id for tr in ex.task_run_list] == ["mp", "after"]
     assert [h.state.value for h in ex.state.histories] == ["CREATED", "RUNNING", "PAUSED", "RUNNING", "SUCCESS"]
+
+
+def test_flow_retry_create_new_execution(engine):
+    from kestra_nb.engine.events import ExecutionUpdated
+
+    done: dict[str, Any] = {}
+    finished = threading.Event()
+
+    def listener(event) -> None:
+        if isinstance(event, ExecutionUpdated) and event.finished:
+            done[event.execution_id] = event.document
+            if event.document["metadata"]["attemptNumber"] == 2:
+                finished.set()
+
+    engine.subscribe(None, listener)
+    first = engine.run(flow(FAIL.format(id="boom"),
+                            "retry:\n  type: constant\n  interval: PT0.01S\n  maxAttempt: 2\n"
+                            "  behavior: CREATE_NEW_EXECUTION\n"))
+    assert first.state == "RETRIED"
+    assert [h.state.value for h in first.state.histories][-2:] == ["FAILED", "RETRIED"]
+    assert finished.wait(10)
+    [second] = [d for d in done.values() if d["metadata"]["attemptNumber"] == 2]
+    assert second["state"]["current"] == "FAILED"  # maxAttempt 2: no third execution
+    assert second["parentId"] == first.id and second["originalId"] == first.original_id
+    assert second["id"] != first.id
