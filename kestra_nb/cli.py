@@ -1,12 +1,18 @@
-"""The `kestra-nb` command: run and validate flows from a terminal or CI.
+"""The `kestra-nb` command: run and validate flows from a terminal or CI, serve the REST API, deploy.
 
     kestra-nb run flow.yml -i name=value [--label k:v] [--json] [--timeout S] [--home DIR]
+    kestra-nb run flow.yml --server URL [--basic-auth USER:PASSWORD] [--tenant main]   (on a server)
     kestra-nb validate flow.yml [more.yml …]
+    kestra-nb server [--host 127.0.0.1] [--port 8080] [--home DIR] [--basic-auth USER:PASSWORD]
+    kestra-nb deploy flow.yml [more.yml …] --server URL [--basic-auth USER:PASSWORD] [--tenant main]
+
+`--basic-auth` defaults to the KESTRA_NB_BASIC_AUTH environment variable.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -40,9 +46,29 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print Kestra's execution JSON instead")
     run.add_argument("--timeout", type=float, help="kill the execution after this many seconds")
     run.add_argument("--home", type=Path, help="the store's home directory (default: KESTRA_NB_HOME)")
+    _remote(run, required=False)
     validate = sub.add_parser("validate", help="check flows and print every violation with its line:column")
     validate.add_argument("flows", type=Path, nargs="+", help="YAML files")
+    server = sub.add_parser("server", help="serve Kestra's REST API (Executions, Flows, Logs, KV)")
+    server.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    server.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    server.add_argument("--home", type=Path, help="the store's home directory (default: KESTRA_NB_HOME)")
+    server.add_argument("--basic-auth", metavar="USER:PASSWORD",
+                        help="require HTTP Basic auth (default: KESTRA_NB_BASIC_AUTH; needed off loopback)")
+    server.add_argument("--grace", type=float, default=10.0,
+                        help="seconds running executions get to end or pause on SIGTERM (default 10)")
+    deploy = sub.add_parser("deploy", help="create or update flows on a kestra_nb server or a Kestra cluster")
+    deploy.add_argument("flows", type=Path, nargs="+", help="YAML files")
+    _remote(deploy, required=True)
     return parser
+
+
+def _remote(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument("--server", required=required, metavar="URL",
+                        help="a kestra_nb server or a Kestra cluster (http://localhost:8080)")
+    parser.add_argument("--basic-auth", metavar="USER:PASSWORD",
+                        help="HTTP Basic credentials (default: KESTRA_NB_BASIC_AUTH)")
+    parser.add_argument("--tenant", default="main", help="the tenant (default main; '' for tenant-less paths)")
 
 
 def _ms(delta: timedelta | None) -> str:
@@ -70,6 +96,46 @@ def print_summary(ex: Execution, errors: Sequence[str], out: TextIO) -> None:
         out.write(f"error: {message}\n")
 
 
+def _client(args: argparse.Namespace):  # -> KestraClient
+    from .client import KestraClient
+
+    credentials = args.basic_auth or os.environ.get("KESTRA_NB_BASIC_AUTH")
+    user, password = None, None
+    if credentials:
+        user, _, password = credentials.partition(":")
+    return KestraClient(args.server, tenant=args.tenant or None, username=user, password=password)
+
+
+def _run_remote(args: argparse.Namespace, source: str) -> int:
+    from .client import _flow_key, _execution
+
+    try:
+        with _client(args) as client:
+            client.deploy(source)
+            namespace, flow_id = _flow_key(source)
+            doc = client.execute(namespace, flow_id, inputs=dict(args.input), labels=list(args.label),
+                                 timeout=args.timeout)
+            errors = [e.get("message", "") for e in client.logs(doc["id"], min_level="ERROR")]
+    except FlowValidationError as exc:
+        _print_violations(args.flow, exc)
+        return 1
+    except KestraNbError as exc:
+        print(f"kestra-nb: {exc}", file=sys.stderr)
+        execution = getattr(exc, "execution", None)
+        if execution is not None:
+            print_summary(execution, [], sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        return 0 if doc["state"]["current"] in {s.value for s in OK_STATES} else 1
+    ex = _execution(doc)
+    if ex is None:  # a document this version cannot read: print it as is
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        return 0 if doc["state"]["current"] in {s.value for s in OK_STATES} else 1
+    print_summary(ex, errors, sys.stdout)
+    return 0 if ex.state.current in OK_STATES else 1
+
+
 def _run(args: argparse.Namespace) -> int:
     from .engine import Engine, get_engine
 
@@ -78,6 +144,8 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"kestra-nb: cannot read {args.flow}: {exc.strerror}", file=sys.stderr)
         return 1
+    if args.server:
+        return _run_remote(args, source)
     engine = Engine(args.home) if args.home else get_engine()
     try:
         ex = engine.run(source, inputs=dict(args.input), labels=list(args.label), timeout=args.timeout)
@@ -126,11 +194,57 @@ def _validate(args: argparse.Namespace) -> int:
     return status
 
 
+def _server(args: argparse.Namespace) -> int:
+    from .api.auth import BasicAuth
+    from .server import Server
+
+    try:
+        auth = BasicAuth.parse(args.basic_auth) if args.basic_auth else BasicAuth.from_env()
+        server = Server(args.home, args.host, args.port, auth, grace=args.grace)
+        return server.run()
+    except ValueError as exc:
+        print(f"kestra-nb server: {exc}", file=sys.stderr)
+        return 2
+    except KestraNbError as exc:
+        print(f"kestra-nb server: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"kestra-nb server: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    status = 0
+    with _client(args) as client:
+        for path in args.flows:
+            try:
+                source = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                print(f"kestra-nb: cannot read {path}: {exc.strerror}", file=sys.stderr)
+                status = 1
+                continue
+            try:
+                flow = client.deploy(source)
+            except FlowValidationError as exc:
+                _print_violations(path, exc)
+                status = 1
+            except KestraNbError as exc:
+                print(f"kestra-nb: {path}: {exc}", file=sys.stderr)
+                status = 1
+            else:
+                print(f"{path}: deployed {flow['namespace']}.{flow['id']} revision {flow.get('revision')}")
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `kestra-nb` console script."""
     args = _parser().parse_args(argv)
     if args.command == "run":
         return _run(args)
+    if args.command == "server":
+        return _server(args)
+    if args.command == "deploy":
+        return _deploy(args)
     return _validate(args)
 
 

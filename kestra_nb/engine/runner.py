@@ -376,11 +376,20 @@ class Engine:
             return
         self.recovered = [ex.id for ex in orphans]
         loop = self.loop
+        now = utcnow()
         for ex in orphans:
-            if self._on_loop_thread():
+            if ex.state.current is StateType.CREATED and ex.schedule_date is not None and ex.schedule_date > now:
+                # not started yet: it starts at its scheduleDate, as it would have in the lost process
+                delay = (ex.schedule_date - now).total_seconds()
+                loop.call_soon_threadsafe(loop.call_later, delay, self._adopt_later, ex)
+            elif self._on_loop_thread():
                 loop.create_task(self._adopt(ex))
             else:
                 asyncio.run_coroutine_threadsafe(self._adopt(ex), loop)
+
+    def _adopt_later(self, ex: Execution) -> None:
+        if not self._closed:
+            asyncio.get_running_loop().create_task(self._adopt(ex))
 
     async def _adopt(self, ex: Execution) -> None:
         """Drive a recovered execution on: ended task runs are kept, interrupted ones run again."""

@@ -412,3 +412,31 @@ def test_flow_retry_create_new_execution(engine):
     assert second["state"]["current"] == "FAILED"  # maxAttempt 2: no third execution
     assert second["parentId"] == first.id and second["originalId"] == first.original_id
     assert second["id"] != first.id
+
+
+def test_recovery_starts_a_scheduled_execution_at_its_date_not_before(tmp_path, seed_flow):
+    from datetime import timedelta
+
+    from kestra_nb.engine import Engine
+    from kestra_nb.engine.events import ExecutionUpdated
+    from kestra_nb.model.state import utcnow
+
+    first = Engine(tmp_path / "store")
+    flow_, revision = first.deploy(seed_flow)
+    ex = first.new_execution(flow_, revision)
+    ex.schedule_date = utcnow() + timedelta(seconds=0.5)
+    first.store.save_execution(ex)   # stored CREATED, as a server does while waiting for the date
+    first.close()                    # its process "dies": the owner lock is released
+
+    finished = threading.Event()
+    second = Engine(tmp_path / "store")
+    try:
+        second.subscribe(ex.id, lambda e: isinstance(e, ExecutionUpdated) and e.finished and finished.set())
+        assert second.recovered == [ex.id]
+        assert second.get_execution(ex.id).state == "CREATED"
+        assert finished.wait(10)
+        done = second.get_execution(ex.id)
+        assert done.state == "SUCCESS"
+        assert done.state.histories[1].date >= ex.schedule_date
+    finally:
+        second.close()

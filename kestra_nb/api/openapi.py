@@ -1,0 +1,119 @@
+"""The OpenAPI 3 document of what we serve, derived from the route table (so the two cannot drift apart)."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .. import __version__
+from .routes import FLOW_SOURCE, JSON, MULTIPART, TEXT, Param, Route
+
+_TYPES = {
+    "string": {"type": "string"},
+    "integer": {"type": "integer", "format": "int32"},
+    "boolean": {"type": "boolean"},
+    "duration": {"type": "string", "format": "duration"},
+    "datetime": {"type": "string", "format": "date-time"},
+}
+_REF = {"$ref": "#/components/schemas/JsonError"}
+_DESCRIPTIONS = {200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad request (a query value, the tenant)",
+                 401: "Authentication required", 404: "Not found", 409: "Illegal state",
+                 415: "Unsupported media type", 422: "Invalid entity or illegal argument"}
+
+
+def _parameter(param: Param) -> dict[str, Any]:
+    if param.type == "filters":
+        return {"name": param.name, "in": "query", "required": False, "style": "deepObject", "explode": True,
+                "description": param.description,
+                "schema": {"type": "object", "additionalProperties": {"type": "object"}}}
+    schema: dict[str, Any] = dict(_TYPES.get(param.type, {"type": "string"}))
+    if param.default is not None:
+        schema["default"] = param.default
+    if param.multi:
+        schema = {"type": "array", "items": schema}
+    out: dict[str, Any] = {"name": param.name, "in": "query", "required": param.required, "schema": schema}
+    if param.description:
+        out["description"] = param.description
+    return out
+
+
+def _body(route: Route) -> dict[str, Any] | None:
+    if route.body is None:
+        return None
+    if route.body == MULTIPART:
+        content = {"multipart/form-data": {"schema": {"type": "object", "additionalProperties": {
+            "oneOf": [{"type": "string"}, {"type": "string", "format": "binary"}]}}}}
+        return {"required": False, "description": "Inputs: one part per input, files as file parts",
+                "content": content}
+    if route.body == FLOW_SOURCE:
+        return {"required": True, "content": {t: {"schema": {"type": "string"}} if t != "application/json"
+                                              else {"schema": {"type": "object"}} for t in route.consumes}}
+    if route.body == JSON:
+        return {"required": True, "content": {"application/json": {"schema": {}}}}
+    if route.body == TEXT:
+        return {"required": True, "content": {t: {"schema": {"type": "string"}} for t in route.consumes}}
+    return None
+
+
+def _success(route: Route) -> dict[str, Any]:
+    description = _DESCRIPTIONS.get(route.status, "OK")
+    if route.produces == "none":
+        return {"description": description}
+    if route.produces == "text":
+        return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
+    if route.produces == "sse":
+        return {"description": description, "content": {"text/event-stream": {"schema": {"type": "string"}}}}
+    return {"description": description, "content": {"application/json": {"schema": {}}}}
+
+
+def operation_id(route: Route) -> str:
+    """A unique operationId: the service operation, suffixed for the tenant-less and 2.0 forms."""
+    suffix = "" if "{tenant}" in route.path or not route.path.startswith("/api/v1/") else "_without_tenant"
+    if "/actions/" in route.path:
+        suffix = "_actions" + suffix
+    if "/trigger/" in route.path:
+        suffix = "_trigger" + suffix
+    if route.path.endswith("/replay-with-inputs"):
+        suffix = "_with_inputs" + suffix
+    return route.operation + suffix
+
+
+def document(routes: Iterable[Route]) -> dict[str, Any]:
+    """The OpenAPI 3.0 document of `routes`."""
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        parameters = [{"name": v, "in": "path", "required": True, "schema": {"type": "string"}}
+                      for v in route.variables]
+        parameters += [_parameter(p) for p in route.params]
+        parameters += [{"name": h, "in": "header", "required": False, "schema": {"type": "string"}}
+                       for h in route.headers]
+        responses: dict[str, Any] = {str(route.status): _success(route)}
+        errors = {400, 422, *route.errors} | ({401} if route.auth else set()) | (
+            {415} if route.consumes else set())
+        for status in sorted(errors):
+            responses[str(status)] = {"description": _DESCRIPTIONS.get(status, "Error"),
+                                      "content": {"application/json": {"schema": _REF}}}
+        op: dict[str, Any] = {"operationId": operation_id(route), "summary": route.summary, "tags": [route.tag],
+                              "parameters": parameters, "responses": responses}
+        body = _body(route)
+        if body is not None:
+            op["requestBody"] = body
+        if not route.auth:
+            op["security"] = []
+        if route.path.startswith("/api/v1/") and "{tenant}" not in route.path and route.operation != "openapi":
+            op["description"] = "The tenant-less form: served as the `main` tenant."
+        paths.setdefault(route.path, {})[route.method.lower()] = op
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "kestra_nb", "version": __version__,
+                 "description": "Kestra's Executions, Flows, Logs and KV REST API, served by kestra_nb."},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic"}},
+            "schemas": {"JsonError": {"type": "object", "required": ["message"], "properties": {
+                "message": {"type": "string"}, "_links": {"type": "object"}, "_embedded": {"type": "object"}}}},
+        },
+        "security": [{"basicAuth": []}],
+    }
+
+
+__all__ = ["document", "operation_id"]

@@ -1,0 +1,342 @@
+"""An HTTP client for a kestra_nb server or a real Kestra 1.x: deploy flows, run them, watch and control them.
+
+    from kestra_nb.client import KestraClient
+    with KestraClient("http://localhost:8080", username="admin@kestra.io", password="Admin1234") as kestra:
+        kestra.deploy(open("myflow.yml").read())
+        ex = kestra.execute("company.team", "myflow", inputs={"name": "Wörld"})        # wait=true
+        ex = kestra.execute("company.team", "myflow", on_update=lambda doc: print(doc["state"]["current"]))
+
+Paths are Kestra's tenant paths (`/api/v1/main/…`; `tenant=None` uses the tenant-less ones), auth is HTTP
+Basic (or a bearer token), inputs go as multipart/form-data like Kestra's own clients send them. Errors
+become `KestraNbError` subclasses: 404 NotFoundError, 409 IllegalStateError, 422 FlowValidationError /
+InputValidationError / IllegalArgumentError, 400 and 415 IllegalArgumentError, 401/403
+AuthenticationError, anything else KestraApiError; each carries `.status` and `.body`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from .errors import (
+    ExecutionTimeoutError,
+    FlowValidationError,
+    IllegalArgumentError,
+    IllegalStateError,
+    InputValidationError,
+    KestraNbError,
+    NotFoundError,
+    Violation,
+)
+
+TERMINATED = frozenset({"FAILED", "WARNING", "SUCCESS", "KILLED", "CANCELLED", "RETRIED", "SKIPPED",
+                        "RESUBMITTED"})
+Update = Callable[[dict[str, Any]], None]
+
+
+class KestraApiError(KestraNbError):
+    """The server answered with an error this client has no better class for."""
+
+    def __init__(self, message: str, status: int | None = None, body: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class AuthenticationError(KestraApiError):
+    """401/403: credentials missing or wrong."""
+
+
+class ServerUnreachableError(KestraApiError):
+    """The server could not be reached (connection refused, DNS, timeout)."""
+
+
+def _violations(body: Any, message: str) -> list[Violation]:
+    errors = ((body or {}).get("_embedded") or {}).get("errors") if isinstance(body, dict) else None
+    if errors:
+        return [Violation(str(e.get("path") or ""), str(e.get("message") or ""), e.get("line"), e.get("column"))
+                for e in errors if isinstance(e, dict)]
+    return [Violation("", message)]
+
+
+def _strip(message: str, prefix: str) -> str:
+    return message.removeprefix(prefix)
+
+
+class KestraClient:
+    """A synchronous client (httpx); use it as a context manager or call `close()`."""
+
+    def __init__(self, url: str = "http://localhost:8080", *, tenant: str | None = "main",
+                 username: str | None = None, password: str | None = None, token: str | None = None,
+                 timeout: float | None = 30.0, transport: httpx.BaseTransport | None = None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        auth = httpx.BasicAuth(username, password or "") if username and not token else None
+        self.url = url.rstrip("/")
+        self.tenant = tenant
+        self.timeout = timeout
+        self._http = httpx.Client(base_url=self.url, headers=headers, auth=auth, timeout=timeout,
+                                  transport=transport)
+
+    @classmethod
+    def from_env(cls, url: str, tenant: str | None = "main", **kwargs: Any) -> KestraClient:
+        """Credentials from KESTRA_NB_BASIC_AUTH (`user:password`) when set."""
+        text = os.environ.get("KESTRA_NB_BASIC_AUTH")
+        if text and "username" not in kwargs:
+            user, _, password = text.partition(":")
+            kwargs.update(username=user, password=password)
+        return cls(url, tenant=tenant, **kwargs)
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._http.close()
+
+    def __enter__(self) -> KestraClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------------ transport
+
+    def _path(self, *segments: str) -> str:
+        parts = ["/api/v1"] + ([quote(self.tenant, safe="")] if self.tenant else [])
+        return "/".join(parts + [quote(str(s), safe="") for s in segments])
+
+    def _request(self, method: str, path: str, *, invalid: type[KestraNbError] = IllegalArgumentError,
+                 **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise ServerUnreachableError(f"{method} {self.url}{path}: timed out ({exc})") from None
+        except httpx.TransportError as exc:
+            raise ServerUnreachableError(f"{method} {self.url}{path}: cannot reach the server ({exc})") from None
+        if response.status_code >= 400:
+            raise self._error(response, invalid)
+        return response
+
+    @staticmethod
+    def _error(response: httpx.Response, invalid: type[KestraNbError]) -> KestraNbError:
+        status, text = response.status_code, response.text
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        message = body.get("message") if isinstance(body, dict) and isinstance(body.get("message"), str) \
+            else (text.strip() or response.reason_phrase or f"HTTP {status}")
+        error: KestraNbError
+        if status in (401, 403):
+            error = AuthenticationError(f"Authentication failed ({status}): check the username and password",
+                                        status, text)
+        elif status == 404:
+            error = NotFoundError(_strip(message, "Not Found: "))
+        elif status == 409:
+            error = IllegalStateError(_strip(message, "Illegal state: "))
+        elif status == 422 and message.startswith("Illegal argument: "):
+            error = IllegalArgumentError(_strip(message, "Illegal argument: "))
+        elif status == 422 and invalid is FlowValidationError:
+            error = FlowValidationError(_violations(body, _strip(message, "Invalid entity: ")))
+        elif status == 422 and invalid is InputValidationError:
+            error = InputValidationError(_strip(message, "Invalid entity: ").split("\n"))
+        elif status in (400, 415, 422):
+            error = IllegalArgumentError(message)
+        else:
+            error = KestraApiError(f"HTTP {status}: {message}", status, text)
+        error.status = status    # type: ignore[attr-defined]
+        error.body = text        # type: ignore[attr-defined]
+        return error
+
+    @staticmethod
+    def _multipart(inputs: Mapping[str, Any] | None) -> list[tuple[str, Any]] | None:
+        """Inputs as Kestra's clients send them: text parts, JSON for other values, file parts for files."""
+        if not inputs:
+            return None
+        parts: list[tuple[str, Any]] = []
+        for name, value in inputs.items():
+            if isinstance(value, (bytes, bytearray)):
+                parts.append((name, (name, bytes(value))))
+            elif isinstance(value, Path):
+                parts.append((name, (value.name, value.read_bytes())))
+            elif isinstance(value, tuple):
+                parts.append((name, value))
+            elif isinstance(value, str):
+                parts.append((name, (None, value)))
+            else:
+                parts.append((name, (None, json.dumps(value))))
+        return parts
+
+    # ---------------------------------------------------------------------------------------------- flows
+
+    def deploy(self, source: str) -> dict[str, Any]:
+        """Create the flow, or update it when it exists (an identical source keeps the revision)."""
+        headers = {"Content-Type": "application/x-yaml"}
+        data = source.encode("utf-8")
+        try:
+            return self._request("POST", self._path("flows"), content=data, headers=headers,
+                                 invalid=FlowValidationError).json()
+        except (FlowValidationError, IllegalStateError) as exc:
+            if "already exists" not in str(exc) and getattr(exc, "status", None) != 409:
+                raise
+        namespace, flow_id = _flow_key(source)
+        return self._request("PUT", self._path("flows", namespace, flow_id), content=data, headers=headers,
+                             invalid=FlowValidationError).json()
+
+    def flow(self, namespace: str, flow_id: str, *, source: bool = True) -> dict[str, Any]:
+        """A flow's JSON (with its YAML `source`)."""
+        return self._request("GET", self._path("flows", namespace, flow_id),
+                             params={"source": str(source).lower()}).json()
+
+    def delete_flow(self, namespace: str, flow_id: str) -> None:
+        """Delete a flow (Kestra keeps its revisions)."""
+        self._request("DELETE", self._path("flows", namespace, flow_id))
+
+    # ----------------------------------------------------------------------------------------- executions
+
+    def execute(self, namespace: str, flow_id: str, inputs: Mapping[str, Any] | None = None,
+                labels: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None, *, wait: bool = True,
+                on_update: Update | None = None, timeout: float | None = None,
+                revision: int | None = None) -> dict[str, Any]:
+        """Run a flow: wait for the end (`wait=true`), or follow it with `on_update(doc)` per update.
+
+        With `timeout` (seconds) the execution is followed until then, then killed (ExecutionTimeoutError).
+        """
+        pairs = labels.items() if isinstance(labels, Mapping) else (labels or ())
+        params: list[tuple[str, str]] = [("labels", f"{k}:{v}") for k, v in pairs]
+        if revision is not None:
+            params.append(("revision", str(revision)))
+        follow = on_update is not None or timeout is not None
+        if wait and not follow:
+            params.append(("wait", "true"))
+        response = self._request("POST", self._path("executions", namespace, flow_id), params=params,
+                                 files=self._multipart(inputs), invalid=InputValidationError,
+                                 timeout=None if wait and not follow else self.timeout)
+        execution = response.json()
+        if not follow:
+            return execution
+        deadline = None if timeout is None else time.monotonic() + timeout
+        final = self.follow(execution["id"], on_update, deadline=deadline)
+        if final is None:  # the time is up
+            try:
+                self.kill(execution["id"])
+            except IllegalStateError:
+                pass  # it ended meanwhile
+            raise ExecutionTimeoutError(
+                f"Execution {execution['id']} did not end within {timeout}s; it was killed",
+                _execution(self.get(execution["id"]))) from None
+        return final
+
+    def follow(self, execution_id: str, on_update: Update | None = None, *,
+               deadline: float | None = None) -> dict[str, Any] | None:
+        """Follow an execution over server-sent events until its end; the final document (None at deadline)."""
+        last: dict[str, Any] | None = None
+        for event_id, doc in self._events(self._path("executions", execution_id, "follow"), deadline):
+            if event_id == "start" or not isinstance(doc, dict) or "state" not in doc:
+                continue
+            last = doc
+            if on_update is not None:
+                on_update(doc)
+            if event_id == "end":
+                return doc
+        if deadline is not None and time.monotonic() >= deadline:
+            return None
+        return last if last is not None and last["state"]["current"] in TERMINATED else self.get(execution_id)
+
+    def _events(self, path: str, deadline: float | None = None) -> Iterator[tuple[str, Any]]:
+        """Server-sent events of a stream as (event id, parsed data), until the server closes it."""
+        read = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+        timeout = httpx.Timeout(self.timeout, read=read)
+        try:
+            with self._http.stream("GET", path, headers={"Accept": "text/event-stream"}, timeout=timeout) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    raise self._error(resp, IllegalArgumentError)
+                event_id, data = "", []
+                for line in resp.iter_lines():
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return
+                    if not line:
+                        if data:
+                            try:
+                                yield event_id, json.loads("\n".join(data))
+                            except ValueError:
+                                pass  # not JSON: skipped, as Kestra's clients do
+                        event_id, data = "", []
+                    elif line.startswith("data:"):
+                        data.append(line[5:].lstrip(" "))
+                    elif line.startswith("id:"):
+                        event_id = line[3:].strip()
+        except httpx.ReadTimeout:
+            return
+        except httpx.TransportError as exc:
+            raise ServerUnreachableError(f"GET {self.url}{path}: {exc}") from None
+
+    def get(self, execution_id: str) -> dict[str, Any]:
+        """An execution's JSON."""
+        return self._request("GET", self._path("executions", execution_id)).json()
+
+    def search(self, *, namespace: str | None = None, flow_id: str | None = None,
+               state: Sequence[str] | None = None, labels: Mapping[str, str] | None = None,
+               page: int = 1, size: int = 10, sort: str | None = "state.startDate:desc") -> dict[str, Any]:
+        """A page of executions (`{results, total}`), with Kestra 1.x filters."""
+        params: list[tuple[str, str]] = [("page", str(page)), ("size", str(size))]
+        if sort:
+            params.append(("sort", sort))
+        if namespace:
+            params.append(("filters[namespace][EQUALS]", namespace))
+        if flow_id:
+            params.append(("filters[flowId][EQUALS]", flow_id))
+        if state:
+            params.append(("filters[state][IN]", ",".join(state)))
+        for key, value in (labels or {}).items():
+            params.append((f"filters[labels][EQUALS][{key}]", value))
+        return self._request("GET", self._path("executions", "search"), params=params).json()
+
+    def kill(self, execution_id: str) -> None:
+        """Ask for the execution to be killed (Kestra 1.x route: 202)."""
+        self._request("DELETE", self._path("executions", execution_id, "kill"))
+
+    def resume(self, execution_id: str, inputs: Mapping[str, Any] | None = None) -> None:
+        """Resume a paused execution; `inputs` are the Pause task's `onResume` inputs."""
+        self._request("POST", self._path("executions", execution_id, "resume"), files=self._multipart(inputs),
+                      invalid=InputValidationError)
+
+    def logs(self, execution_id: str, *, min_level: str | None = None) -> list[dict[str, Any]]:
+        """The execution's log entries."""
+        params = {"minLevel": min_level} if min_level else None
+        return self._request("GET", self._path("logs", execution_id), params=params).json()
+
+    def logs_text(self, execution_id: str, *, min_level: str | None = None) -> str:
+        """The execution's logs as text (Kestra's download)."""
+        params = {"minLevel": min_level} if min_level else None
+        return self._request("GET", self._path("logs", execution_id, "download"), params=params).text
+
+
+def _execution(doc: dict[str, Any]) -> Any:
+    """The Execution model of a document, when it reads (a newer Kestra may add what we cannot)."""
+    from .model.execution import Execution
+
+    try:
+        return Execution.from_dict(doc)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _flow_key(source: str) -> tuple[str, str]:
+    """(namespace, id) written in a flow source."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(source)
+    except yaml.YAMLError as exc:
+        raise FlowValidationError([Violation("", f"Invalid YAML: {exc}")]) from None
+    if not isinstance(doc, dict) or not doc.get("id") or not doc.get("namespace"):
+        raise FlowValidationError([Violation("", "the flow needs an `id` and a `namespace`")])
+    return str(doc["namespace"]), str(doc["id"])
+
+
+__all__ = ["AuthenticationError", "KestraApiError", "KestraClient", "ServerUnreachableError"]

@@ -1,0 +1,162 @@
+"""Flows API over real HTTP: create/update/get/delete, revisions, list, search, validate, namespaces."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.api.conftest import INPUTS_FLOW, SEED, YAML
+
+F = "/api/v1/main/flows"
+
+
+def test_create_returns_flow_with_source(http):
+    r = http.post(F, content=SEED.encode(), headers=YAML)
+    assert r.status_code == 200
+    doc = r.json()
+    assert doc["id"] == "myflow" and doc["namespace"] == "company.team" and doc["revision"] == 1
+    assert doc["tenantId"] == "main" and doc["disabled"] is False and doc["deleted"] is False
+    assert doc["source"] == SEED
+    assert doc["tasks"] == [{"id": "mytask", "type": "io.kestra.plugin.core.debug.Return",
+                             "format": "hello from kestra"}]
+    assert doc["outputs"] == [{"id": "mydata", "type": "STRING", "value": "{{ outputs.mytask.value }}",
+                               "description": "return some data"}]
+    assert list(doc)[:4] == ["id", "namespace", "revision", "tenantId"]
+
+
+def test_create_existing_is_422_with_constraint(http):
+    http.deploy(SEED)
+    r = http.post(F, content=SEED.encode(), headers=YAML)
+    assert r.status_code == 422
+    body = r.json()
+    assert body["message"] == "Invalid entity: flow.id: Flow id already exists"
+    assert body["_embedded"]["errors"] == [{"message": "Flow id already exists", "path": "flow.id"}]
+    assert body["_links"]["self"]["href"] == F
+
+
+def test_invalid_flow_is_422_with_path_and_line(http):
+    source = "id: bad\nnamespace: company.team\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n"
+    r = http.post(F, content=source.encode(), headers=YAML)
+    assert r.status_code == 422
+    body = r.json()
+    assert body["message"].startswith("Invalid entity: tasks[0].message: must not be null (line 4, column ")
+    [error] = body["_embedded"]["errors"]
+    assert error["path"] == "tasks[0].message" and error["line"] == 4
+    r = http.post(F, content=b"id: [unclosed\n", headers=YAML)
+    assert r.status_code == 422 and "Invalid YAML" in r.json()["message"] and "(line 2" in r.json()["message"]
+    assert http.post(F, content=b"", headers=YAML).status_code == 422
+
+
+def test_create_from_deprecated_json_and_415(http):
+    flow = {"id": "fromjson", "namespace": "company.team", "revision": 9, "tasks": [
+        {"id": "t", "type": "io.kestra.plugin.core.debug.Return", "format": "x"}]}
+    r = http.post(F, json=flow)
+    assert r.status_code == 200 and r.json()["revision"] == 1 and r.json()["tasks"][0]["format"] == "x"
+    r = http.post(F, content=SEED.encode(), headers={"Content-Type": "application/xml"})
+    assert r.status_code == 415
+    assert http.post(F, content=b"{nope", headers={"Content-Type": "application/json"}).status_code == 422
+
+
+def test_update_bumps_revision_and_identical_source_keeps_it(http):
+    http.deploy(SEED)
+    changed = SEED.replace("hello from kestra", "hello again")
+    r = http.put(f"{F}/company.team/myflow", content=changed.encode(), headers=YAML)
+    assert r.status_code == 200 and r.json()["revision"] == 2 and r.json()["source"] == changed
+    r = http.put(f"{F}/company.team/myflow", content=changed.encode(), headers=YAML)
+    assert r.json()["revision"] == 2
+    r = http.put(f"{F}/company.team/other", content=changed.encode(), headers=YAML)
+    assert r.status_code == 404
+    http.deploy(SEED.replace("id: myflow", "id: other"))
+    r = http.put(f"{F}/company.team/other", content=changed.encode(), headers=YAML)
+    assert r.status_code == 422 and "Illegal flow id update" in r.json()["message"]
+    r = http.put(f"{F}/company.team/myflow", content=changed.replace("company.team", "company.x").encode(),
+                 headers=YAML)
+    assert r.status_code == 422 and "Illegal namespace update" in r.json()["message"]
+
+
+def test_get_flow_source_revision_and_404(http):
+    http.deploy(SEED)
+    http.put(f"{F}/company.team/myflow", content=SEED.replace("hello", "bye").encode(), headers=YAML)
+    doc = http.get(f"{F}/company.team/myflow").json()
+    assert doc["revision"] == 2 and "source" not in doc
+    doc = http.get(f"{F}/company.team/myflow", params={"source": "true", "revision": 1}).json()
+    assert doc["revision"] == 1 and doc["source"] == SEED
+    # the generated client always sends both parameters
+    assert http.get(f"{F}/company.team/myflow?source=true&allowDeleted=false").status_code == 200
+    r = http.get(f"{F}/company.team/nope")
+    assert r.status_code == 404 and r.json()["message"].startswith("Not Found")
+    assert http.get(f"{F}/company.team/myflow", params={"revision": 5}).status_code == 404
+
+
+def test_delete_is_soft_and_revisions_continue(http):
+    http.deploy(SEED)
+    r = http.delete(f"{F}/company.team/myflow")
+    assert r.status_code == 204 and r.content == b""
+    assert http.get(f"{F}/company.team/myflow").status_code == 404
+    deleted = http.get(f"{F}/company.team/myflow", params={"allowDeleted": "true"}).json()
+    assert deleted["deleted"] is True and deleted["revision"] == 2
+    assert http.delete(f"{F}/company.team/myflow").status_code == 404
+    assert http.post("/api/v1/main/executions/company.team/myflow").status_code == 404
+    assert http.post(F, content=SEED.encode(), headers=YAML).json()["revision"] == 3
+    revisions = http.get(f"{F}/company.team/myflow/revisions").json()
+    assert [r["revision"] for r in revisions] == [1, 3] and all("source" in r for r in revisions)
+    all_revisions = http.get(f"{F}/company.team/myflow/revisions", params={"allowDelete": "true"}).json()
+    assert [r["revision"] for r in all_revisions] == [1, 2, 3]
+    assert http.get(f"{F}/company.team/nope/revisions").status_code == 404
+
+
+def test_list_search_and_distinct_namespaces(http):
+    http.deploy(SEED)
+    http.deploy(SEED.replace("id: myflow", "id: second"))
+    http.deploy(SEED.replace("company.team", "company.team.sub").replace("id: myflow", "id: third")
+                + "labels:\n  env: prod\n  tier: 1\n")
+    listed = http.get(f"{F}/company.team").json()
+    assert [f["id"] for f in listed] == ["myflow", "second"] and "source" not in listed[0]
+    search = http.get(f"{F}/search", params={"filters[namespace][PREFIX]": "company.team"}).json()
+    assert search["total"] == 3 and [f["id"] for f in search["results"]] == ["myflow", "second", "third"]
+    third = search["results"][2]
+    assert third["labels"] == [{"key": "env", "value": "prod"}, {"key": "tier", "value": "1"}]
+    assert http.get(f"{F}/search", params={"filters[namespace][EQUALS]": "company.team"}).json()["total"] == 2
+    assert http.get(f"{F}/search", params={"namespace": "company.team"}).json()["total"] == 3
+    assert http.get(f"{F}/search", params={"filters[q][EQUALS]": "sec"}).json()["results"][0]["id"] == "second"
+    assert http.get(f"{F}/search", params={"filters[labels][EQUALS][env]": "prod"}).json()["total"] == 1
+    assert http.get(f"{F}/search", params={"labels": "tier:1"}).json()["total"] == 1
+    page = http.get(f"{F}/search", params={"page": 2, "size": 2, "sort": "id:desc"}).json()
+    assert page["total"] == 3 and [f["id"] for f in page["results"]] == ["myflow"]
+    assert http.get(f"{F}/search", params={"sort": "tasks:asc"}).status_code == 422
+    assert http.get(f"{F}/distinct-namespaces").json() == ["company.team", "company.team.sub"]
+    assert http.get(f"{F}/distinct-namespaces", params={"q": "sub"}).json() == ["company.team.sub"]
+
+
+def test_input_defaults_are_strings_in_flow_json(http):
+    doc = http.deploy(INPUTS_FLOW)
+    count = next(i for i in doc["inputs"] if i["id"] == "count")
+    assert count["defaults"] == "1"
+
+
+def test_validate_several_documents(http):
+    http.deploy(SEED)
+    body = SEED + "\n---\n" + ("id: bad\nnamespace: company.team\ntasks:\n  - id: a\n"
+                               "    type: io.kestra.plugin.core.debug.Nope\n") + "---\n" + (
+        "id: myflow\nnamespace: company.team\nrevision: 1\ntasks:\n  - id: old\n"
+        "    type: io.kestra.core.tasks.log.Log\n    message: hi\n")
+    r = http.post(f"{F}/validate", content=body.encode(), headers=YAML)
+    assert r.status_code == 200
+    first, second, third = r.json()
+    assert first == {"index": 0, "flow": "myflow", "namespace": "company.team", "outdated": False,
+                     "deprecationPaths": [], "warnings": [], "infos": []}
+    assert second["index"] == 1 and second["flow"] == "bad"
+    assert "Invalid type: io.kestra.plugin.core.debug.Nope" in second["constraints"] and "line 5" in \
+        second["constraints"]
+    assert third["outdated"] is True and third["infos"] and "constraints" not in third
+    assert http.post(f"{F}/validate", content=b"", headers=YAML).json() == []
+
+
+@pytest.mark.parametrize("path", ["/api/v1/flows", "/api/v1/main/flows"])
+def test_tenant_less_and_tenant_paths_are_the_same_flows(http, path):
+    r = http.post(path, content=SEED.encode(), headers=YAML)
+    assert r.status_code == 200
+    assert http.get("/api/v1/flows/company.team/myflow").json()["revision"] == 1
+    assert http.get("/api/v1/main/flows/company.team/myflow").json()["revision"] == 1
+    assert http.get("/api/v1/other/flows/company.team/myflow").status_code == 400
+    json.dumps(r.json())
