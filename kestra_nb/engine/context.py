@@ -78,6 +78,20 @@ def outputs_variable(flow: Flow, execution: Execution) -> dict[str, Any]:
     return out
 
 
+def parents_variable(tr: TaskRun, runs: Mapping[str, TaskRun]) -> list[dict[str, Any]]:
+    """Enclosing task runs with a loop value or outputs, nearest first: `{taskrun: {value}, outputs}`."""
+    out: list[dict[str, Any]] = []
+    parent_id = tr.parent_task_run_id
+    while parent_id is not None:
+        parent = runs.get(parent_id)
+        if parent is None:
+            break
+        if parent.value is not None or parent.outputs is not None:
+            out.append({"taskrun": {"value": parent.value}, "outputs": parent.outputs or {}})
+        parent_id = parent.parent_task_run_id
+    return out
+
+
 class LazyMap(dict):  # type: ignore[type-arg]
     """A map computed on first use: variables most templates never read cost nothing."""
 
@@ -173,11 +187,11 @@ class TaskRunContext:
     """What a running task sees: its rendered properties, its logger, the flow and the execution."""
 
     __slots__ = ("flow", "execution", "task_run", "spec", "renderer", "_variables", "_emit", "_min_level",
-                 "_outputs")
+                 "_outputs", "_runs")
 
     def __init__(self, flow: Flow, execution: Execution, task_run: TaskRun, spec: TaskSpec,
                  renderer: Renderer, emit: Callable[[LogEntry], None],
-                 outputs: dict[str, Any] | None = None) -> None:
+                 outputs: dict[str, Any] | None = None, runs: Mapping[str, TaskRun] | None = None) -> None:
         self.flow = flow
         self.execution = execution
         self.task_run = task_run
@@ -186,6 +200,7 @@ class TaskRunContext:
         self._variables: dict[str, Any] | None = None
         self._emit = emit
         self._outputs = outputs
+        self._runs = runs
         self._min_level = spec.log_level.severity if spec.log_level is not None else 0
 
     @property
@@ -204,6 +219,12 @@ class TaskRunContext:
             if tr.iteration is not None:
                 taskrun["iteration"] = tr.iteration
             v["taskrun"] = taskrun
+            if tr.parent_task_run_id is not None:
+                runs = self._runs if self._runs is not None else {r.id: r for r in self.execution.task_run_list}
+                parents = parents_variable(tr, runs)
+                if parents:
+                    v["parents"] = parents
+                    v["parent"] = parents[0]
             self._variables = v
         return self._variables
 

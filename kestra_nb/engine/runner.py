@@ -406,7 +406,7 @@ class Engine:
         for tr in ex.task_run_list:
             spec = flow.task(tr.task_id)
             current = tr.state.current
-            ctx = TaskRunContext(flow, ex, tr, spec, self.renderer, d.logs.append, d.outputs)
+            ctx = TaskRunContext(flow, ex, tr, spec, self.renderer, d.logs.append, d.outputs, d.runs)
             try:
                 if current is StateType.RUNNING and spec.type not in FLOWABLES:
                     if tr.attempts and not tr.attempts[-1].state.is_terminated():
@@ -434,7 +434,7 @@ class Engine:
             elif tr.state.current is StateType.PAUSED and spec.type == PAUSE:
                 duration = spec.props.get("pauseDuration") or spec.props.get("delay")
                 if duration is not None:
-                    ctx = TaskRunContext(flow, ex, tr, spec, self.renderer, d.logs.append, d.outputs)
+                    ctx = TaskRunContext(flow, ex, tr, spec, self.renderer, d.logs.append, d.outputs, d.runs)
                     paused_at = tr.state.histories[-1].date
                     remaining = _seconds(ctx.render_string(duration, "pauseDuration")) - (now - paused_at).total_seconds()
                     self._schedule(d, "pause", tr.id, remaining)
@@ -767,7 +767,7 @@ class Engine:
         return True
 
     def _start_task_run(self, d: _Driven, tr: TaskRun, spec: Any, dispatch: list[tuple[TaskRun, Any]]) -> None:
-        ctx = TaskRunContext(d.flow, d.ex, tr, spec, self.renderer, d.logs.append, d.outputs)
+        ctx = TaskRunContext(d.flow, d.ex, tr, spec, self.renderer, d.logs.append, d.outputs, d.runs)
         try:
             if spec.run_if is not None and not is_truthy(ctx.render_string(spec.run_if, "runIf")):
                 tr.state.transition(StateType.SKIPPED)
@@ -830,7 +830,7 @@ class Engine:
         if ("iteration", tr.id) in d.timers:
             return False
         spec = d.flow.task(tr.task_id)
-        ctx = TaskRunContext(d.flow, d.ex, tr, spec, self.renderer, d.logs.append, d.outputs)
+        ctx = TaskRunContext(d.flow, d.ex, tr, spec, self.renderer, d.logs.append, d.outputs, d.runs)
         check = spec.props.get("checkFrequency") or {}
         count = int((tr.outputs or {}).get("iterationCount", 1))
         d.dirty = True
@@ -908,7 +908,7 @@ class Engine:
     async def _execute(self, d: _Driven, tr: TaskRun, cls: Any) -> _TaskDone:
         """Run one attempt of a runnable task; its outcome as a message for the driver."""
         spec = d.flow.task(tr.task_id)
-        ctx = TaskRunContext(d.flow, d.ex, tr, spec, self.renderer, d.logs.append, d.outputs)
+        ctx = TaskRunContext(d.flow, d.ex, tr, spec, self.renderer, d.logs.append, d.outputs, d.runs)
         outputs: dict[str, Any] | None = None
         timeout: float | None = None
         try:
