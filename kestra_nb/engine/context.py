@@ -6,6 +6,7 @@ from typing import Any, Callable, Mapping
 
 from ..errors import ExpressionError
 from ..expressions import Renderer
+from ..expressions.renderer import LOOP_PATH
 from ..model.execution import Execution, Level, LogEntry, TaskRun
 from ..model.flow import Flow, TaskSpec
 from ..model.state import utcnow
@@ -225,6 +226,7 @@ class TaskRunContext:
                 if parents:
                     v["parents"] = parents
                     v["parent"] = parents[0]
+                v[LOOP_PATH] = loop_path(self.flow, tr, runs)
             self._variables = v
         return self._variables
 

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Mapping
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, Undefined, UndefinedError
-from jinja2.utils import missing
+from jinja2.utils import missing, pass_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from ..errors import ExpressionError
@@ -101,6 +101,19 @@ class _KestraEnvironment(ImmutableSandboxedEnvironment):
         return super().getattr(obj, attribute)
 
 
+LOOP_PATH = "_kestra_loop_path"  # the current task run's loop values, outermost first (set by the engine)
+
+
+@pass_context
+def _current_each_output(context: Any, outputs: Any) -> Any:
+    """currentEachOutput(outputs.t): the sibling task's output for the current loop value(s)."""
+    for value in context.get(LOOP_PATH) or ():
+        if not isinstance(outputs, dict) or value not in outputs:
+            raise ExpressionError(f"currentEachOutput: no output for the loop value `{value}`")
+        outputs = outputs[value]
+    return outputs
+
+
 class Renderer:
     """Render Kestra templates; one instance per engine (compiled templates are cached in it)."""
 
@@ -109,6 +122,7 @@ class Renderer:
             undefined=_KestraUndefined, autoescape=False, keep_trailing_newline=True,
             finalize=to_text, cache_size=0)
         env.globals["null"] = None
+        env.globals["currentEachOutput"] = _current_each_output
         self.env = env
         self._cache: dict[str, Any] = {}
 

@@ -440,3 +440,12 @@ def test_recovery_starts_a_scheduled_execution_at_its_date_not_before(tmp_path, 
         assert done.state.histories[1].date >= ex.schedule_date
     finally:
         second.close()
+
+
+def test_current_each_output_without_a_sibling_output_is_a_clear_error(engine):
+    yaml = flow("  - id: each\n    type: io.kestra.plugin.core.flow.ForEach\n    values: [a]\n    tasks:\n"
+                "      - id: use\n        type: io.kestra.plugin.core.debug.Return\n"
+                "        format: \"{{ currentEachOutput({'b': 1}) }}\"\n")
+    ex = engine.run(yaml)
+    assert ex.state == "FAILED"
+    assert any("currentEachOutput: no output for the loop value `a`" in m for m in logs(engine, ex, Level.ERROR))
