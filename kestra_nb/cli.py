@@ -116,24 +116,33 @@ def _run_remote(args: argparse.Namespace, source: str) -> int:
             doc = client.execute(namespace, flow_id, inputs=dict(args.input), labels=list(args.label),
                                  timeout=args.timeout)
             errors = [e.get("message", "") for e in client.logs(doc["id"], min_level="ERROR")]
-    except FlowValidationError as exc:
-        _print_violations(args.flow, exc)
-        return 1
     except KestraNbError as exc:
-        print(f"kestra-nb: {exc}", file=sys.stderr)
-        execution = getattr(exc, "execution", None)
-        if execution is not None:
-            print_summary(execution, [], sys.stderr)
-        return 1
+        return _report(args, exc)
     if args.json:
         print(json.dumps(doc, indent=2, ensure_ascii=False))
-        return 0 if doc["state"]["current"] in {s.value for s in OK_STATES} else 1
+        return _exit_code(doc["state"]["current"])
     ex = _execution(doc)
     if ex is None:  # a document this version cannot read: print it as is
         print(json.dumps(doc, indent=2, ensure_ascii=False))
-        return 0 if doc["state"]["current"] in {s.value for s in OK_STATES} else 1
+        return _exit_code(doc["state"]["current"])
     print_summary(ex, errors, sys.stdout)
-    return 0 if ex.state.current in OK_STATES else 1
+    return _exit_code(ex.state.current.value)
+
+
+def _report(args: argparse.Namespace, exc: KestraNbError) -> int:
+    """Print a run's error for a terminal (violations with line:column); the exit code."""
+    if isinstance(exc, FlowValidationError):
+        _print_violations(args.flow, exc)
+        return 1
+    print(f"kestra-nb: {exc}", file=sys.stderr)
+    execution = getattr(exc, "execution", None)
+    if execution is not None:
+        print_summary(execution, [], sys.stderr)
+    return 1
+
+
+def _exit_code(state: str) -> int:
+    return 0 if state in {s.value for s in OK_STATES} else 1
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -149,21 +158,14 @@ def _run(args: argparse.Namespace) -> int:
     engine = Engine(args.home) if args.home else get_engine()
     try:
         ex = engine.run(source, inputs=dict(args.input), labels=list(args.label), timeout=args.timeout)
-    except FlowValidationError as exc:
-        _print_violations(args.flow, exc)
-        return 1
     except KestraNbError as exc:
-        print(f"kestra-nb: {exc}", file=sys.stderr)
-        execution = getattr(exc, "execution", None)
-        if execution is not None:
-            print_summary(execution, [], sys.stderr)
-        return 1
+        return _report(args, exc)
     if args.json:
         print(json.dumps(ex.to_dict(), indent=2, ensure_ascii=False))
     else:
         errors = [e.message for e in engine.store.list_logs(ex.id, min_level=Level.ERROR)]
         print_summary(ex, errors, sys.stdout)
-    return 0 if ex.state.current in OK_STATES else 1
+    return _exit_code(ex.state.current.value)
 
 
 def _print_violations(path: Path, exc: FlowValidationError) -> None:

@@ -34,9 +34,9 @@ from .errors import (
     NotFoundError,
     Violation,
 )
+from .model.state import TERMINATED as _TERMINATED
 
-TERMINATED = frozenset({"FAILED", "WARNING", "SUCCESS", "KILLED", "CANCELLED", "RETRIED", "SKIPPED",
-                        "RESUBMITTED"})
+TERMINATED = frozenset(state.value for state in _TERMINATED)
 Update = Callable[[dict[str, Any]], None]
 
 
