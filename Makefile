@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+PORT   ?= 8888
 
-.PHONY: run test bench install clean
+.PHONY: run test bench install chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,11 +17,25 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-# Until the Jupyter extension lands, `make run` runs the seed flow on the embedded SQLite store.
-run: $(STAMP)
-	$(BIN)/kestra-nb run examples/myflow.yml
+# The browser test drives Debian's chromium (never a downloaded browser).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: $(STAMP)
+# JupyterLab on loopback with the kestra_nb server extension, on the embedded SQLite store.
+run: $(STAMP)
+	@TOKEN=$$($(BIN)/python -c "import secrets; print(secrets.token_hex(16))"); \
+	echo ""; \
+	echo "JupyterLab:   http://127.0.0.1:$(PORT)/lab/tree/quickstart.ipynb?token=$$TOKEN"; \
+	echo "Deploy the seed flow, then run it and get its outputs (Kestra's synchronous Executions API):"; \
+	echo "  curl -X POST -H 'Authorization: token '$$TOKEN -H 'Content-Type: application/x-yaml' --data-binary @examples/myflow.yml http://127.0.0.1:$(PORT)/kestra/api/v1/flows"; \
+	echo "  curl -X POST -H 'Authorization: token '$$TOKEN 'http://127.0.0.1:$(PORT)/kestra/api/v1/executions/company.team/myflow?wait=true'"; \
+	echo ""; \
+	$(BIN)/jupyter lab --ip 127.0.0.1 --port $(PORT) --no-browser --IdentityProvider.token=$$TOKEN --allow-root \
+	  --ServerApp.root_dir=notebooks
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .model.flow import Flow
 
 __version__ = "0.1.0"
-__all__ = ["Engine", "Execution", "Flow", "run", "__version__"]
+__all__ = ["Engine", "Execution", "Flow", "run", "load_ipython_extension", "unload_ipython_extension",
+           "_jupyter_server_extension_points", "__version__"]
 
 _LAZY = {"Engine": ("engine", "Engine"), "Execution": ("model.execution", "Execution"),
          "Flow": ("model.flow", "Flow")}
@@ -32,6 +33,27 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module 'kestra_nb' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext kestra_nb`: register the `%%flow` / `%flow` magics (imports IPython only now)."""
+    from .jupyter.magic import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """`%unload_ext kestra_nb`."""
+    from .jupyter.magic import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    """The Jupyter Server extension (imports jupyter_server only when a server asks)."""
+    from .jupyter.extension import KestraApp
+
+    return [{"module": "kestra_nb.jupyter.extension", "app": KestraApp}]
 
 
 def run(flow: str | os.PathLike[str] | Flow, inputs: Mapping[str, Any] | None = None,

@@ -1,0 +1,505 @@
+"""The IPython extension: `%%flow` runs the cell's Kestra flow with a live view; `%flow run|list|show`.
+
+    %load_ext kestra_nb
+
+    %%flow -i name=World --label team:data --out ex
+    id: hello
+    namespace: company.team
+    ...
+
+The cell is YAML (with Kestra `{{ }}` expressions); nothing in it is evaluated as Python. It is saved as
+a new revision in the shared store (the process's engine, on KESTRA_NB_HOME, so the Jupyter server's API
+sees it too) and run synchronously: the cell blocks until the execution has ended, while the main thread
+updates ONE widget from the engine's events (`live.LiveRun`). Afterwards `outputs` (a dict of the flow
+outputs) and the `--out` variable (the Execution) are bound in the user namespace. Ctrl-C kills the
+execution. Mistakes in the flow, its inputs or the options are shown as a short message pointing at the
+YAML line (IPython's UsageError display: no traceback), and mark the cell as failed.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shlex
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import MagicArgumentParser
+from IPython.display import display
+
+from ..errors import (
+    ExecutionTimeoutError,
+    FlowValidationError,
+    InputValidationError,
+    KestraNbError,
+    NotFoundError,
+)
+from ..model.execution import Execution
+from ..model.flow import Flow
+from .live import LiveRun, Outcome
+from .widgets.viewmodel import ViewModel
+
+OUTPUTS_VARIABLE = "outputs"
+
+
+# Every flow, input or option mistake is raised as IPython's UsageError itself: IPython shows exactly that
+# class (not subclasses) as one short `UsageError: ...` message, without a traceback, and the cell fails.
+
+
+# ------------------------------------------------------------------------------------------- options
+
+def _pair(separator: str, what: str):  # an argparse type: "k=v" / "k:v"
+    def parse(text: str) -> tuple[str, str]:
+        key, found, value = text.partition(separator)
+        if not found or not key.strip():
+            raise argparse.ArgumentTypeError(f"expected {what} as KEY{separator}VALUE, got {text!r}")
+        return key.strip(), value if separator == "=" else value.strip()
+    parse.__name__ = what  # argparse names the type in its error message
+    return parse
+
+
+def _run_options(parser: MagicArgumentParser, *, cell: bool) -> MagicArgumentParser:
+    parser.add_argument("-i", "--input", action="append", default=[], type=_pair("=", "input"),
+                        metavar="NAME=VALUE", help="an input value (repeatable)")
+    parser.add_argument("--inputs", metavar="VAR", help="a dict of input values from the namespace (-i wins)")
+    parser.add_argument("-l", "--label", action="append", default=[], type=_pair(":", "label"),
+                        metavar="KEY:VALUE", help="an execution label (repeatable)")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="kill the execution if it has not ended after this many seconds")
+    parser.add_argument("--out", metavar="VAR", help="bind the Execution to this variable")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no live view (outputs are still bound)")
+    parser.add_argument("--from", dest="from_task", metavar="TASK",
+                        help="run from here: replay the flow's last execution from this task's task run, "
+                             "reusing the outputs of the tasks before it")
+    if cell:
+        parser.add_argument("--no-run", action="store_true", help="only save the flow as a new revision")
+        parser.add_argument("--server", metavar="URL",
+                            help="run on a kestra_nb server or a Kestra cluster (credentials: KESTRA_NB_BASIC_AUTH)")
+    return parser
+
+
+CELL_PARSER = _run_options(MagicArgumentParser(prog="%flow", add_help=False,
+                                               description="Save and run the cell's Kestra flow."), cell=True)
+RUN_PARSER = _run_options(MagicArgumentParser(prog="flow run", add_help=False,
+                                              description="Run a stored flow."), cell=False)
+RUN_PARSER.add_argument("flow", metavar="NAMESPACE.ID", help="the flow, e.g. company.team.myflow")
+LIST_PARSER = MagicArgumentParser(prog="flow list", add_help=False, description="The stored flows.")
+LIST_PARSER.add_argument("namespace", nargs="?", help="only this namespace (and those under it)")
+SHOW_PARSER = MagicArgumentParser(prog="flow show", add_help=False, description="Show a stored execution.")
+SHOW_PARSER.add_argument("execution_id", metavar="EXECUTION_ID")
+
+HELP = f"""Kestra flows in a notebook.
+
+%%flow [options]          the cell is a flow (YAML): save it as a new revision and run it
+%flow run NAMESPACE.ID    run a stored flow (same options but --no-run and --server)
+%flow list [NAMESPACE]    the stored flows with their last execution
+%flow show EXECUTION_ID   the view of a stored execution
+
+{CELL_PARSER.format_help()}"""
+
+
+def _parse(parser: MagicArgumentParser, line: str) -> Any:
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"%{parser.prog}: {exc}") from None
+    try:
+        return parser.parse_args(words)
+    except UsageError as exc:  # argparse's message, already short
+        raise UsageError(str(exc)) from None
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+def describe_error(exc: BaseException, source: str | None = None, flow: Flow | None = None) -> str:
+    """A short message for a flow mistake, pointing at the YAML line (with the line itself) when known."""
+    lines = source.splitlines() if source else []
+    if isinstance(exc, FlowValidationError):
+        count = len(exc.violations)
+        out = [f"Invalid flow ({count} problem{'s' if count != 1 else ''}):"]
+        for v in exc.violations:
+            where = f"line {v.line}, column {v.column}: " if v.line is not None else ""
+            out.append(f"  {where}{v.path + ': ' if v.path else ''}{v.message}")
+            out.extend(_excerpt(lines, v.line, v.column))
+        return "\n".join(out)
+    if isinstance(exc, InputValidationError):
+        out = ["Invalid inputs:"]
+        for error in exc.errors:
+            out.append(f"  {error}")
+            line = _input_line(flow, error)
+            if line is not None:
+                out.append(f"  (the input is declared at line {line})")
+                out.extend(_excerpt(lines, line, None))
+        return "\n".join(out)
+    line = getattr(exc, "line", None)
+    message = str(exc)
+    if isinstance(line, int):
+        return "\n".join([f"line {line}: {message}", *_excerpt(lines, line, None)])
+    return message
+
+
+def _excerpt(lines: list[str], line: int | None, column: int | None) -> list[str]:
+    if line is None or not 1 <= line <= len(lines):
+        return []
+    text = lines[line - 1]
+    out = [f"  {line:>4} | {text}"]
+    if column is not None and column >= 1:
+        out.append(f"  {'':>4} | {' ' * (column - 1)}^")
+    return out
+
+
+def _input_line(flow: Flow | None, error: str) -> int | None:
+    if flow is None:
+        return None
+    # Kestra's messages quote the input (`name`) or end with it (`Missing required input:name`)
+    names = set(re.findall(r"`([^`]+)`", error)) or set(re.findall(r":\s*([\w.-]+)\s*$", error))
+    for index, declared in enumerate(flow.inputs):
+        if declared.id in names:
+            position = flow.position(declared.path or f"inputs[{index}]")
+            if position is not None:
+                return position[0]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- magics
+
+@magics_class
+class FlowMagics(Magics):
+    """`%%flow` and `%flow`; the engine is the process's default one unless one is given (tests)."""
+
+    def __init__(self, shell: Any = None, engine: Any = None) -> None:
+        super().__init__(shell)
+        self._engine = engine
+        self.last_view: Any = None   # the latest live view (tests and benchmarks count its updates)
+        self.live: LiveRun | None = None  # the run being followed, if any
+
+    @property
+    def engine(self) -> Any:
+        """The engine flows are saved to and run on (the process's engine by default)."""
+        if self._engine is None:
+            from ..engine import get_engine
+
+            self._engine = get_engine()
+        return self._engine
+
+    @line_cell_magic
+    def flow(self, line: str, cell: str | None = None) -> None:
+        if cell is None:
+            self._line(line)
+        else:
+            self._cell(line, cell)
+
+    flow.__doc__ = HELP
+
+    # ----------------------------------------------------------------------------------------- cell
+
+    def _cell(self, line: str, source: str) -> None:
+        args = _parse(CELL_PARSER, line)
+        inputs = self._inputs(args)
+        labels = list(args.label)
+        if args.server:
+            if args.from_task:
+                raise UsageError("--from cannot be used with --server: the client has no replay")
+            if args.no_run:
+                self._deploy_remote(args.server, source)
+                return
+            self._run_remote(args, source, inputs, labels)
+            return
+        engine = self.engine
+        try:
+            flow, revision = engine.deploy(source)
+        except KestraNbError as exc:
+            raise UsageError(describe_error(exc, source)) from None
+        if args.no_run:
+            print(f"{flow.namespace}.{flow.id} revision {revision} saved")
+            return
+        self._run_local(args, flow, revision, source, inputs, labels)
+
+    # ----------------------------------------------------------------------------------------- line
+
+    def _line(self, line: str) -> None:
+        command, _, rest = line.strip().partition(" ")
+        if command == "run":
+            self._run_stored(rest)
+        elif command == "list":
+            self._list(_parse(LIST_PARSER, rest).namespace)
+        elif command == "show":
+            self._show(_parse(SHOW_PARSER, rest).execution_id)
+        elif command in ("", "help", "-h", "--help"):
+            print(HELP)
+        else:
+            raise UsageError(f"Unknown command `%flow {command}`: use run, list or show (or `%%flow` with "
+                             "the flow as the cell)")
+
+    def _run_stored(self, line: str) -> None:
+        args = _parse(RUN_PARSER, line)
+        namespace, dot, flow_id = args.flow.rpartition(".")
+        if not dot or not namespace or not flow_id:
+            raise UsageError(f"%flow run: expected NAMESPACE.ID, got {args.flow!r}")
+        engine = self.engine
+        try:
+            flow, revision = engine.load_flow(namespace, flow_id)
+        except NotFoundError:
+            raise UsageError(f"Flow {namespace}.{flow_id} is not in the store; run a `%%flow` cell "
+                             "with it first") from None
+        except KestraNbError as exc:
+            raise UsageError(describe_error(exc)) from None
+        self._run_local(args, flow, revision, flow.source, self._inputs(args), list(args.label))
+
+    def _list(self, namespace: str | None) -> None:
+        store = self.engine.store
+        records = store.list_flows(namespace, prefix=True) if namespace else store.list_flows()
+        rows = []
+        for record in records:
+            found, _ = store.search_executions(namespace=record.namespace, namespace_prefix=False,
+                                               flow_id=record.id, sort=[("state.startDate", False)], size=1)
+            last = found[0] if found else None
+            rows.append((f"{record.namespace}.{record.id}", record.revision,
+                         last.id if last else "", last.state.current.value if last else ""))
+        display(FlowTable(rows))
+
+    def _show(self, execution_id: str) -> None:
+        store = self.engine.store
+        document = store.get_execution_document(execution_id)
+        if document is None:
+            raise UsageError(f"Execution '{execution_id}' not found")
+        model = ViewModel()
+        model.update(document)
+        model.add_logs(store.list_logs(execution_id))
+        from .widgets.view import ExecutionView
+
+        display(ExecutionView(model))
+
+    # ------------------------------------------------------------------------------------------ run
+
+    def _inputs(self, args: Any) -> dict[str, Any]:
+        inputs: dict[str, Any] = {}
+        if args.inputs:
+            namespace = self.shell.user_ns if self.shell is not None else {}
+            if args.inputs not in namespace:
+                raise UsageError(f"--inputs {args.inputs}: no such variable")
+            value = namespace[args.inputs]
+            if not isinstance(value, Mapping):
+                raise UsageError(f"--inputs {args.inputs}: expected a dict, got {type(value).__name__}")
+            inputs.update(value)
+        inputs.update(dict(args.input))
+        return inputs
+
+    def _run_local(self, args: Any, flow: Flow, revision: int, source: str, inputs: dict[str, Any],
+                   labels: list[tuple[str, str]]) -> None:
+        engine = self.engine
+        replay: tuple[str, str] | None = None
+        try:
+            if args.from_task:
+                replay = self._replay_point(flow, args.from_task)
+                execution = None
+            else:
+                execution = engine.new_execution(flow, revision, inputs, labels)
+        except KestraNbError as exc:
+            raise UsageError(describe_error(exc, source, flow)) from None
+        model = ViewModel()
+        if execution is not None:
+            model.update(execution.to_dict())  # before the engine's thread gets it
+        ids: list[str] = []
+        live = self.live = LiveRun(
+            model, timeout=args.timeout,
+            kill=lambda: ids and asyncio.run_coroutine_threadsafe(engine.kill_async(ids[0]), engine.loop))
+
+        async def drive() -> Execution:
+            """On the engine's loop: start (or replay), listen to the execution, wait for its end."""
+            if replay is None:
+                assert execution is not None
+                ids.append(execution.id)
+                unsubscribe = engine.subscribe(execution.id, live.put)
+                try:
+                    await engine.start(flow, execution)
+                    return await engine.wait_async(execution.id)
+                finally:
+                    unsubscribe()
+            started = await engine.replay_async(replay[0], replay[1], revision, inputs or None)
+            ids.append(started.id)
+            # nothing ran between the replay's start and here (no await since): no event is missed
+            unsubscribe = engine.subscribe(started.id, live.put)
+            live.put(started.to_dict())
+            try:
+                return await engine.wait_async(started.id)
+            finally:
+                unsubscribe()
+
+        future = asyncio.run_coroutine_threadsafe(drive(), engine.loop)
+        future.add_done_callback(lambda f: _hand_over(f, live))
+        # the widget is built while the engine already runs: its events wait in the queue meanwhile
+        view, handle = self._show_live(model, args.quiet)
+        live.view = view
+        outcome = live.wait()
+        self._conclude(outcome, view, handle, source, flow, outcome.result, args)
+
+    def _replay_point(self, flow: Flow, task_id: str) -> tuple[str, str]:
+        """(execution id, task run id) of the flow's last execution where `task_id` ran."""
+        found, _ = self.engine.store.search_executions(
+            namespace=flow.namespace, namespace_prefix=False, flow_id=flow.id, sort=[("state.startDate", False)],
+            size=1)
+        if not found:
+            raise UsageError(f"--from {task_id}: {flow.namespace}.{flow.id} has no execution to run from yet; "
+                             "run the cell without --from first")
+        last = found[0]
+        if not last.state.current.is_terminated():
+            raise UsageError(f"--from {task_id}: the last execution {last.id} is still "
+                             f"{last.state.current.value}")
+        for tr in last.task_run_list:
+            if tr.task_id == task_id:
+                return last.id, tr.id
+        ran = ", ".join(dict.fromkeys(tr.task_id for tr in last.task_run_list)) or "none"
+        raise UsageError(f"--from {task_id}: task `{task_id}` did not run in the last execution {last.id} "
+                         f"(tasks that ran: {ran})")
+
+    def _show_live(self, model: ViewModel, quiet: bool) -> tuple[Any, Any]:
+        if quiet:
+            return None, None
+        from .widgets.view import ExecutionView
+
+        view = ExecutionView(model)
+        handle = display(view, display_id=True)
+        self.last_view = view
+        return view, handle
+
+    def _conclude(self, outcome: Outcome, view: Any, handle: Any, source: str | None, flow: Flow | None,
+                  execution: Any, args: Any) -> None:
+        """Bind the results, refresh the saved output's static HTML, report what went wrong (if anything)."""
+        error = outcome.error
+        if execution is None and isinstance(error, ExecutionTimeoutError):
+            execution = error.execution
+        self._bind(execution, args.out)
+        message = ""
+        if error is not None and not isinstance(error, ExecutionTimeoutError):
+            message = describe_error(error, source, flow) if isinstance(error, KestraNbError) else \
+                f"{type(error).__name__}: {error}"
+        elif outcome.timed_out or isinstance(error, ExecutionTimeoutError):
+            ident = getattr(execution, "id", "") or (view.summary.get("id") if view is not None else "")
+            message = f"Execution {ident} did not end within {args.timeout:g}s; it was killed"
+        elif outcome.interrupted:
+            ident = getattr(execution, "id", "") or (view.summary.get("id") if view is not None else "")
+            message = f"Interrupted: execution {ident} was killed" if outcome.finished else \
+                f"Interrupted: execution {ident} was asked to stop and has not ended yet"
+        if view is not None:
+            if message:
+                view.error = message
+            handle.update(view)  # the saved output's text/html: the final state, not the first one
+        if message:
+            raise UsageError(message)
+
+    def _bind(self, execution: Any, out: str | None) -> None:
+        if self.shell is None:
+            return
+        outputs = getattr(execution, "outputs", None) if execution is not None else None
+        self.shell.user_ns[OUTPUTS_VARIABLE] = dict(outputs or {})
+        if out:
+            self.shell.user_ns[out] = execution
+
+    # --------------------------------------------------------------------------------------- remote
+
+    def _deploy_remote(self, url: str, source: str) -> None:
+        from ..client import KestraClient
+
+        try:
+            with KestraClient.from_env(url) as client:
+                flow = client.deploy(source)
+        except KestraNbError as exc:
+            raise UsageError(describe_error(exc, source)) from None
+        print(f"{flow.get('namespace')}.{flow.get('id')} revision {flow.get('revision')} saved on {url}")
+
+    def _run_remote(self, args: Any, source: str, inputs: dict[str, Any], labels: list[tuple[str, str]]) -> None:
+        """Deploy and run on a server through the client; its server-sent updates feed the same view."""
+        from ..client import KestraClient
+        from ..parsing import parse_flow
+
+        try:
+            flow = parse_flow(source)  # the same checks, with line numbers, before anything is sent
+        except KestraNbError as exc:
+            raise UsageError(describe_error(exc, source)) from None
+        model = ViewModel()
+        view, handle = self._show_live(model, args.quiet)
+        ids: list[str] = []
+
+        def on_update(document: dict[str, Any]) -> None:
+            if not ids:
+                ids.append(document["id"])
+            live.put(document)
+
+        def kill() -> None:
+            if ids:
+                with KestraClient.from_env(args.server) as client:
+                    client.kill(ids[0])
+
+        live = self.live = LiveRun(model, view, kill=kill)
+
+        def work() -> None:
+            """On a worker thread: deploy, run and follow, then fetch the logs."""
+            try:
+                with KestraClient.from_env(args.server) as client:
+                    client.deploy(source)
+                    document = client.execute(flow.namespace, flow.id, inputs=inputs, labels=labels,
+                                              on_update=on_update, timeout=args.timeout)
+                    live.put(document)
+                    live.put_logs(client.logs(document["id"]))
+                live.finish(Execution.from_dict(document))
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which reports it
+                live.finish(None, exc)
+
+        threading.Thread(target=work, name="kestra_nb-remote", daemon=True).start()
+        outcome = live.wait()
+        self._conclude(outcome, view, handle, source, flow, outcome.result, args)
+
+
+def _hand_over(future: Any, live: LiveRun) -> None:
+    """Pass a finished future's result or error to the waiting main thread."""
+    if future.cancelled():
+        live.finish(None, KestraNbError("The execution's driver was cancelled (the engine is closing)"))
+    elif future.exception() is not None:
+        live.finish(None, future.exception())
+    else:
+        live.finish(future.result())
+
+
+class FlowTable:
+    """`%flow list`: the stored flows, their latest revision and last execution."""
+
+    def __init__(self, rows: list[tuple[str, int, str, str]]) -> None:
+        self.rows = rows
+
+    def __repr__(self) -> str:
+        if not self.rows:
+            return "No flows stored yet"
+        width = max(len(r[0]) for r in self.rows)
+        lines = [f"{'flow':<{width}}  rev  last execution"]
+        lines += [f"{flow:<{width}}  {rev:>3}  {ex} {state}".rstrip() for flow, rev, ex, state in self.rows]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        from .widgets.static import color
+
+        if not self.rows:
+            return "<p>No flows stored yet</p>"
+        body = "".join(
+            f"<tr><td>{escape(flow)}</td><td>{rev}</td><td><code>{escape(ex)}</code></td>"
+            f"<td><span style='color:{color(state)};font-weight:600'>{escape(state)}</span></td></tr>"
+            for flow, rev, ex, state in self.rows)
+        return ("<table><thead><tr><th>flow</th><th>revision</th><th>last execution</th><th>state</th></tr>"
+                f"</thead><tbody>{body}</tbody></table>")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register `%%flow` / `%flow` (what `%load_ext kestra_nb` calls)."""
+    ipython.register_magics(FlowMagics(ipython))
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Nothing to undo beyond IPython's own bookkeeping (magics stay until the kernel restarts)."""
+
+
+__all__ = ["FlowMagics", "FlowTable", "describe_error", "load_ipython_extension"]

@@ -1,0 +1,211 @@
+"""What the execution view shows, computed from Kestra's execution JSON: timeline rows, outputs and logs.
+
+Pure Python with no widget library, so the live widget (`view.py`), the static HTML (`static.py`) and
+`Execution._repr_html_` all render the same data. Times are milliseconds relative to the execution's
+start (its CREATED date); `None` means "not yet" (a running bar grows up to `now`).
+
+Gantt semantics follow Kestra's UI: one row per task run, ordered by start and nested under its parent
+task run; the queued part (CREATED -> first RUNNING) drawn lighter than the running part; a marker when a
+task run has several attempts.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ...model.jsonfmt import parse_instant
+
+# Kestra's state colours, from its UI (kestra-io/kestra ui/src/utils/state.ts, `STATE.*.color`).
+STATE_COLORS: dict[str, str] = {
+    "CREATED": "#1761FD",
+    "RESTARTED": "#1761FD",
+    "SUBMITTED": "#1761FD",
+    "RUNNING": "#8405FF",
+    "KILLING": "#FCE07C",
+    "KILLED": "#FCE07C",
+    "SUCCESS": "#029E73",
+    "WARNING": "#DD5F00",
+    "FAILED": "#AB0009",
+    "PAUSED": "#918BA9",
+    "CANCELLED": "#918BA9",
+    "SKIPPED": "#918BA9",
+    "QUEUED": "#918BA9",
+    "RETRYING": "#918BA9",
+    "RETRIED": "#918BA9",
+    "BREAKPOINT": "#918BA9",
+    "RESUBMITTED": "#918BA9",
+}
+# Log levels, least severe first; colours chosen to match the state palette (Kestra's are CSS variables).
+LEVELS: tuple[str, ...] = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
+LEVEL_COLORS: dict[str, str] = {"TRACE": "#918BA9", "DEBUG": "#918BA9", "INFO": "#1761FD", "WARN": "#DD5F00",
+                                "ERROR": "#AB0009"}
+TERMINATED = frozenset({"FAILED", "WARNING", "SUCCESS", "KILLED", "CANCELLED", "RETRIED", "SKIPPED",
+                        "RESUBMITTED"})
+MAX_LOGS = 2000  # lines kept in the view (the store keeps them all); more would make every update heavy
+
+
+class ViewModel:
+    """The view's data for one execution, updated from documents and log entries as they arrive."""
+
+    def __init__(self) -> None:
+        self.doc: dict[str, Any] | None = None
+        self.logs: list[dict[str, Any]] = []
+        self.dropped_logs = 0
+        self.origin: float | None = None         # epoch ms of the execution's CREATED date
+        self._instants: dict[str, float] = {}    # the same dates come back in every document
+
+    # ---------------------------------------------------------------------------------------- input
+
+    def update(self, doc: Mapping[str, Any]) -> None:
+        """Take the execution's latest document (Kestra JSON)."""
+        self.doc = dict(doc)
+        if self.origin is None:
+            self.origin = self._epoch(doc["state"]["histories"][0]["date"])
+
+    def add_logs(self, entries: Iterable[Any]) -> None:
+        """Append log entries (LogEntry objects or Kestra LogEntry JSON)."""
+        for entry in entries:
+            if len(self.logs) >= MAX_LOGS:
+                self.dropped_logs += 1
+                continue
+            self.logs.append(_log_fields(entry))
+
+    # --------------------------------------------------------------------------------------- output
+
+    def now(self, epoch_ms: float | None = None) -> float:
+        """Milliseconds since the execution started (never before its last known date)."""
+        current = (time.time() * 1000.0 if epoch_ms is None else epoch_ms) - (self.origin or 0.0)
+        return max(current, self.latest())
+
+    def latest(self) -> float:
+        """The latest date of the execution's own history, relative to its start."""
+        if self.doc is None:
+            return 0.0
+        return self._rel(self.doc["state"]["histories"][-1]["date"])
+
+    def summary(self) -> dict[str, Any]:
+        """The header: flow, execution id, state, start (epoch ms) and end (relative ms, None while running)."""
+        doc = self.doc or {}
+        state = doc.get("state") or {"current": "CREATED", "histories": []}
+        current = state["current"]
+        histories = state.get("histories") or []
+        end = self._rel(histories[-1]["date"]) if current in TERMINATED and histories else None
+        labels = [f"{label['key']}:{label['value']}" for label in doc.get("labels") or ()
+                  if not str(label.get("key", "")).startswith("system.")]
+        return {"id": doc.get("id", ""), "namespace": doc.get("namespace", ""), "flowId": doc.get("flowId", ""),
+                "revision": doc.get("flowRevision"), "state": current, "start": self.origin, "end": end,
+                "labels": labels, "parentId": doc.get("parentId")}
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The timeline: one row per task run, parents before their children, siblings by start."""
+        runs = (self.doc or {}).get("taskRunList") or []
+        ids = {tr["id"] for tr in runs}
+        children: dict[str | None, list[tuple[float, int, dict[str, Any]]]] = {}
+        for index, tr in enumerate(runs):
+            parent = tr.get("parentTaskRunId")
+            created = self._rel(tr["state"]["histories"][0]["date"])
+            children.setdefault(parent if parent in ids else None, []).append((created, index, tr))
+        rows: list[dict[str, Any]] = []
+        stack: list[tuple[int, dict[str, Any]]] = [
+            (0, tr) for _, _, tr in sorted(children.get(None, ()), key=_start_key, reverse=True)]
+        while stack:
+            depth, tr = stack.pop()
+            rows.append(self._row(tr, depth))
+            kids = children.get(tr["id"])
+            if kids:
+                stack.extend((depth + 1, kid) for _, _, kid in sorted(kids, key=_start_key, reverse=True))
+        return rows
+
+    def outputs(self) -> dict[str, Any]:
+        """The flow's outputs (empty until the execution ends)."""
+        return dict((self.doc or {}).get("outputs") or {})
+
+    def task_outputs(self) -> list[dict[str, Any]]:
+        """The outputs of each task run that has some, in timeline order."""
+        runs = {tr["id"]: tr for tr in (self.doc or {}).get("taskRunList") or ()}
+        out = []
+        for row in self.rows():
+            outputs = runs[row["id"]].get("outputs")
+            if outputs:
+                out.append({"task": row["task"], "value": row["value"], "outputs": outputs})
+        return out
+
+    def log_rows(self) -> list[dict[str, Any]]:
+        """Log lines with their time relative to the start and the loop value of their task run."""
+        values = {tr["id"]: tr.get("value") for tr in (self.doc or {}).get("taskRunList") or ()}
+        out = []
+        for entry in self.logs:
+            row = dict(entry)
+            row["t"] = self._rel(entry["timestamp"]) if entry.get("timestamp") else None
+            row["value"] = values.get(entry.get("taskRunId") or "")
+            out.append(row)
+        return out
+
+    def state(self, epoch_ms: float | None = None) -> dict[str, Any]:
+        """Everything the view renders, as JSON-able traits."""
+        return {"summary": self.summary(), "runs": self.rows(), "now": round(self.now(epoch_ms), 3),
+                "outputs": self.outputs(), "task_outputs": self.task_outputs(), "logs": self.log_rows(),
+                "document": self.doc or {}}
+
+    def running(self) -> bool:
+        """Whether anything is still under way (a bar would grow)."""
+        if self.doc is None:
+            return True
+        if self.doc["state"]["current"] not in TERMINATED:
+            return True
+        return any(tr["state"]["current"] not in TERMINATED for tr in self.doc.get("taskRunList") or ())
+
+    # ------------------------------------------------------------------------------------- helpers
+
+    def _row(self, tr: Mapping[str, Any], depth: int) -> dict[str, Any]:
+        state = tr["state"]
+        histories = state["histories"]
+        current = state["current"]
+        running = next((self._rel(h["date"]) for h in histories if h["state"] == "RUNNING"), None)
+        end = self._rel(histories[-1]["date"]) if current in TERMINATED else None
+        return {"id": tr["id"], "task": tr["taskId"], "value": tr.get("value"), "depth": depth,
+                "state": current, "created": self._rel(histories[0]["date"]), "running": running, "end": end,
+                "attempts": len(tr.get("attempts") or ())}
+
+    def _epoch(self, text: str) -> float:
+        value = self._instants.get(text)
+        if value is None:
+            value = self._instants[text] = parse_instant(text).timestamp() * 1000.0
+        return value
+
+    def _rel(self, text: str) -> float:
+        return round(self._epoch(text) - (self.origin or 0.0), 3)
+
+
+def _start_key(item: tuple[float, int, dict[str, Any]]) -> tuple[float, int]:
+    return item[0], item[1]
+
+
+def _log_fields(entry: Any) -> dict[str, Any]:
+    """The few fields of a log entry the view shows, from a LogEntry or Kestra's LogEntry JSON."""
+    if isinstance(entry, Mapping):
+        return {"timestamp": entry.get("timestamp"), "level": str(entry.get("level", "INFO")),
+                "task": entry.get("taskId"), "taskRunId": entry.get("taskRunId"),
+                "message": str(entry.get("message", ""))}
+    from ...model.jsonfmt import format_instant
+
+    return {"timestamp": format_instant(entry.timestamp), "level": str(entry.level), "task": entry.task_id,
+            "taskRunId": entry.task_run_id, "message": entry.message}
+
+
+def format_ms(ms: float | None) -> str:
+    """A duration for people: `0.4 ms`, `12 ms`, `1.23 s`, `2m 05s`."""
+    if ms is None:
+        return ""
+    if ms < 1:
+        return f"{ms:.1f} ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.2f} s"
+    minutes, seconds = divmod(int(ms // 1000), 60)
+    return f"{minutes}m {seconds:02d}s"
+
+
+__all__ = ["LEVELS", "LEVEL_COLORS", "STATE_COLORS", "ViewModel", "format_ms"]

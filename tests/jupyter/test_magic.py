@@ -1,0 +1,349 @@
+"""`%%flow` and `%flow` on an IPython InteractiveShell: options, namespace bindings, errors without traceback."""
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kestra_nb.engine.events import ExecutionUpdated
+from kestra_nb.model.execution import Execution
+from tests.jupyter.conftest import SEED, run_cell
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+INPUTS_FLOW = """id: hello
+namespace: company.team
+inputs:
+  - id: name
+    type: STRING
+  - id: times
+    type: INT
+    defaults: 1
+tasks:
+  - id: greet
+    type: io.kestra.plugin.core.log.Log
+    message: "Hello {{ inputs.name }} x{{ inputs.times }}"
+  - id: shout
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ inputs.name }}/{{ inputs.times }}"
+outputs:
+  - id: greeting
+    type: STRING
+    value: "{{ outputs.shout.value }}"
+"""
+
+ORDERS = """id: orders
+namespace: company.team
+tasks:
+  - id: extract
+    type: io.kestra.plugin.core.debug.Return
+    format: "42 orders"
+  - id: check
+    type: io.kestra.plugin.core.execution.Fail
+    errorMessage: "no warehouse configured"
+  - id: load
+    type: io.kestra.plugin.core.debug.Return
+    format: "loaded {{ outputs.extract.value }}"
+outputs:
+  - id: loaded
+    type: STRING
+    value: "{{ outputs.load.value }}"
+"""
+
+SLEEPY = """id: sleepy
+namespace: company.team
+tasks:
+  - id: nap
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT30S
+"""
+
+
+def assert_short_error(cell: Any, *fragments: str) -> None:
+    """The cell failed with IPython's one-line UsageError display: the message, no traceback."""
+    assert not cell.success
+    assert type(cell.error).__name__ == "UsageError"
+    text = cell.stdout + cell.stderr
+    assert "Traceback" not in text and "File " not in text, text
+    assert cell.stderr.startswith("UsageError: "), cell.stderr
+    for fragment in fragments:
+        assert fragment in cell.stderr, (fragment, cell.stderr)
+
+
+# --------------------------------------------------------------------------------------------- runs
+
+def test_seed_cell_saves_runs_binds_and_shows(shell: Any, jengine: Any) -> None:
+    cell = run_cell(shell, "%%flow --out ex\n" + SEED)
+    assert cell.success, cell.stderr
+    ex = shell.user_ns["ex"]
+    assert isinstance(ex, Execution) and ex.state == "SUCCESS"
+    assert shell.user_ns["outputs"] == {"mydata": "hello from kestra"}
+    record = jengine.store.get_flow("company.team", "myflow")
+    assert record is not None and record.source == SEED and record.revision == 1
+    assert jengine.store.get_execution(ex.id).state == "SUCCESS"
+    # one live view, displayed once, then its output refreshed with the final static HTML
+    widgets = cell.bundles(WIDGET)
+    assert len({w["model_id"] for w in widgets}) == 1
+    final_html = cell.bundles("text/html")[-1]
+    assert "SUCCESS" in final_html and "hello from kestra" in final_html and "mytask" in final_html
+    view = shell.kestra_magics.last_view
+    assert view.summary["state"] == "SUCCESS" and view.outputs == {"mydata": "hello from kestra"}
+    assert [r["task"] for r in view.runs] == ["mytask"] and view.runs[0]["state"] == "SUCCESS"
+
+
+def test_edited_cell_is_a_new_revision(shell: Any, jengine: Any) -> None:
+    assert run_cell(shell, "%%flow --quiet\n" + SEED).success
+    assert run_cell(shell, "%%flow --quiet\n" + SEED).success  # identical: same revision
+    edited = SEED.replace("hello from kestra", "hello again")
+    assert run_cell(shell, "%%flow --quiet --out ex\n" + edited).success
+    assert jengine.store.get_flow("company.team", "myflow").revision == 2
+    assert shell.user_ns["ex"].flow_revision == 2 and shell.user_ns["outputs"] == {"mydata": "hello again"}
+
+
+def test_inputs_from_options_and_namespace(shell: Any) -> None:
+    shell.user_ns["params"] = {"name": "dict", "times": 3}
+    cell = run_cell(shell, "%%flow --inputs params -i name=option --out ex --quiet\n" + INPUTS_FLOW)
+    assert cell.success, cell.stderr
+    assert shell.user_ns["outputs"] == {"greeting": "option/3"}  # -i wins over --inputs
+    assert shell.user_ns["ex"].inputs == {"name": "option", "times": 3}
+
+
+def test_labels(shell: Any) -> None:
+    cell = run_cell(shell, "%%flow --label team:data -l env:dev --out ex --quiet\n" + SEED)
+    assert cell.success, cell.stderr
+    labels = shell.user_ns["ex"].label_map()
+    assert labels["team"] == "data" and labels["env"] == "dev"
+
+
+def test_quiet_displays_nothing(shell: Any) -> None:
+    cell = run_cell(shell, "%%flow --quiet\n" + SEED)
+    assert cell.success and cell.outputs == [] and cell.stdout == ""
+    assert shell.user_ns["outputs"] == {"mydata": "hello from kestra"}
+
+
+def test_no_run_only_saves(shell: Any, jengine: Any) -> None:
+    shell.user_ns.pop("outputs", None)
+    cell = run_cell(shell, "%%flow --no-run\n" + SEED)
+    assert cell.success
+    assert cell.stdout.strip() == "company.team.myflow revision 1 saved"
+    assert "outputs" not in shell.user_ns
+    assert jengine.store.search_executions(namespace="company.team")[1] == 0
+
+
+def test_failed_execution_is_a_result_not_an_error(shell: Any) -> None:
+    cell = run_cell(shell, "%%flow --out ex\n" + ORDERS)
+    assert cell.success, cell.stderr
+    ex = shell.user_ns["ex"]
+    assert ex.state == "FAILED" and shell.user_ns["outputs"] == {}
+    view = shell.kestra_magics.last_view
+    assert {r["task"]: r["state"] for r in view.runs} == {"extract": "SUCCESS", "check": "FAILED"}
+    assert any(log["level"] == "ERROR" and "no warehouse" in log["message"] for log in view.logs)
+
+
+def test_from_task_replays_the_last_execution(shell: Any, jengine: Any) -> None:
+    assert run_cell(shell, "%%flow --out first --quiet\n" + ORDERS).success
+    first = shell.user_ns["first"]
+    fixed = ORDERS.replace("io.kestra.plugin.core.execution.Fail", "io.kestra.plugin.core.log.Log") \
+        .replace("errorMessage:", "message:")
+    cell = run_cell(shell, "%%flow --from check --out second\n" + fixed)
+    assert cell.success, cell.stderr
+    second = shell.user_ns["second"]
+    assert second.state == "SUCCESS" and second.id != first.id and second.flow_revision == 2
+    assert shell.user_ns["outputs"] == {"loaded": "loaded 42 orders"}
+    # `extract` was not run again: its task run is a copy of the first execution's
+    before = next(first.task_runs_of("extract"))
+    after = next(second.task_runs_of("extract"))
+    assert after.state.histories[-1].date == before.state.histories[-1].date
+    assert [tr.task_id for tr in second.task_run_list] == ["extract", "check", "load"]
+
+
+def test_from_task_errors(shell: Any) -> None:
+    assert_short_error(run_cell(shell, "%%flow --from check --quiet\n" + ORDERS), "no execution to run from")
+    assert run_cell(shell, "%%flow --quiet\n" + ORDERS).success
+    assert_short_error(run_cell(shell, "%%flow --from nope --quiet\n" + ORDERS),
+                       "task `nope` did not run", "extract, check")
+
+
+def test_timeout_kills_and_reports(shell: Any) -> None:
+    cell = run_cell(shell, "%%flow --timeout 0.2 --out ex\n" + SLEEPY)
+    assert_short_error(cell, "did not end within 0.2s; it was killed")
+    ex = shell.user_ns["ex"]
+    assert ex.state == "KILLED" and shell.user_ns["outputs"] == {}
+    assert shell.kestra_magics.last_view.summary["state"] == "KILLED"
+    assert "did not end" in shell.kestra_magics.last_view.error
+
+
+def test_ctrl_c_kills_the_execution(shell: Any, jengine: Any) -> None:
+    """SIGINT on the main thread (what a kernel interrupt is) while the Sleep runs: the execution is KILLED."""
+    magics = shell.kestra_magics
+    main = threading.main_thread().ident
+    fired = threading.Event()
+
+    def on_event(event: Any) -> None:  # on the engine's loop thread
+        if fired.is_set() or not isinstance(event, ExecutionUpdated):
+            return
+        if any(tr["taskId"] == "nap" and tr["state"]["current"] == "RUNNING"
+               for tr in event.document.get("taskRunList") or ()):
+            fired.set()
+            threading.Thread(target=interrupt, daemon=True).start()
+
+    def interrupt() -> None:
+        live = magics.live
+        assert live is not None and live.waiting.wait(30)  # the magic is following: Ctrl-C is its to handle
+        signal.pthread_kill(main, signal.SIGINT)
+
+    unsubscribe = jengine.subscribe(None, on_event)
+    try:
+        cell = run_cell(shell, "%%flow --out ex\n" + SLEEPY)
+    finally:
+        unsubscribe()
+    assert fired.is_set()
+    assert_short_error(cell, "Interrupted: execution", "was killed")
+    assert shell.user_ns["ex"].state == "KILLED"
+    assert magics.last_view.summary["state"] == "KILLED"
+
+
+def test_nothing_in_the_cell_is_python(shell: Any, tmp_path: Path) -> None:
+    target = tmp_path / "untouched"
+    flow = f"""id: literal
+namespace: company.team
+tasks:
+  - id: say
+    type: io.kestra.plugin.core.debug.Return
+    format: "open('{target}', 'w').write('x') {{{{ 1 + 1 }}}}"
+outputs:
+  - id: said
+    type: STRING
+    value: "{{{{ outputs.say.value }}}}"
+"""
+    cell = run_cell(shell, "%%flow --quiet\n" + flow)
+    assert cell.success, cell.stderr
+    assert shell.user_ns["outputs"] == {"said": f"open('{target}', 'w').write('x') 2"}
+    assert not target.exists()
+
+
+# ------------------------------------------------------------------------------------------- errors
+
+def test_invalid_flow_points_at_the_yaml_line(shell: Any, jengine: Any) -> None:
+    shell.user_ns["outputs"] = {"before": 1}
+    flow = "id: broken\nnamespace: company.team\ntasks:\n  - id: t\n    type: io.kestra.nope\n"
+    cell = run_cell(shell, "%%flow\n" + flow)
+    assert_short_error(cell, "Invalid flow (1 problem)", "line 5, column 5", "tasks[0].type",
+                       "   5 |     type: io.kestra.nope")
+    assert shell.user_ns["outputs"] == {"before": 1}  # nothing ran, nothing rebound
+    assert jengine.store.get_flow("company.team", "broken") is None
+
+
+def test_yaml_syntax_error(shell: Any) -> None:
+    cell = run_cell(shell, "%%flow\nid: x\nnamespace: a.b\ntasks: [\n")
+    assert_short_error(cell, "Invalid flow")
+
+
+def test_invalid_inputs_point_at_their_declaration(shell: Any) -> None:
+    assert_short_error(run_cell(shell, "%%flow --quiet\n" + INPUTS_FLOW), "Invalid inputs", "name",
+                       "declared at line 4", "   4 |   - id: name")
+    assert_short_error(run_cell(shell, "%%flow -i name=x -i times=abc\n" + INPUTS_FLOW), "`times`",
+                       "declared at line 6")
+
+
+@pytest.mark.parametrize("line, fragment", [
+    ("-i novalue", "expected input as KEY=VALUE"),
+    ("--label nocolon", "expected label as KEY:VALUE"),
+    ("--bogus", "unrecognized arguments: --bogus"),
+    ("--timeout soon", "--timeout"),
+    ("--inputs missing", "--inputs missing: no such variable"),
+    ('-i name="unclosed', "No closing quotation"),
+])
+def test_option_errors(shell: Any, line: str, fragment: str) -> None:
+    assert_short_error(run_cell(shell, f"%%flow {line}\n" + SEED), fragment)
+
+
+def test_inputs_must_be_a_dict(shell: Any) -> None:
+    shell.user_ns["params"] = [1, 2]
+    assert_short_error(run_cell(shell, "%%flow --inputs params\n" + SEED), "expected a dict, got list")
+
+
+# ------------------------------------------------------------------------------------------ %flow
+
+def test_flow_run_a_stored_flow(shell: Any) -> None:
+    assert run_cell(shell, "%%flow --no-run\n" + INPUTS_FLOW).success
+    cell = run_cell(shell, "%flow run company.team.hello -i name=stored --out ex")
+    assert cell.success, cell.stderr
+    assert shell.user_ns["outputs"] == {"greeting": "stored/1"}
+    assert shell.user_ns["ex"].state == "SUCCESS"
+    assert cell.bundles(WIDGET)
+    assert_short_error(run_cell(shell, "%flow run company.team.nope"), "company.team.nope is not in the store")
+    assert_short_error(run_cell(shell, "%flow run nodot"), "expected NAMESPACE.ID")
+    assert_short_error(run_cell(shell, "%flow run company.team.hello"), "Invalid inputs")
+
+
+def test_flow_list_and_show(shell: Any) -> None:
+    assert run_cell(shell, "%%flow --out ex --quiet\n" + SEED).success
+    assert run_cell(shell, "%%flow --no-run\n" + INPUTS_FLOW).success
+    listed = run_cell(shell, "%flow list")
+    assert listed.success
+    text = listed.bundles("text/plain")[0]
+    ex_id = shell.user_ns["ex"].id
+    assert "company.team.myflow" in text and "company.team.hello" in text and ex_id in text
+    assert "SUCCESS" in listed.bundles("text/html")[0]
+    only = run_cell(shell, "%flow list company")
+    assert "company.team.hello" in only.bundles("text/plain")[0]
+    shown = run_cell(shell, "%flow show {ex.id}")
+    assert shown.success and shown.bundles(WIDGET)
+    assert ex_id in shown.bundles("text/html")[0] and "hello from kestra" in shown.bundles("text/html")[0]
+    assert_short_error(run_cell(shell, "%flow show nope"), "Execution 'nope' not found")
+    assert_short_error(run_cell(shell, "%flow frobnicate"), "Unknown command `%flow frobnicate`")
+    assert "%%flow [options]" in run_cell(shell, "%flow").stdout
+
+
+def test_load_ext_uses_the_process_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`%load_ext kestra_nb` registers the magics on the default engine (KESTRA_NB_HOME)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from kestra_nb.engine import runner
+
+    monkeypatch.setenv("KESTRA_NB_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(runner, "_default", None)
+    ip = InteractiveShell.instance()
+    try:
+        ip.run_line_magic("reload_ext", "kestra_nb")
+        assert "flow" in ip.magics_manager.magics["cell"] and "flow" in ip.magics_manager.magics["line"]
+        cell = run_cell(ip, "%%flow --quiet\n" + SEED)
+        assert cell.success, cell.stderr
+        engine = runner._default
+        assert engine is not None and Path(engine.store.path).parent == tmp_path / "home"
+        assert engine.store.get_flow("company.team", "myflow") is not None
+    finally:
+        if runner._default is not None:
+            runner._default.close()
+        ip.reset(new_session=False)
+
+
+# ----------------------------------------------------------------------------------------- --server
+
+def test_server_option_runs_remotely(shell: Any, tmp_path: Path) -> None:
+    from kestra_nb.server import serve_in_thread
+
+    server, thread = serve_in_thread(tmp_path / "remote", grace=1)
+    try:
+        cell = run_cell(shell, f"%%flow --server {server.url} --out ex -i name=remote\n" + INPUTS_FLOW)
+        assert cell.success, cell.stderr
+        ex = shell.user_ns["ex"]
+        assert isinstance(ex, Execution) and ex.state == "SUCCESS"
+        assert shell.user_ns["outputs"] == {"greeting": "remote/1"}
+        view = shell.kestra_magics.last_view
+        assert view.summary["state"] == "SUCCESS" and [r["task"] for r in view.runs] == ["greet", "shout"]
+        assert any("Hello remote" in log["message"] for log in view.logs)
+        assert server.engine.store.get_execution(ex.id) is not None  # it ran there
+        assert_short_error(run_cell(shell, f"%%flow --server {server.url} --quiet\n" + INPUTS_FLOW),
+                           "Invalid inputs")
+        assert_short_error(run_cell(shell, f"%%flow --server {server.url} --from x\n" + SEED),
+                           "--from cannot be used with --server")
+        saved = run_cell(shell, f"%%flow --server {server.url} --no-run\n" + SEED)
+        assert saved.success and "company.team.myflow revision 1 saved on" in saved.stdout
+    finally:
+        server.stop()
+        thread.join(15)

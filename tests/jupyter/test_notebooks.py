@@ -1,0 +1,144 @@
+"""Every notebook in notebooks/ runs headless with nbclient (a real kernel, widget state stored), next to a
+real Jupyter server with the kestra_nb extension, and its outputs and saved widget state are checked."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from kestra_nb.jupyter.widgets.viewmodel import STATE_COLORS, TERMINATED
+from tests.jupyter.conftest import NOTEBOOKS, jupyter_process
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def execute(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> nbformat.NotebookNode:
+    """Run a copy of the notebook in a temp root served by a Jupyter server with the extension."""
+    root = tmp_path / "root"
+    root.mkdir()
+    copy = root / path.name
+    shutil.copy(path, copy)
+    home = tmp_path / "home"
+    with jupyter_process(tmp_path, root, home) as server:
+        # the kernel inherits this environment: the server's store and runtime dir (to find the server)
+        for key in ("KESTRA_NB_HOME", "JUPYTER_RUNTIME_DIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR"):
+            monkeypatch.setenv(key, server.env[key])
+        nb = nbformat.read(copy, as_version=4)
+        NotebookClient(nb, kernel_name="python3", store_widget_state=True, timeout=120,
+                       resources={"metadata": {"path": str(root)}}).execute()
+    nbformat.write(nb, tmp_path / f"executed-{path.name}")
+    return nb
+
+
+def widget_states(nb: nbformat.NotebookNode) -> dict[str, Any]:
+    """model id -> saved widget model state."""
+    return {k: v["state"] for k, v in nb.metadata["widgets"][WIDGET_STATE]["state"].items()}
+
+
+def check_generic(nb: nbformat.NotebookNode) -> None:
+    """No cell errored; every execution view was saved in its final state with a static HTML next to it."""
+    nbformat.validate(nb)
+    states = widget_states(nb)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        assert cell.execution_count is not None, cell.source
+        for output in cell.outputs:
+            assert output.output_type != "error", (cell.source, output)
+            data = output.get("data", {})
+            if WIDGET_VIEW in data:
+                state = states[data[WIDGET_VIEW]["model_id"]]
+                assert state["_model_name"] == "AnyModel"
+                assert state["summary"]["state"] in TERMINATED, state["summary"]
+                assert all(run["state"] in TERMINATED for run in state["runs"])
+                html = data["text/html"]  # the static rendition, of the FINAL state
+                assert f'data-state="{state["summary"]["state"]}"' in html
+                assert state["summary"]["id"] in html
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nb = execute(path, tmp_path, monkeypatch)
+    check_generic(nb)
+    if path.name == "quickstart.ipynb":
+        check_quickstart(nb)
+
+
+def cell_by_start(nb: nbformat.NotebookNode, start: str) -> nbformat.NotebookNode:
+    """The code cell whose source starts with `start`."""
+    return next(c for c in nb.cells if c.cell_type == "code" and c.source.startswith(start))
+
+
+def view_of(nb: nbformat.NotebookNode, cell: nbformat.NotebookNode) -> tuple[dict[str, Any], str]:
+    """(saved widget state, static HTML) of the cell's execution view."""
+    (output,) = [o for o in cell.outputs if WIDGET_VIEW in o.get("data", {})]
+    return widget_states(nb)[output.data[WIDGET_VIEW]["model_id"]], output.data["text/html"]
+
+
+def stdout(cell: nbformat.NotebookNode) -> str:
+    """The cell's printed text."""
+    return "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
+
+
+def check_quickstart(nb: nbformat.NotebookNode) -> None:
+    seed, html = view_of(nb, cell_by_start(nb, "%%flow --out seed"))
+    assert seed["summary"]["state"] == "SUCCESS" and seed["summary"]["flowId"] == "myflow"
+    assert seed["outputs"] == {"mydata": "hello from kestra"}
+    assert [(r["task"], r["state"]) for r in seed["runs"]] == [("mytask", "SUCCESS")]
+    assert seed["colors"]["SUCCESS"] == STATE_COLORS["SUCCESS"]
+    assert f"background:{STATE_COLORS['SUCCESS']}" in html and "hello from kestra" in html
+    assert stdout(cell_by_start(nb, 'print(outputs["mydata"])')).startswith("hello from kestra\nSUCCESS ")
+
+    hello, _ = view_of(nb, cell_by_start(nb, "%%flow -i name=Jupyter"))
+    assert hello["outputs"] == {"greeting": "JUPYTER!"} and "team:data" in hello["summary"]["labels"]
+    assert any(log["message"] == "Hello Jupyter, 2 times" for log in hello["logs"])
+    (result,) = [o for o in cell_by_start(nb, "params = ").outputs if o.output_type == "execute_result"]
+    assert result.data["text/plain"] == "{'greeting': 'NOTEBOOK!'}"
+
+    failed, html = view_of(nb, cell_by_start(nb, "%%flow --out failed"))
+    assert failed["summary"]["state"] == "FAILED"
+    assert {r["task"]: r["state"] for r in failed["runs"]} == {"extract": "SUCCESS", "check": "FAILED"}
+    assert any(log["level"] == "ERROR" and log["message"] == "no warehouse configured" for log in failed["logs"])
+    assert f"background:{STATE_COLORS['FAILED']}" in html
+
+    fixed, _ = view_of(nb, cell_by_start(nb, "%%flow --from check"))
+    assert fixed["summary"]["state"] == "SUCCESS" and fixed["summary"]["revision"] == 2
+    assert fixed["summary"]["parentId"] == failed["summary"]["id"]
+    assert fixed["outputs"] == {"loaded": "42 orders"}
+    assert stdout(cell_by_start(nb, "print(failed.state")).startswith("FAILED -> SUCCESS {'loaded': '42 orders'}")
+
+    regions, _ = view_of(nb, cell_by_start(nb, "%%flow --out regions"))
+    rows = [(r["depth"], r["task"], r["value"], r["state"]) for r in regions["runs"]]
+    assert rows[0] == (0, "each", None, "SUCCESS") and len(rows) == 7
+    assert sorted(r[1:3] for r in rows[1:]) == sorted(
+        (task, value) for task in ("nap", "report") for value in ("north", "south", "east"))
+    naps = [r for r in regions["runs"] if r["task"] == "nap"]
+    assert all(r["end"] - r["running"] >= 1000 for r in naps)  # Sleep PT1S ran
+
+    listed = cell_by_start(nb, "%flow list").outputs[0].data["text/plain"]
+    for flow in ("company.team.myflow", "company.team.hello", "company.team.orders", "company.team.regions"):
+        assert flow in listed
+    shown, _ = view_of(nb, cell_by_start(nb, "%flow show"))
+    assert shown["summary"]["id"] == seed["summary"]["id"]
+
+    # the API of the Jupyter server ran the flow the kernel had saved, in the same store
+    api = stdout(cell_by_start(nb, "# the Kestra API"))
+    assert api.strip() == "200 SUCCESS {'mydata': 'hello from kestra'}", api
+
+
+def test_quickstart_is_nbformat_45_with_ids() -> None:
+    raw = json.loads((NOTEBOOKS / "quickstart.ipynb").read_text(encoding="utf-8"))
+    assert (raw["nbformat"], raw["nbformat_minor"]) == (4, 5)
+    assert all(cell.get("id") for cell in raw["cells"])
+    assert all(not cell.get("outputs") for cell in raw["cells"] if cell["cell_type"] == "code")
+    seed = (NOTEBOOKS.parent / "examples" / "myflow.yml").read_text(encoding="utf-8").rstrip("\n")
+    assert any("".join(c["source"]) == "%%flow --out seed\n" + seed for c in raw["cells"])
+    markdown = "\n".join("".join(c["source"]) for c in raw["cells"] if c["cell_type"] == "markdown")
+    assert 'curl -X POST -H "Authorization: token $TOKEN"' in markdown
+    assert "/kestra/api/v1/executions/company.team/myflow?wait=true" in markdown
