@@ -1,4 +1,10 @@
-"""The variables a template sees (spec §6.2) and the context handed to a running task."""
+"""The variables a template sees (spec §6.2) and the context handed to a running task.
+
+`execution_variables` builds what every template of an execution sees (flow, execution, inputs, outputs,
+vars, labels, tasks, trigger, envs, globals, kestra); `TaskRunContext` adds the task run's own (task,
+taskrun, parent/parents) and the runtime hooks Kestra's functions need: the store for `kv()` and
+`errorLogs()`, the task run's pending logs, and the secrets `secret()` revealed, masked in its logs.
+"""
 from __future__ import annotations
 
 import os
@@ -6,7 +12,7 @@ from typing import Any, Callable, Mapping
 
 from ..errors import ExpressionError
 from ..expressions import Renderer
-from ..expressions.renderer import LOOP_PATH
+from ..expressions.renderer import LOOP_PATH, RUNTIME, RuntimeHooks
 from ..model.execution import Execution, Level, LogEntry, TaskRun
 from ..model.flow import Flow, TaskSpec
 from ..model.state import utcnow
@@ -80,15 +86,24 @@ def outputs_variable(flow: Flow, execution: Execution) -> dict[str, Any]:
 
 
 def parents_variable(tr: TaskRun, runs: Mapping[str, TaskRun]) -> list[dict[str, Any]]:
-    """Enclosing task runs with a loop value or outputs, nearest first: `{taskrun: {value}, outputs}`."""
+    """Enclosing task runs with a loop value or outputs, nearest first (Kestra's Execution.parents).
+
+    Each entry holds `taskrun: {value}` only when the run has a value and `outputs` only when it has
+    non-empty outputs, as in Kestra: `parent.outputs` of a run without outputs is undefined.
+    """
     out: list[dict[str, Any]] = []
     parent_id = tr.parent_task_run_id
     while parent_id is not None:
         parent = runs.get(parent_id)
         if parent is None:
             break
-        if parent.value is not None or parent.outputs is not None:
-            out.append({"taskrun": {"value": parent.value}, "outputs": parent.outputs or {}})
+        entry: dict[str, Any] = {}
+        if parent.value is not None:
+            entry["taskrun"] = {"value": parent.value}
+        if parent.outputs:
+            entry["outputs"] = parent.outputs
+        if entry:
+            out.append(entry)
         parent_id = parent.parent_task_run_id
     return out
 
@@ -158,37 +173,72 @@ def tasks_variable(execution: Execution) -> dict[str, Any]:
 def _inputs(flow: Flow, execution: Execution) -> dict[str, Any]:
     values = execution.inputs or {}
     if values and any(i.type == "SECRET" for i in flow.inputs):
-        return decrypted_inputs(flow.inputs, values)  # tasks see secrets in clear; the execution never does
+        values = decrypted_inputs(flow.inputs, values)  # tasks see secrets in clear; the execution never does
+    missing = [i for i in flow.inputs if i.defaults is not None and "." not in i.id and i.id not in values]
+    if missing:  # Kestra adds flow input defaults absent from the execution (executions of older revisions)
+        values = {**values, **{i.id: i.defaults for i in missing}}
     return values
+
+
+def secret_input_values(flow: Flow, inputs: Mapping[str, Any]) -> list[str]:
+    """The clear values of SECRET inputs (Kestra masks them in task logs)."""
+    out: list[str] = []
+    for inp in flow.inputs:
+        if str(inp.type).upper() != "SECRET":
+            continue
+        node: Any = inputs
+        for part in inp.id.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, str) and node:
+            out.append(node)
+    return out
+
+
+def kestra_variable() -> dict[str, Any]:
+    """`kestra`: Kestra's {environment, url}, each only when configured (KESTRA_NB_ENVIRONMENT, KESTRA_NB_URL)."""
+    out: dict[str, Any] = {}
+    for key, env in (("environment", "KESTRA_NB_ENVIRONMENT"), ("url", "KESTRA_NB_URL")):
+        value = os.environ.get(env)
+        if value:
+            out[key] = value
+    return out
 
 
 def execution_variables(flow: Flow, execution: Execution, outputs: dict[str, Any] | None = None) -> dict[str, Any]:
     """What every template of this execution sees, before task-specific variables.
 
-    `outputs` is the engine's incrementally kept `outputs` variable when it has one.
+    `outputs` is the engine's incrementally kept `outputs` variable when it has one. `trigger` is only
+    there when the execution has trigger variables, so `trigger.date ?? …` falls back as in Kestra.
     """
-    return {
-        "flow": {"id": flow.id, "namespace": flow.namespace, "revision": execution.flow_revision,
-                 "tenantId": execution.tenant_id},
-        "execution": {"id": execution.id, "startDate": execution.state.start_date,
-                      "originalId": execution.original_id, "state": execution.state.current.value},
+    flow_var: dict[str, Any] = {"id": flow.id, "namespace": flow.namespace, "revision": execution.flow_revision}
+    if execution.tenant_id is not None:
+        flow_var["tenantId"] = execution.tenant_id
+    execution_var: dict[str, Any] = {"id": execution.id, "startDate": execution.state.start_date}
+    if execution.original_id is not None:
+        execution_var["originalId"] = execution.original_id
+    execution_var["state"] = execution.state.current.value
+    variables: dict[str, Any] = {
+        "envs": envs(),
+        "globals": {},
+        "flow": flow_var,
+        "execution": execution_var,
         "inputs": _inputs(flow, execution),
         "outputs": outputs if outputs is not None else outputs_variable(flow, execution),
         "vars": flow.variables,
         "labels": labels_variable(execution),
         "tasks": LazyMap(lambda: tasks_variable(execution)),
-        "trigger": execution.trigger.variables if execution.trigger and execution.trigger.variables else {},
-        "envs": envs(),
-        "globals": {},
-        "kestra": {"environment": None, "url": None},
+        "kestra": kestra_variable(),
     }
+    if execution.trigger is not None and execution.trigger.variables:
+        variables["trigger"] = execution.trigger.variables
+    return variables
 
 
 class TaskRunContext:
     """What a running task sees: its rendered properties, its logger, the flow and the execution."""
 
     __slots__ = ("flow", "execution", "task_run", "spec", "renderer", "_variables", "_emit", "_min_level",
-                 "_outputs", "_runs")
+                 "_outputs", "_runs", "_hooks")
 
     def __init__(self, flow: Flow, execution: Execution, task_run: TaskRun, spec: TaskSpec,
                  renderer: Renderer, emit: Callable[[LogEntry], None],
@@ -202,6 +252,7 @@ class TaskRunContext:
         self._emit = emit
         self._outputs = outputs
         self._runs = runs
+        self._hooks: RuntimeHooks | None = None
         self._min_level = spec.log_level.severity if spec.log_level is not None else 0
 
     @property
@@ -220,15 +271,31 @@ class TaskRunContext:
             if tr.iteration is not None:
                 taskrun["iteration"] = tr.iteration
             v["taskrun"] = taskrun
+            parents: list[dict[str, Any]] = []
             if tr.parent_task_run_id is not None:
                 runs = self._runs if self._runs is not None else {r.id: r for r in self.execution.task_run_list}
                 parents = parents_variable(tr, runs)
-                if parents:
-                    v["parents"] = parents
-                    v["parent"] = parents[0]
                 v[LOOP_PATH] = loop_path(self.flow, tr, runs)
+            v["parents"] = parents
+            if parents:
+                v["parent"] = parents[0]
+            hooks = self.hooks
+            hooks.secrets.update(secret_input_values(self.flow, v["inputs"]))
+            v[RUNTIME] = hooks
             self._variables = v
         return self._variables
+
+    @property
+    def hooks(self) -> RuntimeHooks:
+        """What Kestra's functions reach through this task run: store, pending logs, revealed secrets."""
+        if self._hooks is None:
+            ex = self.execution
+            # the engine's emit is its pending-log list's append: errorLogs() reads what is not committed yet
+            pending = getattr(self._emit, "__self__", None)
+            self._hooks = RuntimeHooks(store=self.renderer.store, namespace=self.flow.namespace,
+                                       tenant=ex.tenant_id, execution_id=ex.id,
+                                       pending_logs=pending if isinstance(pending, list) else None)
+        return self._hooks
 
     def _where(self, prop: str | None, exc: ExpressionError) -> ExpressionError:
         path = f"{self.spec.path}.{prop}" if prop else self.spec.path
@@ -265,6 +332,8 @@ class TaskRunContext:
         level = Level(level)
         if level.severity < self._min_level:
             return
+        if self._hooks is not None and self._hooks.secrets:
+            message = self._hooks.mask(message)
         tr = self.task_run
         self._emit(LogEntry(
             namespace=tr.namespace, flow_id=tr.flow_id, timestamp=utcnow(), level=level, message=message,

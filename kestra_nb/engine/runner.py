@@ -135,7 +135,7 @@ class Engine:
         self.store: Store = store if hasattr(store, "save_execution") else open_store(
             None if store is None else str(store))  # type: ignore[arg-type]
         self.bus = EventBus()
-        self.renderer = Renderer()
+        self.renderer = Renderer(store=self.store)
         self.tasks = tasks or default_registry
         self._loop = loop
         self._thread: threading.Thread | None = None
