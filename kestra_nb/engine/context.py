@@ -8,14 +8,17 @@ taskrun, parent/parents) and the runtime hooks Kestra's functions need: the stor
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Mapping
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, Mapping
 
 from ..errors import ExpressionError
 from ..expressions import Renderer
 from ..expressions.renderer import LOOP_PATH, RUNTIME, RuntimeHooks
 from ..model.execution import Execution, Level, LogEntry, TaskRun
 from ..model.flow import Flow, TaskSpec
+from ..model.jsonfmt import format_instant
 from ..model.state import utcnow
+from ..store.storage import InternalStorage
 from .executor import LOOPS
 from .inputs import decrypted_inputs
 
@@ -326,6 +329,35 @@ class TaskRunContext:
             return self.renderer.render_typed(value, self.variables)
         except ExpressionError as exc:
             raise self._where(prop, exc) from None
+
+    # ------------------------------------------------------------------------- files and metrics
+
+    @property
+    def storage(self) -> InternalStorage:
+        """The internal storage (`kestra:///` files) of the engine's store."""
+        return self.renderer.store.storage
+
+    def put_file(self, name: str, source: bytes | str | os.PathLike[str] | BinaryIO) -> str:
+        """Store a file this task run produced (bytes, a local path or a binary stream); its `kestra:///` URI."""
+        tr = self.task_run
+        uri = self.storage.task_uri(tr.namespace, tr.flow_id, tr.execution_id, tr.task_id, tr.id, name)
+        return self.storage.put(uri, source)
+
+    def working_dir(self) -> Path:
+        """A new private working directory for this task run; the caller removes it when done."""
+        return self.storage.temp_dir(prefix=f"{self.task_run.task_id[:40]}-")
+
+    def metric(self, name: str, type: str, value: float, tags: Mapping[str, Any] | None = None) -> None:
+        """Record a metric of this task run (`counter`, `timer` in seconds, or `gauge`), as Kestra's MetricEntry."""
+        tr = self.task_run
+        entry: dict[str, Any] = {
+            "namespace": tr.namespace, "flowId": tr.flow_id, "taskId": tr.task_id, "executionId": tr.execution_id,
+            "taskRunId": tr.id, "type": type, "name": name, "value": value,
+            "tags": {str(k): str(v) for k, v in (tags or {}).items()}, "timestamp": format_instant(utcnow()),
+        }
+        if tr.tenant_id is not None:
+            entry["tenantId"] = tr.tenant_id
+        self.renderer.store.append_metrics([entry])
 
     def log(self, level: Level | str, message: str) -> None:
         """Log a line for this task run, unless below the task's `logLevel`."""

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Protocol, Sequence
 
 from ..model.execution import Execution, Level, LogEntry
 from ..model.state import StateType
+from .storage import InternalStorage
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,10 @@ class KVEntry:
 
 
 class Store(Protocol):
-    """Flows, executions, logs and KV, for one home directory (or in memory)."""
+    """Flows, executions, logs, KV and files, for one home directory (or in memory)."""
+
+    storage: InternalStorage
+    """The internal storage (`kestra:///` files); `delete_execution` removes an execution's files too."""
 
     # ---- flows
     def save_flow(self, namespace: str, flow_id: str, source: str, *, tenant: str = "main") -> FlowRecord:
@@ -99,6 +103,13 @@ class Store(Protocol):
         """Take over executions in `states` whose driving process died (crash recovery); ours from now on."""
 
     # ---- logs
+    def append_metrics(self, metrics: Sequence[dict[str, Any]]) -> None:
+        """Record metric entries (Kestra MetricEntry documents with `executionId`) in one transaction."""
+
+    def list_metrics(self, execution_id: str, *, task_run_id: str | None = None,
+                     tenant: str = "main") -> list[dict[str, Any]]:
+        """An execution's metric entries in the order recorded (optionally one task run's)."""
+
     def append_logs(self, logs: Sequence[LogEntry]) -> None:
         """Append log entries in one transaction."""
 

@@ -7,6 +7,7 @@ The rules both stores share live in `_common.py`.
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,7 @@ from ..model.execution import Execution, Level, LogEntry
 from ..model.jsonfmt import dumps, log_from_dict, log_to_dict
 from ..model.state import StateType, utcnow
 from .base import FlowRecord, KVEntry
+from .storage import InternalStorage
 from ._common import (
     to_us, tenant_of, execution_columns, sort_columns, check_paging, namespace_matches, check_kv_type, kv_encode, kv_decode,
 )
@@ -79,6 +81,19 @@ class MemoryStore:
         self._kv: dict[tuple[str, str, str], _KVRow] = {}
         self._seq = 0
         self._version = 0
+        self._storage: InternalStorage | None = None
+        self._metrics: dict[str, list[str]] = {}
+        self._storage_dir: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def storage(self) -> InternalStorage:
+        """Files in a temporary directory, created on first use and removed with the store."""
+        if self._storage is None:
+            with self._lock:
+                if self._storage is None:
+                    self._storage_dir = tempfile.TemporaryDirectory(prefix="kestra_nb-storage-")
+                    self._storage = InternalStorage(self._storage_dir.name)
+        return self._storage
 
     def _changed(self) -> None:
         self._version += 1
@@ -213,6 +228,9 @@ class MemoryStore:
             if row is None or row.tenant != tenant:
                 return False
             del self._executions[execution_id]
+            self._metrics.pop(execution_id, None)
+            if self._storage is not None:
+                self._storage.delete_execution(row.namespace, row.flow_id, execution_id)
             kept = [r for r in self._logs.get(execution_id, ()) if r.tenant != tenant]
             if kept:
                 self._logs[execution_id] = kept
@@ -220,6 +238,24 @@ class MemoryStore:
                 self._logs.pop(execution_id, None)
             self._changed()
             return True
+
+    # -------------------------------------------------------------------------------------- metrics
+
+    def append_metrics(self, metrics: Sequence[dict[str, Any]]) -> None:
+        """Record metric entries (Kestra MetricEntry documents with `executionId`)."""
+        with self._lock:
+            for m in metrics:
+                self._metrics.setdefault(m["executionId"], []).append(dumps(m))
+            if metrics:
+                self._changed()
+
+    def list_metrics(self, execution_id: str, *, task_run_id: str | None = None,
+                     tenant: str = "main") -> list[dict[str, Any]]:
+        """An execution's metric entries in the order recorded (optionally one task run's)."""
+        with self._lock:
+            docs = [json.loads(text) for text in self._metrics.get(execution_id, ())]
+        return [d for d in docs if tenant_of(d.get("tenantId")) == tenant
+                and (task_run_id is None or d.get("taskRunId") == task_run_id)]
 
     # ----------------------------------------------------------------------------------------- logs
 
@@ -318,7 +354,9 @@ class MemoryStore:
         return []
 
     def close(self) -> None:
-        """Nothing to release."""
+        """Remove the temporary storage directory, if files were ever stored."""
+        if self._storage_dir is not None:
+            self._storage_dir.cleanup()
 
 
 __all__ = ["MemoryStore"]

@@ -39,6 +39,7 @@ from ..model.execution import Execution, Level, LogEntry
 from ..model.jsonfmt import dumps, log_from_dict, log_to_dict
 from ..model.state import StateType, utcnow
 from .base import FlowRecord, KVEntry
+from .storage import InternalStorage
 from ._common import (
     check_kv_type, check_paging, execution_columns, from_us, kv_decode, kv_encode, sort_columns,
     source_sha256, tenant_of, to_us,
@@ -79,6 +80,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     (  # 2: which engine (process) drives each execution, for crash recovery
         "ALTER TABLE executions ADD COLUMN owner TEXT",
+    ),
+    (  # 3: metrics that tasks record (scripts' `::{"metrics": …}::`), as Kestra's MetricEntry documents
+        """CREATE TABLE metrics (
+            seq INTEGER PRIMARY KEY, tenant TEXT NOT NULL, execution_id TEXT NOT NULL, task_run_id TEXT,
+            document TEXT NOT NULL)""",
+        "CREATE INDEX metrics_execution ON metrics (execution_id, seq)",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -234,6 +241,7 @@ class SQLiteStore:
     def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
         home_path = Path(home).expanduser() if home is not None else home_dir()
         self.path = db_path(home_path)
+        self.storage = InternalStorage(home_path / "storage")
         self._lock = threading.RLock()
         self._closed = True
         try:
@@ -527,13 +535,38 @@ class SQLiteStore:
         return [Execution.from_dict(json.loads(row[0])) for row in rows]
 
     def delete_execution(self, execution_id: str, *, tenant: str = "main") -> bool:
-        """Delete the execution and its logs; False if it did not exist."""
+        """Delete the execution, its logs and its files; False if it did not exist."""
         with self._write() as cur:
+            row = cur.execute("SELECT namespace, flow_id FROM executions WHERE id = ? AND tenant = ?",
+                              (execution_id, tenant)).fetchone()
+            if row is None:
+                return False
             cur.execute("DELETE FROM executions WHERE id = ? AND tenant = ?", (execution_id, tenant))
-            existed = cur.rowcount > 0
-            if existed:
-                cur.execute("DELETE FROM logs WHERE execution_id = ? AND tenant = ?", (execution_id, tenant))
-        return existed
+            cur.execute("DELETE FROM logs WHERE execution_id = ? AND tenant = ?", (execution_id, tenant))
+            cur.execute("DELETE FROM metrics WHERE execution_id = ? AND tenant = ?", (execution_id, tenant))
+        self.storage.delete_execution(row[0], row[1], execution_id)
+        return True
+
+    # -------------------------------------------------------------------------------------- metrics
+
+    def append_metrics(self, metrics: Sequence[dict[str, Any]]) -> None:
+        """Record metric entries (Kestra MetricEntry documents with `executionId`) in one transaction."""
+        if not metrics:
+            return
+        rows = [(tenant_of(m.get("tenantId")), m["executionId"], m.get("taskRunId"), dumps(m)) for m in metrics]
+        with self._write() as cur:
+            cur.executemany("INSERT INTO metrics (tenant, execution_id, task_run_id, document) VALUES (?, ?, ?, ?)",
+                            rows)
+
+    def list_metrics(self, execution_id: str, *, task_run_id: str | None = None,
+                     tenant: str = "main") -> list[dict[str, Any]]:
+        """An execution's metric entries in the order recorded (optionally one task run's)."""
+        sql = "SELECT document FROM metrics WHERE execution_id = ? AND tenant = ?"
+        params: list[Any] = [execution_id, tenant]
+        if task_run_id is not None:
+            sql += " AND task_run_id = ?"
+            params.append(task_run_id)
+        return [json.loads(row[0]) for row in self._query(sql + " ORDER BY seq", tuple(params))]
 
     # ----------------------------------------------------------------------------------------- logs
 
