@@ -7,20 +7,24 @@
         ex = kestra.execute("company.team", "myflow", on_update=lambda doc: print(doc["state"]["current"]))
 
 Paths are Kestra's tenant paths (`/api/v1/main/…`; `tenant=None` uses the tenant-less ones), auth is HTTP
-Basic (or a bearer token), inputs go as multipart/form-data like Kestra's own clients send them. Errors
+Basic (or a bearer token), inputs go as multipart/form-data like Kestra's own clients send them: a FILE
+input given as a local path (`pathlib.Path`) or an open binary file is sent as a file part, streamed from
+disk. `download_file` fetches a `kestra:///` file of an execution (an input, a task's output). Errors
 become `KestraNbError` subclasses: 404 NotFoundError, 409 IllegalStateError, 422 FlowValidationError /
 InputValidationError / IllegalArgumentError, 400 and 415 IllegalArgumentError, 401/403
 AuthenticationError, anything else KestraApiError; each carries `.status` and `.body`.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
+from typing import Any, BinaryIO
+from urllib.parse import quote, unquote
 
 import httpx
 
@@ -152,16 +156,29 @@ class KestraClient:
         return error
 
     @staticmethod
-    def _multipart(inputs: Mapping[str, Any] | None) -> list[tuple[str, Any]] | None:
-        """Inputs as Kestra's clients send them: text parts, JSON for other values, file parts for files."""
+    def _multipart(inputs: Mapping[str, Any] | None, files: ExitStack) -> list[tuple[str, Any]] | None:
+        """Inputs as Kestra's clients send them: text parts, JSON for other values, file parts for files.
+
+        A local path (`os.PathLike`) is opened on `files` (closed after the request) and, like an open binary
+        file, streamed by httpx a chunk at a time, never read whole."""
         if not inputs:
             return None
         parts: list[tuple[str, Any]] = []
         for name, value in inputs.items():
             if isinstance(value, (bytes, bytearray)):
                 parts.append((name, (name, bytes(value))))
-            elif isinstance(value, Path):
-                parts.append((name, (value.name, value.read_bytes())))
+            elif isinstance(value, os.PathLike):
+                path = Path(value)
+                try:
+                    stream = files.enter_context(open(path, "rb"))  # noqa: SIM115 - closed by the ExitStack
+                except OSError as exc:
+                    raise IllegalArgumentError(f"Cannot read the file of input `{name}`: {exc}") from None
+                parts.append((name, (path.name, stream)))
+            elif hasattr(value, "read"):
+                if isinstance(value, io.TextIOBase):
+                    raise IllegalArgumentError(f"The file of input `{name}` must be opened in binary mode")
+                filename = Path(str(getattr(value, "name", "") or name)).name
+                parts.append((name, (filename, value)))
             elif isinstance(value, tuple):
                 parts.append((name, value))
             elif isinstance(value, str):
@@ -212,9 +229,10 @@ class KestraClient:
         follow = on_update is not None or timeout is not None
         if wait and not follow:
             params.append(("wait", "true"))
-        response = self._request("POST", self._path("executions", namespace, flow_id), params=params,
-                                 files=self._multipart(inputs), invalid=InputValidationError,
-                                 timeout=None if wait and not follow else self.timeout)
+        with ExitStack() as files:
+            response = self._request("POST", self._path("executions", namespace, flow_id), params=params,
+                                     files=self._multipart(inputs, files), invalid=InputValidationError,
+                                     timeout=None if wait and not follow else self.timeout)
         execution = response.json()
         if not follow:
             return execution
@@ -302,8 +320,47 @@ class KestraClient:
 
     def resume(self, execution_id: str, inputs: Mapping[str, Any] | None = None) -> None:
         """Resume a paused execution; `inputs` are the Pause task's `onResume` inputs."""
-        self._request("POST", self._path("executions", execution_id, "resume"), files=self._multipart(inputs),
-                      invalid=InputValidationError)
+        with ExitStack() as files:
+            self._request("POST", self._path("executions", execution_id, "resume"),
+                          files=self._multipart(inputs, files), invalid=InputValidationError)
+
+    def file_size(self, execution_id: str, uri: str) -> int:
+        """The size in bytes of a `kestra:///` file of the execution."""
+        return int(self._request("GET", self._path("executions", execution_id, "file", "metas"),
+                                 params={"path": uri}, follow_redirects=True).json()["size"])
+
+    def download_file(self, execution_id: str, uri: str, dest: str | os.PathLike[str] | BinaryIO) -> Path | None:
+        """Download a `kestra:///` file of the execution (an input, a task's output file), streamed to `dest`:
+        a file path, an existing directory (the file keeps its name), or a binary file object. The path
+        written, or None for a file object. A file of another execution of the same flow is followed to
+        it (the server redirects)."""
+        path = self._path("executions", execution_id, "file")
+        try:
+            with self._http.stream("GET", path, params={"path": uri}, follow_redirects=True) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise self._error(response, IllegalArgumentError)
+                if hasattr(dest, "write"):
+                    for chunk in response.iter_bytes():
+                        dest.write(chunk)  # type: ignore[union-attr]
+                    return None
+                target = Path(dest)  # type: ignore[arg-type]
+                if target.is_dir():
+                    name = unquote(uri.rstrip("/").rsplit("/", 1)[-1]).replace("\\", "/").rsplit("/", 1)[-1]
+                    target = target / (name if name not in ("", ".", "..") else "file")
+                partial = target.with_name(target.name + ".part")
+                try:
+                    with open(partial, "wb") as out:
+                        for chunk in response.iter_bytes():
+                            out.write(chunk)
+                    os.replace(partial, target)
+                finally:
+                    partial.unlink(missing_ok=True)
+                return target
+        except httpx.TimeoutException as exc:
+            raise ServerUnreachableError(f"GET {self.url}{path}: timed out ({exc})") from None
+        except httpx.TransportError as exc:
+            raise ServerUnreachableError(f"GET {self.url}{path}: cannot reach the server ({exc})") from None
 
     def logs(self, execution_id: str, *, min_level: str | None = None) -> list[dict[str, Any]]:
         """The execution's log entries."""

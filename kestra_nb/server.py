@@ -2,8 +2,10 @@
 
 A tornado application mounting `api.routes` at `/`, with the engine on the server's own loop. On loopback
 it needs no credentials by default (so the seed's `curl` works as written); with `--basic-auth` or
-`KESTRA_NB_BASIC_AUTH` every route but `/ping` requires HTTP Basic auth; a non-loopback address is refused
-without it. On SIGTERM (or SIGINT) it stops taking requests, lets running executions reach a stored
+`KESTRA_NB_BASIC_AUTH` every route but `/ping` and the webhook routes (open, as Kestra's open-urls: the
+trigger's key is the secret; see api.webhook) requires HTTP Basic auth; a non-loopback address is refused
+without it. The trigger scheduler (engine.scheduler) runs in the server: it fires Schedule and Flow
+triggers when this process holds `<home>/scheduler.lock`. On SIGTERM (or SIGINT) it stops taking requests, lets running executions reach a stored
 checkpoint (every transition is committed; it waits up to `grace` seconds for them to end or pause, then
 stops them as last committed, for recovery on the next start) and exits 0.
 """
@@ -26,6 +28,7 @@ import tornado.web
 from .api.auth import BasicAuth, is_loopback
 from .api.handlers import Api, NotFoundHandler, api_handlers
 from .api.service import ApiService
+from .api.webhook import Webhooks, webhook_handlers
 from .errors import KestraNbError
 from .model.state import StateType
 
@@ -45,7 +48,9 @@ class InsecureBindError(KestraNbError):
 def make_app(service: ApiService, auth: BasicAuth | None = None, prefix: str = "") -> tornado.web.Application:
     """The tornado application serving the route table under `prefix`."""
     api = Api(service, auth)
-    app = tornado.web.Application(api_handlers(api, prefix), default_handler_class=NotFoundHandler,
+    # the webhook routes come first and are open (their key is the secret), as Kestra's open-urls
+    handlers = [*webhook_handlers(Webhooks(service), prefix), *api_handlers(api, prefix)]
+    app = tornado.web.Application(handlers, default_handler_class=NotFoundHandler,
                                   compress_response=False, log_function=_log_request)
     app.settings["kestra_nb_api"] = api
     return app
@@ -80,6 +85,7 @@ class Server:
         self.ready = threading.Event()
         self._stop: asyncio.Event | None = None
         self._http: tornado.httpserver.HTTPServer | None = None
+        self.scheduler: Any = None
 
     @property
     def url(self) -> str:
@@ -101,6 +107,10 @@ class Server:
         self.port = sockets[0].getsockname()[1]
         self._http = tornado.httpserver.HTTPServer(app, xheaders=False, idle_connection_timeout=3600)
         self._http.add_sockets(sockets)
+        from .engine.scheduler import Scheduler
+
+        self.scheduler = Scheduler(self.engine)   # fires Schedule and Flow triggers if this process leads
+        self.scheduler.start()
 
     async def serve(self) -> None:
         """Start, signal readiness, run until asked to stop, then shut down gracefully."""
@@ -119,6 +129,8 @@ class Server:
         """Stop listening, give running executions `grace` seconds to end or pause, stop the rest, close."""
         if self._http is not None:
             self._http.stop()
+        if self.scheduler is not None:
+            await self.scheduler.stop()   # no new executions from triggers; another process may lead now
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.grace
         service = self.service

@@ -4,7 +4,13 @@
 `/`, the Jupyter extension under `{base_url}kestra/`). One handler class serves the whole table: the
 router picks the route (method, most specific path), then the handler checks auth and the tenant, turns
 the query parameters and the body into the service call's arguments, and writes the result as the route
-says (JSON, text, server-sent events, or an empty body with the route's status).
+says (JSON, text, server-sent events, a stored file, or an empty body with the route's status).
+
+Request bodies stream in (`stream_request_body`): a multipart body (execution inputs, resume inputs) is
+parsed as it arrives by `api.multipart.MultipartSink`, its file parts written to temporary files on the
+storage's disk, so an upload of any size (up to `STREAMED_BODY_LIMIT`) costs a chunk of memory; other
+bodies are small documents, gathered in memory under the server's usual limit. Files are sent back the
+same way, a chunk at a time.
 """
 from __future__ import annotations
 
@@ -12,18 +18,20 @@ import asyncio
 import inspect
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import suppress
 from typing import Any
+from urllib.parse import quote
 
 import tornado.web
-from tornado.httputil import parse_multipart_form_data
 from tornado.iostream import StreamClosedError
 
 from ..model.jsonfmt import dumps, parse_duration, parse_instant
 from . import sse
 from .auth import CHALLENGE, BasicAuth
 from .errors import ApiError, BadRequest, UnsupportedMediaType, error_status, json_error
+from .multipart import MultipartSink
 from .routes import (
     FLOW_SOURCE,
     JSON,
@@ -35,11 +43,13 @@ from .routes import (
     Router,
     served_routes,
 )
-from .service import ApiService, Body, Form, Upload
+from .service import ApiService, Body, Redirect, StoredFile
 
 log = logging.getLogger(__name__)
 
 TENANT = "main"
+STREAMED_BODY_LIMIT = 10 * 1024 ** 3   # bytes of a multipart body (file uploads); other bodies keep the default
+FILE_CHUNK = 512 * 1024                # bytes read and sent at a time when serving a stored file
 _PATH_KEYWORDS = {"executionId": "execution_id", "id": "flow_id", "flowId": "flow_id"}
 
 
@@ -54,6 +64,7 @@ class Api:
         self.in_flight = 0          # requests being answered (the server drains them on shutdown)
 
 
+@tornado.web.stream_request_body
 class ApiHandler(tornado.web.RequestHandler):
     """Serves every route of the table."""
 
@@ -65,6 +76,64 @@ class ApiHandler(tornado.web.RequestHandler):
         self.prefix = prefix.rstrip("/")
         self._closed = asyncio.Event()   # set when the client goes away (ends event streams)
         self._match: Match | None = None
+        self._sink: MultipartSink | None = None   # a multipart body being parsed to temporary files
+        self._buffer = bytearray()                # any other body
+        self._discard = False                     # a body nobody will read (refused request): dropped
+        self._received = 0
+
+    def prepare(self) -> None:
+        """Before the body arrives: decide where it goes (see `_open_body`)."""
+        self._open_body()
+
+    def _open_body(self) -> None:
+        """A multipart body of an allowed request streams to temporary files under a raised size limit; a
+        request without credentials is answered (401) before its body is read; the body a multipart route
+        will refuse (another media type: 415) is dropped as it comes; any other body is gathered in memory
+        (under the server's usual limit) and left in `request.body`."""
+        match = self.api.router.match(self.request.method or "GET", self._api_path())
+        route = match.route if isinstance(match, Match) else None
+        if route is not None and route.auth and not self.is_authorized():
+            headers = self.request.headers
+            if headers.get("Content-Length", "0") not in ("", "0") or "Transfer-Encoding" in headers:
+                # answered now, the body unread: the connection cannot be reused, so the client is told
+                self.set_header("Connection", "close")
+                self._unauthorized()
+            else:
+                self._discard = True
+            return
+        if route is None or route.body != MULTIPART:
+            return
+        if _media(self.request.headers.get("Content-Type")) != "multipart/form-data":
+            self._discard = True   # answered with 415 (or as an empty form when there is no body at all)
+            return
+        connection = self.request.connection
+        if connection is not None and hasattr(connection, "set_max_body_size"):
+            connection.set_max_body_size(STREAMED_BODY_LIMIT)
+        self._sink = self._new_sink()
+
+    def _new_sink(self) -> MultipartSink:
+        storage = self.api.service.storage
+        return MultipartSink(self.request.headers.get("Content-Type", ""), lambda: storage.temp_dir("upload-"))
+
+    def data_received(self, chunk: bytes) -> None:
+        """A chunk of the request body."""
+        self._received += len(chunk)
+        if self._sink is not None:
+            self._sink.feed(chunk)
+        elif not self._discard:
+            self._buffer += chunk
+
+    def on_finish(self) -> None:
+        """The answer is sent: remove the upload's temporary files (moved ones are in the storage already)."""
+        self._close_body()
+
+    def _close_body(self) -> None:
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
+
+    def _api_path(self) -> str:
+        return self.request.path[len(self.prefix):] if self.prefix else self.request.path
 
     def compute_etag(self) -> str | None:
         """No ETag: hashing every body costs time, and no client sends If-None-Match."""
@@ -74,8 +143,9 @@ class ApiHandler(tornado.web.RequestHandler):
         """No XSRF check: Basic-authenticated API clients are exempt, as in Kestra."""
 
     def on_connection_close(self) -> None:
-        """The client left: event streams stop (and unsubscribe)."""
+        """The client left: event streams stop (and unsubscribe), a partial upload is removed."""
         self._closed.set()
+        self._close_body()
 
     def is_authorized(self) -> bool:
         """Whether the request may use authenticated routes (Basic auth; a host server may override it)."""
@@ -109,15 +179,14 @@ class ApiHandler(tornado.web.RequestHandler):
     async def _dispatch(self) -> None:
         api = self.api
         api.in_flight += 1
+        if self._buffer:   # a gathered (small) body: where tornado code expects it
+            self.request.body, self._buffer = bytes(self._buffer), bytearray()
         try:
-            path = self.request.path[len(self.prefix):] if self.prefix else self.request.path
-            match = api.router.match(self.request.method or "GET", path)
+            match = api.router.match(self.request.method or "GET", self._api_path())
             route = match.route if isinstance(match, Match) else None
             self._match = match if isinstance(match, Match) else None
             if (route is None or route.auth) and not self.is_authorized():
-                self.set_status(401)
-                self.set_header("WWW-Authenticate", CHALLENGE)
-                self._finish()
+                self._unauthorized()
                 return
             if not isinstance(match, Match):
                 status = 405 if match == "method" else 404
@@ -129,8 +198,10 @@ class ApiHandler(tornado.web.RequestHandler):
                 if inspect.isawaitable(result):
                     result = await result
             except Exception as exc:  # noqa: BLE001 - every error becomes a JsonError, never a traceback
+                self._close_body()
                 self._error(exc)
                 return
+            self._close_body()   # temporary upload files are gone before the client hears the answer
             await self._respond(match.route, result)
         finally:
             api.in_flight -= 1
@@ -170,14 +241,17 @@ class ApiHandler(tornado.web.RequestHandler):
     def _body(self, route: Route) -> Any:
         raw = self.request.body or b""
         content_type = self.request.headers.get("Content-Type")
-        media = content_type.split(";", 1)[0].strip().lower() if content_type else None
+        media = _media(content_type)
         if route.body == MULTIPART:
             # clients send no body (and no Content-Type) when there are no inputs
-            if media is None and not raw:
+            if media is None and not self._received:
                 return None
             if media != "multipart/form-data":
                 raise _unsupported(content_type, route)
-            return _form(content_type or "", raw)
+            if self._sink is None:   # (a host that gathered the body itself)
+                self._sink = self._new_sink()
+                self._sink.feed(raw)
+            return self._sink.form()
         if media is not None and media not in route.consumes and not (
                 route.body == JSON and media.endswith("+json")):
             raise _unsupported(content_type, route)
@@ -201,8 +275,14 @@ class ApiHandler(tornado.web.RequestHandler):
     # ----------------------------------------------------------------------------------------- answers
 
     async def _respond(self, route: Route, result: Any) -> None:
+        if isinstance(result, Redirect):
+            self.redirect(self._file_url(result), status=302)
+            return
         if route.produces == "sse":
             await self._stream(result)
+            return
+        if route.produces == "file":
+            await self._send_file(result)
             return
         self.set_status(route.status)
         if route.produces == "none":
@@ -216,6 +296,48 @@ class ApiHandler(tornado.web.RequestHandler):
         else:
             self.set_header("Content-Type", "application/json")
             self._finish(dumps(result).encode("utf-8"))
+
+    def _unauthorized(self) -> None:
+        self.set_status(401)
+        self.set_header("WWW-Authenticate", CHALLENGE)
+        self._finish()
+
+    def _file_url(self, redirect: Redirect) -> str:
+        """This request's URL (`…/executions/<id>/file[/metas]`) for the other execution and URI."""
+        path = self.request.path
+        head, sep, tail = path.rpartition("/file")
+        base = head.rsplit("/", 1)[0]
+        return f"{base}/{quote(redirect.execution_id, safe='')}{sep}{tail}?path={quote(redirect.uri, safe='')}"
+
+    async def _send_file(self, stored: StoredFile) -> None:
+        """Stream a stored file as an attachment, a chunk at a time (each written out before the next read)."""
+        try:
+            source = self.api.service.storage.open(stored.uri)
+        except Exception as exc:  # noqa: BLE001 - gone since it was looked up: a JsonError
+            self._error(exc)
+            return
+        with source:
+            self.set_status(200)
+            self.set_header("Content-Type", "application/octet-stream")
+            self.set_header("Content-Disposition", _attachment(stored.filename))
+            self.set_header("Content-Length", str(stored.size))
+            if self.request.method == "HEAD":
+                self._finish()
+                return
+            remaining = stored.size
+            while remaining > 0:
+                chunk = source.read(min(FILE_CHUNK, remaining))
+                if not chunk:   # the file shrank since its size was read: the answer cannot be completed
+                    log.warning("kestra_nb: %s shrank while being sent", stored.uri)
+                    self.request.connection.close()  # type: ignore[union-attr]
+                    return
+                remaining -= len(chunk)
+                self.write(chunk)
+                try:
+                    await self.flush()
+                except StreamClosedError:
+                    return   # the client left
+        self._finish()
 
     async def _stream(self, events: AsyncIterator[tuple[str, Any]]) -> None:
         """Write server-sent events until the stream ends or the client leaves (then it is closed)."""
@@ -310,30 +432,19 @@ def _convert(param: Param, value: str) -> Any:
     return value
 
 
-def _form(content_type: str, raw: bytes) -> Form:
-    """A multipart/form-data body as text fields (UTF-8) and file parts."""
-    boundary = None
-    for part in content_type.split(";")[1:]:
-        name, _, value = part.strip().partition("=")
-        if name.lower() == "boundary":
-            boundary = value.strip().strip('"')
-    form = Form()
-    if not raw:
-        return form
-    if not boundary:
-        raise BadRequest("Bad Request: multipart/form-data without a boundary")
-    arguments: dict[str, list[bytes]] = {}
-    files: dict[str, list[Any]] = {}
-    parse_multipart_form_data(boundary.encode("latin1"), raw, arguments, files)
-    for name, values in arguments.items():
-        try:
-            form.fields[name] = [v.decode("utf-8") for v in values]
-        except UnicodeDecodeError:
-            raise ApiError(f"Invalid entity: the form field `{name}` is not UTF-8 text", status=422) from None
-    for name, uploads in files.items():
-        for upload in uploads:
-            form.files.append(Upload(name, upload.filename, upload.body, upload.content_type))
-    return form
+def _media(content_type: str | None) -> str | None:
+    """The media type of a Content-Type header, lower case (None without one)."""
+    return content_type.split(";", 1)[0].strip().lower() if content_type else None
+
+
+def _attachment(filename: str) -> str:
+    """A Content-Disposition for downloading `filename` (its UTF-8 form too when it is not plain ASCII)."""
+    plain = re.sub(r'[\x00-\x1f\x7f"\\]', "_", filename)
+    ascii_name = plain.encode("ascii", "replace").decode("ascii").replace("?", "_")
+    header = f'attachment; filename="{ascii_name}"'
+    if ascii_name != plain:
+        header += f"; filename*=UTF-8''{quote(plain, safe='')}"
+    return header
 
 
 def _unsupported(content_type: str | None, route: Route) -> UnsupportedMediaType:

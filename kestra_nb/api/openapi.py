@@ -62,6 +62,9 @@ def _success(route: Route) -> dict[str, Any]:
         return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
     if route.produces == "sse":
         return {"description": description, "content": {"text/event-stream": {"schema": {"type": "string"}}}}
+    if route.produces == "file":
+        return {"description": description, "content": {"application/octet-stream": {
+            "schema": {"type": "string", "format": "binary"}}}}
     return {"description": description, "content": {"application/json": {"schema": {}}}}
 
 
@@ -90,6 +93,10 @@ def document(routes: Iterable[Route]) -> dict[str, Any]:
         errors = {400, 422, *route.errors} | ({401} if route.auth else set()) | (
             {415} if route.consumes else set())
         for status in sorted(errors):
+            if status == 302:
+                responses["302"] = {"description": "The file belongs to another execution of the same flow: "
+                                                   "its URL is in `Location`"}
+                continue
             responses[str(status)] = {"description": _DESCRIPTIONS.get(status, "Error"),
                                       "content": {"application/json": {"schema": _REF}}}
         op: dict[str, Any] = {"operationId": operation_id(route), "summary": route.summary, "tags": [route.tag],

@@ -58,7 +58,7 @@ class Route:
     summary: str
     tag: str
     status: int = 200           # success status
-    produces: str = "json"      # json | text | sse | none
+    produces: str = "json"      # json | text | sse | none | file (a StoredFile streamed as octets)
     body: str | None = None     # MULTIPART | FLOW_SOURCE | JSON | TEXT
     consumes: tuple[str, ...] = ()
     params: tuple[Param, ...] = ()
@@ -106,6 +106,7 @@ KIND = Param("kind", description="NORMAL, TEST or PLAYGROUND")
 PAGE = Param("page", "integer", default=1)
 SIZE = Param("size", "integer", default=10)
 SORT = Param("sort", multi=True, description="`field:asc` or `field:desc`")
+FILE_PATH = Param("path", required=True, description="The file's internal storage URI (`kestra:///…`)")
 FILTERS = Param("filters", "filters", description="`filters[field][OPERATION]=value` (Kestra 1.x)")
 MIN_LEVEL = Param("minLevel", description="ERROR, WARN, INFO, DEBUG or TRACE")
 LOG_FILTERS = (MIN_LEVEL, Param("taskRunId"), Param("taskId"), Param("attempt", "integer"))
@@ -185,6 +186,12 @@ ROUTES: tuple[Route, ...] = (
              errors=(404, 409), requires="pause_async", v2={"status": 200, "produces": "json"}),
     Route("GET", API + "/outputs/executions/{executionId}", "execution_outputs",
           "The flow outputs of an execution (Kestra 2.0)", "Outputs", errors=(404,)),
+    Route("GET", _X + "/file", "download_file", "Download a file of an execution (a `kestra:///` URI)", _EXEC,
+          produces="file", params=(FILE_PATH,), errors=(302, 404)),
+    Route("GET", _X + "/file/metas", "file_metas", "The size of a file of an execution", _EXEC,
+          params=(FILE_PATH,), errors=(302, 404)),
+    Route("GET", API + "/metrics/{executionId}", "search_metrics", "The metrics of an execution, paged",
+          "Metrics", params=(PAGE, SIZE, SORT, Param("taskRunId"), Param("taskId"))),
 
     # ---------------------------------------------------------------------------------------- logs
     Route("GET", _L + "/{executionId}", "list_logs", "The logs of an execution", "Logs", params=LOG_FILTERS),

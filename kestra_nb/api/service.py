@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import shutil
-import tempfile
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +42,7 @@ from ..model.jsonfmt import (
 from ..model.state import StateType, utcnow
 from ..parsing import check_flow, split_documents
 from ..store.base import KVEntry
+from ..store.storage import execution_prefix, safe_filename
 from . import query
 from .errors import BadRequest, InvalidEntity
 from .flowjson import flow_document, input_document, source_from_json
@@ -53,16 +51,39 @@ POLL = 0.5                 # seconds between looks at the store for changes made
 KILL_ANSWER_WAIT = 2.0     # the 2.0 kill answers once KILLING (or the end) is committed, or after this long
 TENANT = "main"
 KINDS = ("NORMAL", "TEST", "PLAYGROUND")
+METRIC_SORT_FIELDS = ("name", "type", "value", "timestamp", "taskId", "taskRunId")
 
 
 @dataclass(slots=True)
 class Upload:
-    """A file part of a multipart body."""
+    """A file part of a multipart body, streamed to a temporary file (`path`, `size` bytes) by the handler.
+
+    The service moves the file into the internal storage (`InternalStorage.move_in`); whatever is left in
+    the temporary directory is removed when the request ends.
+    """
 
     name: str
     filename: str
-    body: bytes
+    path: Path
+    size: int
     content_type: str | None = None
+
+
+@dataclass(slots=True)
+class StoredFile:
+    """A file of the internal storage to send: its URI, the name to download it as, its size."""
+
+    uri: str
+    filename: str
+    size: int
+
+
+@dataclass(slots=True)
+class Redirect:
+    """The file asked for belongs to another execution of the same flow: answer with its file URL."""
+
+    execution_id: str
+    uri: str
 
 
 @dataclass(slots=True)
@@ -170,16 +191,11 @@ class Watch:
 class ApiService:
     """Every operation of the REST API over one engine (whose loop is the caller's loop)."""
 
-    def __init__(self, engine: Any, *, storage_dir: str | os.PathLike[str] | None = None,
-                 base_url: str = "") -> None:
+    def __init__(self, engine: Any, *, base_url: str = "") -> None:
         self.engine = engine
         self.store = engine.store
+        self.storage = engine.store.storage   # the `kestra:///` files (inputs, task outputs)
         self.base_url = base_url.rstrip("/")
-        if storage_dir is None:
-            store_path = getattr(self.store, "path", None)
-            storage_dir = Path(store_path).parent / "storage" if store_path else tempfile.mkdtemp(
-                prefix="kestra_nb-storage-")
-        self.storage_dir = Path(storage_dir)
         self._scheduled: dict[str, asyncio.TimerHandle] = {}
         self.active: dict[str, StateType] = {}   # executions of this engine not finished, by last state
         self._untrack = engine.subscribe(None, self._track)
@@ -225,55 +241,43 @@ class ApiService:
             raise IllegalStateError("Requested Flow is not valid. Error: "
                                     + ", ".join(str(v) for v in exc.violations)) from None
 
-    def _upload_dir(self, flow: Flow, execution_id: str) -> tuple[Path, str]:
-        """Where an execution's input files go, as a path and as the `kestra:///` URI prefix."""
-        parts = [*flow.namespace.split("."), _slug(flow.id), "executions", execution_id, "inputs"]
-        return self.storage_dir.joinpath(*parts), "kestra:///" + "/".join(parts)
-
-    def _form_inputs(self, flow: Flow, form: Form | None, token: str) -> dict[str, Any]:
-        """Form fields as input values; file parts stored, their input set to their `kestra:///` URI."""
+    def _form_inputs(self, flow: Flow, form: Form | None, execution_id: str
+                     ) -> tuple[dict[str, Any], dict[str, Upload]]:
+        """Form fields as input values, and file parts as their future `kestra:///` URIs (the uploads to move
+        there once the inputs are accepted: see `_store_uploads`)."""
         if form is None:
-            return {}
+            return {}, {}
         inputs: dict[str, Any] = {name: values[0] if len(values) == 1 else list(values)
                                   for name, values in form.fields.items()}
         declared = {inp.id for inp in flow.inputs}
+        chosen: dict[str, tuple[str, Upload]] = {}   # input id -> (URI, upload): the last part of a name wins
         for upload in form.files:
             input_id, filename = upload.name, upload.filename or upload.name
             if input_id == "files" and "files" not in declared and upload.filename in declared:
                 input_id = upload.filename   # 0.x form: part `files`, filename = the input id
             if input_id not in declared:
                 continue                     # undeclared inputs are dropped, as in Kestra
-            base, uri = self._upload_dir(flow, token)
-            name = _safe_filename(filename) or input_id
-            path = base / input_id / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(upload.body)
-            inputs[input_id] = f"{uri}/{input_id}/{name}"
-        return inputs
+            uri = self.storage.input_uri(flow.namespace, flow.id, execution_id, input_id, filename)
+            chosen[input_id] = (uri, upload)
+            inputs[input_id] = uri
+        return inputs, dict(chosen.values())
+
+    def _store_uploads(self, uploads: Mapping[str, Upload]) -> None:
+        """Move accepted uploads from their temporary files to their URIs (a rename on the same disk)."""
+        for uri, upload in uploads.items():
+            self.storage.move_in(uri, upload.path)
 
     def _new_execution(self, flow: Flow, revision: int, form: Form | None, labels: Sequence[str] | None,
                        kind: str | None = None) -> Execution:
-        # files are stored before the execution (and its id) exists: under a token, moved once the id is known
-        token = "upload-" + new_id() if form is not None and form.files else ""
-        inputs = self._form_inputs(flow, form, token)
-        uploads, _ = self._upload_dir(flow, token) if token else (None, "")
-        try:
-            ex = self.engine.new_execution(flow, revision, inputs, _label_pairs(labels))
-        except BaseException:
-            if uploads is not None:
-                shutil.rmtree(uploads, ignore_errors=True)
-            raise
-        if uploads is not None and uploads.exists():
-            final, _ = self._upload_dir(flow, ex.id)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            uploads.rename(final)
-            uploads.parent.rmdir()
-            ex.inputs = _replace_token(ex.inputs, token, ex.id)
-        if kind is not None:
-            if kind not in KINDS:
-                raise BadRequest(f"Bad Request: Failed to convert argument [kind] for value [{kind}]")
-            if kind != "NORMAL":
-                ex.kind = kind
+        if kind is not None and kind not in KINDS:
+            raise BadRequest(f"Bad Request: Failed to convert argument [kind] for value [{kind}]")
+        # the id comes first: the inputs name the files by it, and the files move in once the inputs are valid
+        execution_id = new_id()
+        inputs, uploads = self._form_inputs(flow, form, execution_id)
+        ex = self.engine.new_execution(flow, revision, inputs, _label_pairs(labels), execution_id=execution_id)
+        self._store_uploads(uploads)
+        if kind is not None and kind != "NORMAL":
+            ex.kind = kind
         return ex
 
     def _response(self, doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -330,7 +334,7 @@ class ApiService:
         provided = {name: values[0] if len(values) == 1 else list(values)
                     for name, values in (form.fields.items() if form else ())}
         for upload in form.files if form else ():
-            provided[upload.name] = f"kestra:///upload/{_safe_filename(upload.filename) or upload.name}"
+            provided[upload.name] = f"kestra:///upload/{safe_filename(upload.filename) or upload.name}"
         errors: dict[str, list[str]] = {}
         typed: dict[str, Any] = {}
         try:
@@ -367,6 +371,48 @@ class ApiService:
     def execution_outputs(self, execution_id: str) -> dict[str, Any]:
         """The flow-level outputs, as a bare map (Kestra 2.0's outputs API)."""
         return self._document(execution_id).get("outputs") or {}
+
+    # ------------------------------------------------------------------------------- executions: files
+
+    def _execution_file(self, execution_id: str, path: str) -> StoredFile | Redirect:
+        """The stored file `path` (a `kestra:///` URI) of an execution, checked to be one of its own."""
+        doc = self._document(execution_id)
+        storage_path = self.storage.uri_path(path)   # 422 for another scheme, `..`, NUL bytes, no file name
+        prefix = execution_prefix(doc["namespace"], doc["flowId"], execution_id)
+        if not storage_path.startswith(prefix):
+            executions = prefix[:-len(execution_id) - 1]   # /<ns as path>/<flow slug>/executions/
+            other, _, rest = storage_path[len(executions):].partition("/")
+            if storage_path.startswith(executions) and other and rest:
+                return Redirect(other, path)   # a file of another execution of the same flow
+            raise IllegalArgumentError("Invalid prefix path")
+        return StoredFile(path, storage_path.rsplit("/", 1)[-1], self.storage.size(path))
+
+    def download_file(self, execution_id: str, *, path: str) -> StoredFile | Redirect:
+        """A file of the execution to send (the handler streams it from `storage.open`)."""
+        return self._execution_file(execution_id, path)
+
+    def file_metas(self, execution_id: str, *, path: str) -> dict[str, Any] | Redirect:
+        """`{"size": <bytes>}` of a file of the execution."""
+        found = self._execution_file(execution_id, path)
+        return found if isinstance(found, Redirect) else {"size": found.size}
+
+    # ------------------------------------------------------------------------------------------ metrics
+
+    def search_metrics(self, execution_id: str, *, page: int = 1, size: int = 10, sort: Sequence[str] | None = None,
+                       task_run_id: str | None = None, task_id: str | None = None) -> dict[str, Any]:
+        """A page of the metrics the execution's task runs recorded: `{results, total}` (in recorded order)."""
+        if page < 1 or size < 1:
+            raise IllegalArgumentError("page and size must be greater than or equal to 1")
+        entries = self.store.list_metrics(execution_id, task_run_id=task_run_id)
+        if task_id:
+            entries = [m for m in entries if m.get("taskId") == task_id]
+        for key, ascending in reversed(query.parse_sort(sort)):
+            if key not in METRIC_SORT_FIELDS:
+                raise IllegalArgumentError(f"Invalid sort field '{key}', expected one of: "
+                                           + ", ".join(METRIC_SORT_FIELDS))
+            entries.sort(key=lambda m, k=key: (m.get(k) is not None, m.get(k) if m.get(k) is not None else 0),
+                         reverse=not ascending)
+        return {"results": entries[(page - 1) * size:page * size], "total": len(entries)}
 
     def search_executions(self, *, page: int = 1, size: int = 10, sort: Sequence[str] | None = None,
                           filters: Mapping[str, Sequence[str]] | None = None, q: str | None = None,
@@ -508,7 +554,9 @@ class ApiService:
 
     async def delete_execution(self, execution_id: str, *, delete_logs: bool = True, delete_metrics: bool = True,
                                delete_storage: bool = True) -> None:
-        """Delete an execution and its logs; a running one driven here is killed first, so it stays gone."""
+        """Delete an execution with its logs, metrics and files; a running one driven here is killed first, so
+        it stays gone. (Kestra can keep the logs, metrics or files of a deleted execution; here nothing could
+        reach them any more, so the store removes them with it.)"""
         doc = self._document(execution_id)
         handle = self._scheduled.pop(execution_id, None)
         if handle is not None:
@@ -522,11 +570,7 @@ class ApiService:
                 pass  # driven by another process, or ending: delete what is stored
             finally:
                 watch.close()
-        self.store.delete_execution(execution_id)
-        if delete_storage:
-            ns_path = self.storage_dir.joinpath(*doc["namespace"].split("."), _slug(doc["flowId"]), "executions",
-                                                execution_id)
-            shutil.rmtree(ns_path, ignore_errors=True)
+        self.store.delete_execution(execution_id)   # its logs, metrics and files go with it
 
     def set_labels(self, execution_id: str, *, body: Any) -> dict[str, Any]:
         """Replace the labels of a terminated execution (its system labels are kept)."""
@@ -580,31 +624,63 @@ class ApiService:
                                revision: int | None = None, form: Form | None = None) -> dict[str, Any]:
         """Replay as a new execution (from a task run, with another revision, or other inputs)."""
         self._document(execution_id)
-        inputs = None
+        inputs, uploads, replay_id = None, {}, new_id()
         if form is not None:
             source = self.store.get_execution(execution_id)
             flow, _ = self._flow_for_execution(source.namespace, source.flow_id, revision or source.flow_revision)
-            inputs = self._form_inputs(flow, form, execution_id)
-        ex = await self.engine.replay_async(execution_id, task_run_id, revision, inputs)
+            inputs, uploads = self._form_inputs(flow, form, replay_id)
+        # the files are in place before the replay starts (its tasks may read them at once)
+        self._store_uploads(uploads)
+        try:
+            ex = await self.engine.replay_async(execution_id, task_run_id, revision, inputs,
+                                                 new_execution_id=replay_id)
+        except BaseException:
+            for uri in uploads:
+                self.storage.delete(uri)
+            raise
         return ex.to_dict()
 
     async def resume_execution(self, execution_id: str, *, form: Form | None = None) -> dict[str, Any]:
         """Resume a paused execution; the form holds the Pause task's `onResume` inputs."""
         doc = self._document(execution_id)
         inputs: dict[str, Any] = {}
+        uploads: dict[str, Upload] = {}
         if form is not None:
             inputs = {name: values[0] if len(values) == 1 else list(values) for name, values in form.fields.items()}
+            declared = self._on_resume_inputs(doc)
+            chosen: dict[str, tuple[str, Upload]] = {}   # the last part of a name wins
             for upload in form.files:
-                base = self.storage_dir.joinpath(*doc["namespace"].split("."), _slug(doc["flowId"]), "executions",
-                                                 execution_id, "resume", upload.name)
-                name = _safe_filename(upload.filename) or upload.name
-                base.mkdir(parents=True, exist_ok=True)
-                (base / name).write_bytes(upload.body)
-                inputs[upload.name] = ("kestra:///" + "/".join([*doc["namespace"].split("."), _slug(doc["flowId"]),
-                                                                "executions", execution_id, "resume", upload.name,
-                                                                name]))
-        ex = await self.engine.resume_async(execution_id, inputs)
+                if declared is not None and upload.name not in declared:
+                    continue   # not an input of the paused task: dropped, as undeclared flow inputs are
+                uri = self.storage.input_uri(doc["namespace"], doc["flowId"], execution_id, upload.name,
+                                             upload.filename or upload.name)
+                chosen[upload.name] = (uri, upload)
+                inputs[upload.name] = uri
+            uploads = dict(chosen.values())
+        self._store_uploads(uploads)
+        try:
+            ex = await self.engine.resume_async(execution_id, inputs)
+        except BaseException:
+            for uri in uploads:
+                self.storage.delete(uri)
+            raise
         return ex.to_dict()
+
+    def _on_resume_inputs(self, doc: Mapping[str, Any]) -> set[str] | None:
+        """The ids of the `onResume` inputs of the execution's paused tasks (None if the flow cannot be read)."""
+        try:
+            flow, _ = self.engine.load_flow(doc["namespace"], doc["flowId"], doc.get("flowRevision"))
+        except (NotFoundError, FlowValidationError):
+            return None
+        declared: set[str] = set()
+        for tr in doc.get("taskRunList") or ():
+            if tr["state"]["current"] == StateType.PAUSED.value:
+                try:
+                    spec = flow.task(tr["taskId"])
+                except KeyError:
+                    continue
+                declared.update(inp.id for inp in spec.props.get("onResume") or ())
+        return declared
 
     async def pause_execution(self, execution_id: str) -> dict[str, Any]:
         """Pause a running execution by hand."""
@@ -955,27 +1031,4 @@ def _nested(values: Mapping[str, Any], key: str) -> Any:
     return node
 
 
-def _replace_token(value: Any, token: str, execution_id: str) -> Any:
-    if isinstance(value, str):
-        return value.replace(f"/executions/{token}/", f"/executions/{execution_id}/")
-    if isinstance(value, dict):
-        return {k: _replace_token(v, token, execution_id) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_replace_token(v, token, execution_id) for v in value]
-    return value
-
-
-def _slug(text: str) -> str:
-    """Kestra's slugify of a flow id in storage paths: lower case, runs of other characters as `-`."""
-    return re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-") or "flow"
-
-
-def _safe_filename(name: str | None) -> str:
-    """The last path component of an uploaded file's name, without anything that could escape its folder."""
-    if not name:
-        return ""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
-    return "" if base in (".", "..") else base
-
-
-__all__ = ["ApiService", "Body", "Form", "Upload", "Watch", "is_finished", "kv_value"]
+__all__ = ["ApiService", "Body", "Form", "Redirect", "StoredFile", "Upload", "Watch", "is_finished", "kv_value"]

@@ -221,11 +221,13 @@ class Engine:
     # ------------------------------------------------------------------------------------ executions
 
     def new_execution(self, flow: Flow, revision: int, inputs: Mapping[str, Any] | None = None,
-                      labels: LabelsArg = None) -> Execution:
-        """Build a CREATED execution: typed inputs (InputValidationError) and labels checked."""
+                      labels: LabelsArg = None, *, execution_id: str | None = None) -> Execution:
+        """Build a CREATED execution: typed inputs (InputValidationError) and labels checked.
+
+        `execution_id` is given by a caller that names files by it before the execution exists (uploads)."""
         if flow.disabled:
             raise IllegalStateError("Requested Flow is disabled.")
-        execution_id = new_id()
+        execution_id = execution_id or new_id()
         now = utcnow()
         ex = Execution(
             id=execution_id, namespace=flow.namespace, flow_id=flow.id, flow_revision=revision,
@@ -522,15 +524,17 @@ class Engine:
         return ex
 
     async def replay_async(self, execution_id: str, task_run_id: str | None = None, revision: int | None = None,
-                           inputs: Mapping[str, Any] | None = None) -> Execution:
+                           inputs: Mapping[str, Any] | None = None, *,
+                           new_execution_id: str | None = None) -> Execution:
         """A new execution of the same flow from this one: from the start, or from `task_run_id` on
-        (the task runs before it are copied, that one and those after it run again)."""
+        (the task runs before it are copied, that one and those after it run again); `new_execution_id`
+        is the new execution's id when the caller needs it beforehand (uploaded input files)."""
         source = self._stored(execution_id)
         if not source.state.current.is_terminated():
             raise IllegalStateError(
                 f"Execution must be terminated to be replayed, current state is '{source.state.current.value}' !")
         flow, flow_revision = self.load_flow(source.namespace, source.flow_id, revision or source.flow_revision)
-        ex = self._copy_execution(source, new_id())
+        ex = self._copy_execution(source, new_execution_id or new_id())
         ex.flow_revision = flow_revision
         ex.labels = [label for label in ex.labels if label.key != "system.replayed"]
         if inputs is not None:

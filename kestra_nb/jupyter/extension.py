@@ -8,8 +8,12 @@ Enabled on `pip install` by `jupyter-config/jupyter_server_config.d/kestra_nb.js
 
 Every route is guarded by Jupyter itself: `@tornado.web.authenticated` then `@authorized` with
 `auth_resource = "kestra"` (token or Bearer header, or the login cookie plus XSRF from a browser; 403
-otherwise), so it also passes with `ServerApp.allow_unauthenticated_access=False`. The engine runs on the
-server's own asyncio loop and shares the SQLite store of KESTRA_NB_HOME with the kernels, so a flow saved
+otherwise), so it also passes with `ServerApp.allow_unauthenticated_access=False`. The one exception is the
+webhook routes (`…/executions/webhook/{namespace}/{flowId}/{key}`): open, as in Kestra, since the systems
+calling a webhook hold no Jupyter token; the trigger's key is the secret (`KestraWebhookHandler`). The
+trigger scheduler runs here too (`scheduler_enabled`), firing Schedule and Flow triggers when this process
+holds `<home>/scheduler.lock`.
+The engine runs on the server's own asyncio loop and shares the SQLite store of KESTRA_NB_HOME with the kernels, so a flow saved
 by a `%%flow` cell can be run through the API. On shutdown running executions get `shutdown_grace`
 seconds to end or pause; what still runs then stays as last committed, for recovery by the next engine.
 """
@@ -19,16 +23,18 @@ import asyncio
 import os
 from typing import Any
 
-from jupyter_server.auth.decorator import authorized
+from jupyter_server.auth.decorator import allow_unauthenticated, authorized
+from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.extension.handler import ExtensionHandlerMixin
-from jupyter_server.utils import url_path_join
+from jupyter_server.utils import ensure_async, url_path_join
 from tornado import web
-from traitlets import Float, Unicode
+from traitlets import Bool, Float, Unicode
 
 from ..api.handlers import Api, ApiHandler
 from ..api.service import ApiService
+from ..api.webhook import WebhookHandler, Webhooks, webhook_handlers
 from ..model.state import StateType
 
 AUTH_RESOURCE = "kestra"
@@ -40,9 +46,31 @@ class KestraHandler(ExtensionHandlerMixin, APIHandler, ApiHandler):
 
     auth_resource = AUTH_RESOURCE
     SUPPORTED_METHODS = ApiHandler.SUPPORTED_METHODS
+    _body_allowed = False
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        """Jupyter's checks (host, identity, XSRF, origin); then, for a user allowed to use the API only, the
+        body is taken in (a multipart upload streams to temporary files): a refused request is answered
+        403 before its body is read, as the handler decorators would answer it after."""
+        self._body_allowed = False
+        await super().prepare()   # Jupyter's prepare ends (through the MRO) in ApiHandler.prepare: a no-op here
+        if self._finished or self.request.method == "OPTIONS":   # (a CORS preflight: Jupyter answers it)
+            return
+        user = self.current_user
+        if not user:
+            raise web.HTTPError(403)
+        action = HTTP_METHOD_TO_AUTH_ACTION.get((self.request.method or "GET").upper(), "write")
+        if not await ensure_async(self.authorizer.is_authorized(self, user, action, AUTH_RESOURCE)):
+            raise web.HTTPError(403, f"User is not authorized to {action} on resource: {AUTH_RESOURCE}.")
+        self._body_allowed = True
+        self._open_body()
+
+    def _open_body(self) -> None:
+        if self._body_allowed:
+            super()._open_body()
 
     def is_authorized(self) -> bool:
-        """Jupyter's decorators have already authenticated and authorized the request."""
+        """Jupyter has authenticated and authorized the request (in `prepare`, and the method decorators)."""
         return True
 
     def check_xsrf_cookie(self) -> None:
@@ -95,6 +123,25 @@ class KestraHandler(ExtensionHandlerMixin, APIHandler, ApiHandler):
         await self._dispatch()
 
 
+class KestraWebhookHandler(WebhookHandler):
+    """The webhook routes, open without a Jupyter token or login (the trigger's key is the secret), as in
+    Kestra, where webhooks are `open-urls`: external systems cannot hold a Jupyter token. Marked
+    `@allow_unauthenticated`, so they also stay open with `ServerApp.allow_unauthenticated_access=False`;
+    every other route of the extension keeps Jupyter's authentication."""
+
+    @allow_unauthenticated
+    async def get(self, *args: str) -> None:
+        await self._serve(args)
+
+    @allow_unauthenticated
+    async def post(self, *args: str) -> None:
+        await self._serve(args)
+
+    @allow_unauthenticated
+    async def put(self, *args: str) -> None:
+        await self._serve(args)
+
+
 class KestraApp(ExtensionApp):
     """The `kestra_nb` server extension: its settings are traitlets (`c.KestraApp.home = ...`)."""
 
@@ -107,10 +154,13 @@ class KestraApp(ExtensionApp):
         "so `%%flow` cells and the API share one store."))
     shutdown_grace = Float(5.0, config=True, help=(
         "Seconds running executions get to end or pause when the server stops."))
+    scheduler_enabled = Bool(True, config=True, help=(
+        "Run the trigger scheduler (Schedule and Flow triggers) in this server; one process per home fires."))
 
     engine: Any = None
     service: ApiService | None = None
     api: Api | None = None
+    scheduler: Any = None
 
     def initialize_settings(self) -> None:
         """Open the store and build the engine on the server's loop (it starts running with the server)."""
@@ -118,15 +168,25 @@ class KestraApp(ExtensionApp):
 
         if self.home:
             os.environ["KESTRA_NB_HOME"] = self.home  # inherited by the kernels this server starts
+        # kernels started here link output files to this server's download route (widgets' static HTML)
+        os.environ["KESTRA_NB_BASE_URL"] = self.serverapp.base_url
         self.engine = Engine(self.home or None, loop=self.serverapp.io_loop.asyncio_loop)
         self.service = ApiService(self.engine)
         self.api = Api(self.service)
+        if self.scheduler_enabled:
+            from ..engine.scheduler import Scheduler
+
+            self.scheduler = Scheduler(self.engine)
+            self.serverapp.io_loop.asyncio_loop.call_soon(self.scheduler.start)   # once the loop runs
         self.log.info("kestra_nb: Kestra API at %s (store %s)", url_path_join(self.serverapp.base_url, MOUNT),
                       getattr(self.engine.store, "path", "memory"))
 
     def initialize_handlers(self) -> None:
         """Mount the whole route table under `{base_url}kestra/` (ExtensionApp prepends base_url)."""
         options = {"api": self.api, "prefix": url_path_join(self.serverapp.base_url, MOUNT)}
+        assert self.service is not None
+        # the open webhook routes first: tornado takes the first pattern that matches
+        self.handlers.extend(webhook_handlers(Webhooks(self.service), f"/{MOUNT}", KestraWebhookHandler))
         self.handlers.extend([(rf"/{MOUNT}/ping", KestraHandler, options),
                               (rf"/{MOUNT}/api/v1/.*", KestraHandler, options)])
 
@@ -135,6 +195,8 @@ class KestraApp(ExtensionApp):
         service, engine = self.service, self.engine
         if engine is None:
             return
+        if self.scheduler is not None:
+            await self.scheduler.stop()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.shutdown_grace
         while service is not None and loop.time() < deadline and any(
@@ -151,4 +213,4 @@ class KestraApp(ExtensionApp):
         self.engine = None
 
 
-__all__ = ["AUTH_RESOURCE", "KestraApp", "KestraHandler"]
+__all__ = ["AUTH_RESOURCE", "KestraApp", "KestraHandler", "KestraWebhookHandler"]

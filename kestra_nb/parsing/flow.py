@@ -18,6 +18,7 @@ from ..tasks.registry import Registry
 from .checker import BAD, Checker, F, child, found
 from .inputs import _check_ids, parse_inputs, parse_outputs
 from .tasks import TaskParser, parse_retry
+from .triggers import check_trigger
 from .yamlpos import load
 
 FLOW_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*")
@@ -218,6 +219,7 @@ class _FlowParser:
                     ck.warnings.append(
                         "This flow will be triggered for EVERY execution of EVERY flow on your instance. We "
                         f"recommend adding the preconditions property to the Flow trigger '{trigger_id}'.")
+                item = check_trigger(ck, path, item, canonical)
             out.append(item)
         _check_ids(ck, key, ids, "Duplicate trigger id with name")
         self.values[key] = out

@@ -47,6 +47,33 @@ class KVEntry:
     tenant_id: str = "main"
 
 
+@dataclass(frozen=True, slots=True)
+class TriggerState:
+    """What the scheduler remembers of one trigger: its next due date, the last date it fired, its own data
+    (backfill progress, satisfied preconditions) and a version bumped by every write (compare-and-set)."""
+
+    namespace: str
+    flow_id: str
+    trigger_id: str
+    next_date: datetime | None = None
+    last_date: datetime | None = None
+    data: dict[str, Any] | None = None
+    version: int = 0
+    updated: datetime | None = None
+    tenant_id: str = "main"
+
+
+@dataclass(frozen=True, slots=True)
+class EndedExecution:
+    """An execution that reached an end date (terminal, or paused): what the Flow trigger sorts on."""
+
+    id: str
+    namespace: str
+    flow_id: str
+    state: StateType
+    end_date: datetime
+
+
 class Store(Protocol):
     """Flows, executions, logs, KV and files, for one home directory (or in memory)."""
 
@@ -130,6 +157,31 @@ class Store(Protocol):
 
     def kv_list(self, namespace: str, *, tenant: str = "main") -> list[KVEntry]:
         """Live (unexpired) entries of a namespace, by key."""
+
+    # ---- triggers (the scheduler's state)
+    def get_trigger_state(self, namespace: str, flow_id: str, trigger_id: str, *,
+                          tenant: str = "main") -> TriggerState | None:
+        """The stored state of one trigger, or None."""
+
+    def list_trigger_states(self, *, tenant: str = "main") -> list[TriggerState]:
+        """Every stored trigger state of the tenant, by namespace, flow and trigger id."""
+
+    def put_trigger_state(self, state: TriggerState) -> TriggerState | None:
+        """Compare-and-set: write `state` if the stored version is still `state.version` (0: no row yet);
+        returns the stored state (version + 1), or None when another writer got there first."""
+
+    def delete_trigger_state(self, namespace: str, flow_id: str, trigger_id: str, *, tenant: str = "main") -> bool:
+        """Forget a trigger's state; False if there was none."""
+
+    def claim_trigger_mark(self, key: str, *, tenant: str = "main") -> bool:
+        """Record `key` once (a trigger firing for one date or one ended execution): True for the first
+        caller, False for every later one, across processes."""
+
+    def prune_trigger_marks(self, before: datetime, *, tenant: str = "main") -> int:
+        """Forget the marks recorded before `before`; returns how many."""
+
+    def ended_executions(self, after: datetime, *, tenant: str = "main", limit: int = 1000) -> list[EndedExecution]:
+        """Executions whose end date is after `after`, oldest end first (at most `limit`)."""
 
     # ---- change watching and lifecycle
     def data_version(self) -> int:

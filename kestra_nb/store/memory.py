@@ -16,10 +16,10 @@ from typing import Any, Iterable, Sequence
 from ..model.execution import Execution, Level, LogEntry
 from ..model.jsonfmt import dumps, log_from_dict, log_to_dict
 from ..model.state import StateType, utcnow
-from .base import FlowRecord, KVEntry
+from .base import EndedExecution, FlowRecord, KVEntry, TriggerState
 from .storage import InternalStorage
 from ._common import (
-    to_us, tenant_of, execution_columns, sort_columns, check_paging, namespace_matches, check_kv_type, kv_encode, kv_decode,
+    to_us, from_us, tenant_of, execution_columns, sort_columns, check_paging, namespace_matches, check_kv_type, kv_encode, kv_decode,
 )
 
 
@@ -84,6 +84,8 @@ class MemoryStore:
         self._storage: InternalStorage | None = None
         self._metrics: dict[str, list[str]] = {}
         self._storage_dir: tempfile.TemporaryDirectory[str] | None = None
+        self._triggers: dict[tuple[str, str, str, str], TriggerState] = {}
+        self._marks: dict[tuple[str, str], datetime] = {}
 
     @property
     def storage(self) -> InternalStorage:
@@ -341,6 +343,68 @@ class MemoryStore:
     def _entry(tenant: str, namespace: str, key: str, row: _KVRow) -> KVEntry:
         return KVEntry(namespace, key, kv_decode(row.value, row.type), row.type, row.revision, row.updated,
                        row.expiration, row.description, tenant)
+
+    # ------------------------------------------------------------------------------------- triggers
+
+    def get_trigger_state(self, namespace: str, flow_id: str, trigger_id: str, *,
+                          tenant: str = "main") -> TriggerState | None:
+        """The stored state of one trigger, or None."""
+        with self._lock:
+            return self._triggers.get((tenant, namespace, flow_id, trigger_id))
+
+    def list_trigger_states(self, *, tenant: str = "main") -> list[TriggerState]:
+        """Every stored trigger state of the tenant, by namespace, flow and trigger id."""
+        with self._lock:
+            return [state for key, state in sorted(self._triggers.items()) if key[0] == tenant]
+
+    def put_trigger_state(self, state: TriggerState) -> TriggerState | None:
+        """Compare-and-set on the version: None when another writer changed the state first."""
+        tenant = tenant_of(state.tenant_id)
+        key = (tenant, state.namespace, state.flow_id, state.trigger_id)
+        with self._lock:
+            current = self._triggers.get(key)
+            if (current.version if current else 0) != state.version:
+                return None
+            data = json.loads(dumps(state.data)) if state.data else None   # no aliasing of the caller's map
+            stored = TriggerState(state.namespace, state.flow_id, state.trigger_id, state.next_date,
+                                  state.last_date, data, state.version + 1, utcnow(), tenant)
+            self._triggers[key] = stored
+            self._changed()
+            return stored
+
+    def delete_trigger_state(self, namespace: str, flow_id: str, trigger_id: str, *, tenant: str = "main") -> bool:
+        """Forget a trigger's state; False if there was none."""
+        with self._lock:
+            found = self._triggers.pop((tenant, namespace, flow_id, trigger_id), None) is not None
+            if found:
+                self._changed()
+            return found
+
+    def claim_trigger_mark(self, key: str, *, tenant: str = "main") -> bool:
+        """Record `key` once: True for the first caller only."""
+        with self._lock:
+            if (tenant, key) in self._marks:
+                return False
+            self._marks[(tenant, key)] = utcnow()
+            return True
+
+    def prune_trigger_marks(self, before: datetime, *, tenant: str = "main") -> int:
+        """Forget the marks recorded before `before`."""
+        with self._lock:
+            old = [k for k, created in self._marks.items() if k[0] == tenant and created < before]
+            for k in old:
+                del self._marks[k]
+            return len(old)
+
+    def ended_executions(self, after: datetime, *, tenant: str = "main", limit: int = 1000) -> list[EndedExecution]:
+        """Executions whose end date is after `after`, oldest end first."""
+        after_us = to_us(after)
+        with self._lock:
+            rows = sorted((r for r in self._executions.values()
+                           if r.tenant == tenant and r.end_date is not None and r.end_date > after_us),  # type: ignore[operator]
+                          key=lambda r: (r.end_date, r.id))[:limit]
+            return [EndedExecution(r.id, r.namespace, r.flow_id, StateType(r.state), from_us(r.end_date))  # type: ignore[arg-type]
+                    for r in rows]
 
     # ------------------------------------------------------------------------------------ lifecycle
 

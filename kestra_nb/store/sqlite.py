@@ -38,7 +38,7 @@ from ..errors import StoreError
 from ..model.execution import Execution, Level, LogEntry
 from ..model.jsonfmt import dumps, log_from_dict, log_to_dict
 from ..model.state import StateType, utcnow
-from .base import FlowRecord, KVEntry
+from .base import EndedExecution, FlowRecord, KVEntry, TriggerState
 from .storage import InternalStorage
 from ._common import (
     check_kv_type, check_paging, execution_columns, from_us, kv_decode, kv_encode, sort_columns,
@@ -86,6 +86,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             seq INTEGER PRIMARY KEY, tenant TEXT NOT NULL, execution_id TEXT NOT NULL, task_run_id TEXT,
             document TEXT NOT NULL)""",
         "CREATE INDEX metrics_execution ON metrics (execution_id, seq)",
+    ),
+    (  # 4: the scheduler's trigger states, its fire-once marks, and ended executions for Flow triggers
+        """CREATE TABLE triggers (
+            tenant TEXT NOT NULL, namespace TEXT NOT NULL, flow_id TEXT NOT NULL, trigger_id TEXT NOT NULL,
+            next_date INTEGER, last_date INTEGER, data TEXT, version INTEGER NOT NULL, updated INTEGER NOT NULL,
+            PRIMARY KEY (tenant, namespace, flow_id, trigger_id)) WITHOUT ROWID""",
+        """CREATE TABLE trigger_marks (
+            tenant TEXT NOT NULL, key TEXT NOT NULL, created INTEGER NOT NULL,
+            PRIMARY KEY (tenant, key)) WITHOUT ROWID""",
+        "CREATE INDEX executions_end ON executions (tenant, end_date)",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -657,6 +667,73 @@ class SQLiteStore:
         type, value, revision, updated, expiration, description = row
         return KVEntry(namespace, key, kv_decode(value, type), type, revision, from_us(updated),  # type: ignore[arg-type]
                        from_us(expiration), description, tenant)
+
+    # ------------------------------------------------------------------------------------- triggers
+
+    _TRIGGER_COLUMNS = "namespace, flow_id, trigger_id, next_date, last_date, data, version, updated, tenant"
+
+    @staticmethod
+    def _trigger(row: Sequence[Any]) -> TriggerState:
+        namespace, flow_id, trigger_id, next_date, last_date, data, version, updated, tenant = row
+        return TriggerState(namespace, flow_id, trigger_id, from_us(next_date), from_us(last_date),
+                            json.loads(data) if data else None, version, from_us(updated), tenant)
+
+    def get_trigger_state(self, namespace: str, flow_id: str, trigger_id: str, *,
+                          tenant: str = "main") -> TriggerState | None:
+        """The stored state of one trigger, or None."""
+        rows = self._query(f"SELECT {self._TRIGGER_COLUMNS} FROM triggers WHERE tenant = ? AND namespace = ? "
+                           "AND flow_id = ? AND trigger_id = ?", (tenant, namespace, flow_id, trigger_id))
+        return self._trigger(rows[0]) if rows else None
+
+    def list_trigger_states(self, *, tenant: str = "main") -> list[TriggerState]:
+        """Every stored trigger state of the tenant, by namespace, flow and trigger id."""
+        rows = self._query(f"SELECT {self._TRIGGER_COLUMNS} FROM triggers WHERE tenant = ? "
+                           "ORDER BY namespace, flow_id, trigger_id", (tenant,))
+        return [self._trigger(row) for row in rows]
+
+    def put_trigger_state(self, state: TriggerState) -> TriggerState | None:
+        """Compare-and-set on the version: None when another writer changed the row first."""
+        tenant = tenant_of(state.tenant_id)
+        now = utcnow()
+        data = dumps(state.data) if state.data else None
+        key = (tenant, state.namespace, state.flow_id, state.trigger_id)
+        with self._write() as cur:
+            row = cur.execute("SELECT version FROM triggers WHERE tenant = ? AND namespace = ? AND flow_id = ? "
+                              "AND trigger_id = ?", key).fetchone()
+            if (row[0] if row else 0) != state.version:
+                return None
+            cur.execute("INSERT OR REPLACE INTO triggers (tenant, namespace, flow_id, trigger_id, next_date, "
+                        "last_date, data, version, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (*key, to_us(state.next_date), to_us(state.last_date), data, state.version + 1,
+                         to_us(now)))
+        return TriggerState(state.namespace, state.flow_id, state.trigger_id, state.next_date, state.last_date,
+                            state.data, state.version + 1, now, tenant)
+
+    def delete_trigger_state(self, namespace: str, flow_id: str, trigger_id: str, *, tenant: str = "main") -> bool:
+        """Forget a trigger's state; False if there was none."""
+        with self._write() as cur:
+            cur.execute("DELETE FROM triggers WHERE tenant = ? AND namespace = ? AND flow_id = ? AND trigger_id = ?",
+                        (tenant, namespace, flow_id, trigger_id))
+            return cur.rowcount > 0
+
+    def claim_trigger_mark(self, key: str, *, tenant: str = "main") -> bool:
+        """Record `key` once across processes: True for the first caller only."""
+        with self._write() as cur:
+            cur.execute("INSERT OR IGNORE INTO trigger_marks (tenant, key, created) VALUES (?, ?, ?)",
+                        (tenant, key, to_us(utcnow())))
+            return cur.rowcount == 1
+
+    def prune_trigger_marks(self, before: datetime, *, tenant: str = "main") -> int:
+        """Forget the marks recorded before `before`."""
+        with self._write() as cur:
+            cur.execute("DELETE FROM trigger_marks WHERE tenant = ? AND created < ?", (tenant, to_us(before)))
+            return cur.rowcount
+
+    def ended_executions(self, after: datetime, *, tenant: str = "main", limit: int = 1000) -> list[EndedExecution]:
+        """Executions whose end date is after `after`, oldest end first (the executions_end index)."""
+        rows = self._query("SELECT id, namespace, flow_id, state, end_date FROM executions WHERE tenant = ? "
+                           "AND end_date > ? ORDER BY end_date, id LIMIT ?", (tenant, to_us(after), limit))
+        return [EndedExecution(i, ns, f, StateType(st), from_us(end)) for i, ns, f, st, end in rows]  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------------------------ lifecycle
 

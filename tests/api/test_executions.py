@@ -47,8 +47,9 @@ def test_create_with_file_input_both_part_names(http, server):
     doc = http.run("company.team", "inputs", files={"name": (None, "x"), "doc": ("data.csv", b"a,b\n1,2\n")})
     uri = doc["inputs"]["doc"]
     assert uri == f"kestra:///company/team/inputs/executions/{doc['id']}/inputs/doc/data.csv"
-    stored = server.service.storage_dir / "company" / "team" / "inputs" / "executions" / doc["id"] / "inputs" / "doc"
-    assert (stored / "data.csv").read_bytes() == b"a,b\n1,2\n"
+    stored = server.engine.store.storage.root / "company" / "team" / "inputs" / "executions" / doc["id"] / "inputs"
+    assert (stored / "doc" / "data.csv").read_bytes() == b"a,b\n1,2\n"
+    assert server.service.storage.read_bytes(uri) == b"a,b\n1,2\n"
     # 0.x: part name `files`, filename = the input id
     doc = http.run("company.team", "inputs", files={"name": (None, "x"), "files": ("doc", b"legacy")})
     assert doc["inputs"]["doc"].endswith(f"/executions/{doc['id']}/inputs/doc/doc")

@@ -300,6 +300,7 @@ def test_triggers(problems):
     assert [(v.path, v.message, v.line, v.column) for v in result.violations] == [
         ("triggers", "Duplicate trigger id with name [every]", 10, 5),
         ("triggers[2].id", "must not be null", 12, 5),
+        ("triggers[2].key", "must not be null", 12, 5),   # a Webhook needs its key (tests/engine/test_triggers.py)
         ("triggers[3].type", "must not be null", 13, 5),
         ("triggers[4]", 'expected a trigger (a map with `id` and `type`), found the string "just a string"', 14, 5),
     ]

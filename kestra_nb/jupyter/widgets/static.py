@@ -7,11 +7,18 @@ Outputs (collapsible JSON), Logs, and the execution JSON (collapsed).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from html import escape
 from typing import Any
 
-from .viewmodel import LEVEL_COLORS, STATE_COLORS, ViewModel, format_ms
+from .viewmodel import (
+    LEVEL_COLORS,
+    STATE_COLORS,
+    ViewModel,
+    file_url,
+    format_ms,
+    is_file_uri,
+)
 
 CSS = """
 .kn-view{font-family:var(--jp-ui-font-family,system-ui,sans-serif);font-size:12px;
@@ -46,6 +53,7 @@ CSS = """
 .kn-json details[open]>summary::before{content:'\\25BE '}
 .kn-json .kn-children{padding-left:14px}
 .kn-key{color:#8405FF}.kn-str{color:#029E73}.kn-num{color:#1761FD}.kn-lit{color:#DD5F00}
+a.kn-file{text-decoration:underline dotted;cursor:pointer}a.kn-file::after{content:' \2913';color:#1761FD}
 .kn-logs{border-collapse:collapse;width:100%;font-family:var(--jp-code-font-family,monospace);font-size:11px}
 .kn-logs td{padding:1px 6px;vertical-align:top;border-bottom:1px solid var(--jp-border-color3,#eaeef2)}
 .kn-logs td.kn-msg{white-space:pre-wrap;word-break:break-word}
@@ -111,25 +119,35 @@ def _pct(value: float, total: float) -> str:
     return f"{max(0.0, min(100.0, value / total * 100)):.3f}"
 
 
-def json_tree(value: Any, key: str | None = None, depth: int = 0, open_depth: int = 1) -> str:
-    """A value as nested collapsible <details> (maps and lists), open down to `open_depth`."""
+Link = Callable[[str], str]   # a `kestra:///` URI -> the URL that downloads it
+
+
+def json_tree(value: Any, key: str | None = None, depth: int = 0, open_depth: int = 1,
+              link: Link | None = None) -> str:
+    """A value as nested collapsible <details> (maps and lists), open down to `open_depth`; with `link`,
+    `kestra:///` file URIs are download links."""
     name = f'<span class="kn-key">{escape(key)}</span>: ' if key is not None else ""
     if isinstance(value, Mapping) and value:
-        items = "".join(json_tree(v, str(k), depth + 1, open_depth) for k, v in value.items())
+        items = "".join(json_tree(v, str(k), depth + 1, open_depth, link) for k, v in value.items())
         opened = " open" if depth < open_depth else ""
         return (f'<details{opened}><summary>{name}<span class="kn-muted">{{{len(value)}}}</span></summary>'
                 f'<div class="kn-children">{items}</div></details>')
     if isinstance(value, list) and value:
-        items = "".join(json_tree(v, str(i), depth + 1, open_depth) for i, v in enumerate(value))
+        items = "".join(json_tree(v, str(i), depth + 1, open_depth, link) for i, v in enumerate(value))
         opened = " open" if depth < open_depth else ""
         return (f'<details{opened}><summary>{name}<span class="kn-muted">[{len(value)}]</span></summary>'
                 f'<div class="kn-children">{items}</div></details>')
-    return f"<div>{name}{_scalar(value)}</div>"
+    return f"<div>{name}{_scalar(value, link)}</div>"
 
 
-def _scalar(value: Any) -> str:
+def _scalar(value: Any, link: Link | None = None) -> str:
     if isinstance(value, str):
-        return f'<span class="kn-str">{escape(json.dumps(value, ensure_ascii=False))}</span>'
+        text = f'<span class="kn-str">{escape(json.dumps(value, ensure_ascii=False))}</span>'
+        if link is not None and is_file_uri(value):
+            name = escape(value.rstrip("/").rsplit("/", 1)[-1])
+            return (f'<a class="kn-file" href="{escape(link(value))}" data-uri="{escape(value)}" '
+                    f'target="_blank" rel="noopener" download="{name}" title="Download {name}">{text}</a>')
+        return text
     if isinstance(value, bool) or value is None:
         return f'<span class="kn-lit">{json.dumps(value)}</span>'
     if isinstance(value, (int, float)):
@@ -141,15 +159,21 @@ def _scalar(value: Any) -> str:
     return f'<span class="kn-str">{escape(str(value))}</span>'
 
 
-def outputs_html(outputs: Mapping[str, Any], task_outputs: list[Mapping[str, Any]]) -> str:
-    """Flow outputs, then each task run's outputs, as collapsible JSON."""
+def outputs_html(outputs: Mapping[str, Any], task_outputs: list[Mapping[str, Any]],
+                 execution_id: str | None = None, base_url: str | None = None) -> str:
+    """Flow outputs, then each task run's outputs, as collapsible JSON; with the execution's id, file URIs
+    link to their download through the Jupyter server extension (under `base_url`, see viewmodel.base_url)."""
+    link: Link | None = None
+    if execution_id:
+        def link(uri: str) -> str:
+            return file_url(execution_id, uri, base_url)
     parts = ['<div class="kn-json kn-outputs">']
-    parts.append(json_tree(dict(outputs), "outputs", 0, 2) if outputs else
+    parts.append(json_tree(dict(outputs), "outputs", 0, 2, link) if outputs else
                  '<div class="kn-muted">No flow outputs</div>')
     if task_outputs:
         tasks = {f'{t["task"]}' + (f'[{t["value"]}]' if t.get("value") is not None else ""): t["outputs"]
                  for t in task_outputs}
-        parts.append(json_tree(tasks, "task outputs", 0, 0))
+        parts.append(json_tree(tasks, "task outputs", 0, 0, link))
     parts.append("</div>")
     return "".join(parts)
 
@@ -180,7 +204,7 @@ def render_state(state: Mapping[str, Any], error: str = "") -> str:
     return (f'<div class="kn-view kn-static"><style>{CSS}</style>{header_html(summary, now)}{problem}'
             f'{timeline_html(summary, state["runs"], now)}'
             f'<details class="kn-section" open><summary>Outputs</summary>'
-            f'{outputs_html(state["outputs"], state["task_outputs"])}</details>'
+            f'{outputs_html(state["outputs"], state["task_outputs"], summary.get("id"))}</details>'
             f'<details class="kn-section"{" open" if logs else ""}><summary>Logs ({len(logs)})</summary>'
             f'{logs_html(logs)}</details>'
             f'<details class="kn-section"><summary>Execution JSON</summary>'

@@ -58,7 +58,27 @@ function timeline(summary, rows, now, colors) {
   return out.join("");
 }
 
-function scalar(value) {
+// The Jupyter server's base URL from the page config JupyterLab and Notebook embed (`/` elsewhere).
+function baseUrl() {
+  try {
+    const config = document.getElementById("jupyter-config-data");
+    const base = config ? JSON.parse(config.textContent || "{}").baseUrl : "";
+    if (base) return base.endsWith("/") ? base : base + "/";
+  } catch (error) { /* no usable page config: the server root */ }
+  return "/";
+}
+
+// A `kestra:///` file of the execution, downloaded through the server extension with the session cookie.
+function fileUrl(executionId, uri) {
+  return `${baseUrl()}kestra/api/v1/main/executions/${encodeURIComponent(executionId)}/file?path=${encodeURIComponent(uri)}`;
+}
+
+function scalar(value, executionId) {
+  if (typeof value === "string" && executionId && /^kestra:\/\/\/\S+$/.test(value)) {
+    const name = esc(value.replace(/\/+$/, "").split("/").pop());
+    return `<a class="kn-file" href="${esc(fileUrl(executionId, value))}" data-uri="${esc(value)}" target="_blank" rel="noopener" download="${name}" title="Download ${name}">` +
+      `<span class="kn-str">${esc(JSON.stringify(value))}</span></a>`;
+  }
   if (typeof value === "string") return `<span class="kn-str">${esc(JSON.stringify(value))}</span>`;
   if (typeof value === "number") return `<span class="kn-num">${esc(JSON.stringify(value))}</span>`;
   if (value === null || typeof value === "boolean") return `<span class="kn-lit">${JSON.stringify(value)}</span>`;
@@ -67,25 +87,25 @@ function scalar(value) {
   return esc(String(value));
 }
 
-function tree(value, key, depth, openDepth) {
+function tree(value, key, depth, openDepth, executionId) {
   const name = key !== null ? `<span class="kn-key">${esc(key)}</span>: ` : "";
   const isList = Array.isArray(value);
   if (value && typeof value === "object" && (isList ? value.length : Object.keys(value).length)) {
     const entries = isList ? value.map((v, i) => [String(i), v]) : Object.entries(value);
-    const items = entries.map(([k, v]) => tree(v, k, depth + 1, openDepth)).join("");
+    const items = entries.map(([k, v]) => tree(v, k, depth + 1, openDepth, executionId)).join("");
     const count = isList ? `[${value.length}]` : `{${entries.length}}`;
     return `<details${depth < openDepth ? " open" : ""}><summary>${name}<span class="kn-muted">${count}</span></summary><div class="kn-children">${items}</div></details>`;
   }
-  return `<div>${name}${scalar(value)}</div>`;
+  return `<div>${name}${scalar(value, executionId)}</div>`;
 }
 
-function outputsPane(outputs, taskOutputs) {
+function outputsPane(outputs, taskOutputs, executionId) {
   const parts = ['<div class="kn-json kn-outputs">'];
-  parts.push(Object.keys(outputs || {}).length ? tree(outputs, "outputs", 0, 2) : '<div class="kn-muted">No flow outputs</div>');
+  parts.push(Object.keys(outputs || {}).length ? tree(outputs, "outputs", 0, 2, executionId) : '<div class="kn-muted">No flow outputs</div>');
   if (taskOutputs && taskOutputs.length) {
     const tasks = {};
     for (const t of taskOutputs) tasks[t.task + (t.value !== null && t.value !== undefined ? `[${t.value}]` : "")] = t.outputs;
-    parts.push(tree(tasks, "task outputs", 0, 0));
+    parts.push(tree(tasks, "task outputs", 0, 0, executionId));
   }
   parts.push("</div>");
   return parts.join("");
@@ -130,7 +150,7 @@ function render({model, el}) {
     $(".kn-error").textContent = model.get("error") || "";
   };
   const drawOutputs = () => {
-    $('[data-pane="outputs"]').innerHTML = outputsPane(model.get("outputs"), model.get("task_outputs"));
+    $('[data-pane="outputs"]').innerHTML = outputsPane(model.get("outputs"), model.get("task_outputs"), (model.get("summary") || {}).id);
   };
   const drawLogs = () => {
     const logs = model.get("logs") || [];

@@ -10,9 +10,12 @@ task run has several attempts.
 """
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from ...model.jsonfmt import parse_instant
 
@@ -194,6 +197,30 @@ def _log_fields(entry: Any) -> dict[str, Any]:
             "taskRunId": entry.task_run_id, "message": entry.message}
 
 
+FILE_SCHEME = "kestra:///"
+_FILE_URI = re.compile(r"kestra:///\S+")   # a URI has no blanks: text that merely starts like one is no file
+
+
+def is_file_uri(value: Any) -> bool:
+    """Whether an output value is a file of the internal storage (shown as a download link)."""
+    return isinstance(value, str) and _FILE_URI.fullmatch(value) is not None
+
+
+def base_url() -> str:
+    """The Jupyter server's base URL as a kernel knows it: KESTRA_NB_BASE_URL (set by the server extension for
+    the kernels it starts), else JupyterHub's JUPYTERHUB_SERVICE_PREFIX, else `/`."""
+    base = os.environ.get("KESTRA_NB_BASE_URL") or os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or "/"
+    return base if base.endswith("/") else base + "/"
+
+
+def file_url(execution_id: str, uri: str, base: str | None = None) -> str:
+    """Where the Jupyter server extension serves a `kestra:///` file of an execution (a GET with the user's
+    session cookie or token): `{base_url}kestra/api/v1/main/executions/{id}/file?path=<uri>`."""
+    base = base_url() if base is None else (base if base.endswith("/") else base + "/")
+    return (f"{base}kestra/api/v1/main/executions/{quote(execution_id, safe='')}/file"
+            f"?path={quote(uri, safe='')}")
+
+
 def format_ms(ms: float | None) -> str:
     """A duration for people: `0.4 ms`, `12 ms`, `1.23 s`, `2m 05s`."""
     if ms is None:
@@ -208,4 +235,5 @@ def format_ms(ms: float | None) -> str:
     return f"{minutes}m {seconds:02d}s"
 
 
-__all__ = ["LEVELS", "LEVEL_COLORS", "STATE_COLORS", "ViewModel", "format_ms"]
+__all__ = ["LEVELS", "LEVEL_COLORS", "STATE_COLORS", "ViewModel", "base_url", "file_url", "format_ms",
+           "is_file_uri"]

@@ -1,0 +1,631 @@
+"""The scheduler: fires flows' Schedule and Flow triggers (Webhook triggers fire per request, in api.webhook).
+
+One scheduler runs in each server process (the standalone server, the Jupyter server extension), but
+only the one holding the OS lock `<home>/scheduler.lock` evaluates triggers; the others try to take the
+lock over on every poll, which succeeds once the holder's process is gone (the OS releases its lock even
+on SIGKILL). On top of that, every firing is a compare-and-set in the store (a Schedule's state version,
+a Flow trigger's mark per ended execution), so a date or an ended execution fires at most once even if two
+schedulers ever overlapped. A process that dies between that write and the start of the execution loses
+that one firing (at-most-once), never doubles it.
+
+Time comes from `clock` (a callable returning an aware datetime), so tests drive the scheduler with a
+fake clock: `await scheduler.tick(now)` evaluates every trigger at `now`. The real loop (`start()`)
+calls `tick()` when the next Schedule date is due, when an execution of this process ends, and at least
+every `poll` seconds (flow changes, executions ended in other processes, taking the lock over).
+
+Kestra's rules kept here:
+- Schedule: a new trigger fires at the first cron date after now (missed dates before its creation are
+  not fired); `backfill.start` fires every date from `start` (to `end`, inclusive) first. Dates missed
+  while no scheduler ran are recovered per `recoverMissedSchedules` (ALL by default, LAST, or NONE);
+  `lateMaximumDelay` skips a date fired later than that. The execution's `trigger.variables` are
+  `date`, `next`, `previous` as ISO date-times in the trigger's `timezone`, seconds precision; it gets
+  `scheduleDate` and the label `system.from: trigger`; `inputs` are rendered with `trigger`.
+- Flow: fires when another flow's execution ends (terminal state, nothing left to run) and every
+  condition holds and, with `preconditions.flows`, once every listed flow has ended (in one of its
+  `states`) within `timeWindow.window` (default a day). Variables: executionId, namespace, flowId,
+  flowRevision, state, outputs. A flow's execution never triggers the same flow.
+- Disabled triggers and disabled or deleted flows do not fire; their state is forgotten, so re-enabling
+  a Schedule starts from the next date after that moment. A trigger with `stopAfter` stops for good (until
+  its flow is redeployed with another schedule, or it is disabled and enabled again) once one of its
+  executions ends in one of those states; a stopped Webhook answers 404 like a disabled one.
+"""
+from __future__ import annotations
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no leader lock, the store's compare-and-set still holds
+    fcntl = None  # type: ignore[assignment]
+
+import asyncio
+import logging
+import os
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..errors import KestraNbError
+from ..expressions import is_truthy
+from ..model.execution import Execution, ExecutionTrigger, Label
+from ..model.flow import Flow
+from ..model.jsonfmt import parse_duration, parse_instant
+from ..model.state import StateType, utcnow
+from ..parsing import parse_flow
+from ..parsing.triggers import (
+    EXECUTION_FLOW,
+    EXECUTION_NAMESPACE,
+    EXECUTION_STATUS,
+    EXPRESSION,
+    FLOW,
+    SCHEDULE,
+    WEBHOOK,
+    zone,
+)
+from ..store.base import TriggerState
+from .events import Event, ExecutionUpdated
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+POLL = 1.0                         # seconds between looks at flows, other processes' executions, the lock
+ENDED_LAG = timedelta(seconds=60)  # ended executions are re-read this far back (commits land out of order)
+MAX_FIRES_PER_TICK = 10_000        # a backfill over years fires over several ticks, the loop stays responsive
+MARKS_KEPT = timedelta(days=2)
+FROM_LABEL = "system.from"
+DEFAULT_WINDOW = timedelta(days=1)
+
+
+@dataclass(slots=True)
+class Trigger:
+    """One enabled trigger of a live, enabled flow."""
+
+    flow: Flow
+    revision: int
+    spec: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return str(self.spec["id"])
+
+    @property
+    def type(self) -> str:
+        return str(self.spec["type"])
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.flow.namespace, self.flow.id, self.id)
+
+
+def java_iso(dt: datetime) -> str:
+    """A zoned date-time as Jackson writes a ZonedDateTime: `2024-01-01T00:00:00Z`, `…T01:00:00+01:00`."""
+    text = dt.replace(microsecond=0).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+class Cron:
+    """A Schedule's cron in its time zone: the dates after and before an instant (seconds precision)."""
+
+    def __init__(self, expression: str, tz: ZoneInfo, with_seconds: bool = False) -> None:
+        text = expression.strip()
+        if with_seconds and not text.startswith("@"):
+            fields = text.split()
+            text = " ".join(fields[1:] + fields[:1])   # croniter takes seconds last
+        self.text = text
+        self.tz = tz
+
+    def after(self, dt: datetime) -> datetime:
+        """The first date strictly after `dt`."""
+        from croniter import croniter
+
+        return croniter(self.text, dt.astimezone(self.tz)).get_next(datetime).replace(microsecond=0)
+
+    def before(self, dt: datetime) -> datetime:
+        """The last date strictly before `dt`."""
+        from croniter import croniter
+
+        return croniter(self.text, dt.astimezone(self.tz)).get_prev(datetime).replace(microsecond=0)
+
+
+def schedule_cron(spec: Mapping[str, Any]) -> Cron:
+    """The Cron of a (validated) Schedule trigger."""
+    tz = zone(str(spec.get("timezone") or "UTC")) or ZoneInfo("UTC")
+    return Cron(str(spec["cron"]), tz, bool(spec.get("withSeconds")))
+
+
+def _signature(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """What a Schedule state was computed from: a change restarts it (as redeploying does in Kestra)."""
+    return {"cron": spec.get("cron"), "timezone": spec.get("timezone"), "withSeconds": bool(spec.get("withSeconds")),
+            "backfill": spec.get("backfill")}
+
+
+class LeaderLock:
+    """The OS lock that makes one process per home the scheduler; released by the OS if the process dies."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._handle: Any = None
+
+    @property
+    def held(self) -> bool:
+        return self.path is None or fcntl is None or self._handle is not None
+
+    def acquire(self) -> bool:
+        """Take the lock if free (non-blocking); True if this process holds it."""
+        if self.held:
+            return True
+        assert self.path is not None
+        handle = open(self.path, "a+")  # noqa: SIM115 - held open for as long as this process leads
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._handle = handle
+        return True
+
+    def release(self) -> None:
+        """Let another process take over."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+class Scheduler:
+    """Evaluates the Schedule and Flow triggers of every flow in the store, on `clock`'s time."""
+
+    def __init__(self, engine: Any, *, clock: Clock | None = None, lock_path: str | os.PathLike[str] | None = None,
+                 poll: float = POLL, tenant: str = "main") -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.clock: Clock = clock or utcnow
+        self.poll = poll
+        self.tenant = tenant
+        if lock_path is None and getattr(self.store, "path", None) is not None:
+            lock_path = Path(self.store.path).parent / "scheduler.lock"
+        self.lock = LeaderLock(None if lock_path is None else Path(lock_path))
+        self.schedules: list[Trigger] = []
+        self.flow_triggers: list[Trigger] = []
+        self.stoppable: list[Trigger] = []   # triggers with `stopAfter`, of every type
+        self._flows: dict[tuple[str, str], tuple[int, Flow | None]] = {}
+        self._ended: deque[dict[str, Any]] = deque()
+        self._seen: OrderedDict[str, None] = OrderedDict()   # ended executions already looked at
+        self._cursor: datetime | None = None
+        self._version: int | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._last_prune: datetime | None = None
+        self.errors: list[str] = []     # the latest firing problems (bad inputs…), also logged
+
+    # ------------------------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Run the loop on the running asyncio loop (the engine's)."""
+        self._subscribe()
+        self._wake = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="kestra_nb-scheduler")
+
+    def _subscribe(self) -> None:
+        if self._unsubscribe is None:
+            self._unsubscribe = self.engine.subscribe(None, self._on_event)
+
+    async def stop(self) -> None:
+        """Stop the loop and let another process take the lead."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self.lock.release()
+
+    @property
+    def leader(self) -> bool:
+        """Whether this process evaluates triggers now."""
+        return self.lock.held
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, ExecutionUpdated) and event.finished and (self.flow_triggers or self.stoppable):
+            self._ended.append(event.document)
+            if self._wake is not None:
+                self._wake.set()
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            started: list[str] = []
+            try:
+                started = await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a broken flow or store hiccup must not stop the scheduler
+                log.exception("kestra_nb: scheduler tick failed")
+            delay = self.poll
+            due = self.next_due() if self.leader else None
+            if due is not None:
+                wait = (due - self.clock()).total_seconds()
+                # a date still due after a tick that fired nothing is stuck (reported): no busy loop on it
+                delay = min(delay, wait) if wait > 0 else (0.0 if started else delay)
+            self._wake.clear()
+            if delay > 0 and not self._ended:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                except asyncio.TimeoutError:
+                    pass
+
+    def next_due(self) -> datetime | None:
+        """The earliest next date of the Schedules (None without any)."""
+        dates = []
+        for trigger in self.schedules:
+            state = self.store.get_trigger_state(*trigger.key, tenant=self.tenant)
+            if state is not None and state.next_date is not None:
+                dates.append(state.next_date)
+        return min(dates) if dates else None
+
+    # ------------------------------------------------------------------------------------------ tick
+
+    async def tick(self, now: datetime | None = None) -> list[str]:
+        """Evaluate every trigger at `now` (default: the clock); returns the ids of the executions started."""
+        self._subscribe()
+        now = now or self.clock()
+        self.refresh()
+        if not self.lock.acquire():
+            self._ended.clear()   # the leader's process sees them through the store
+            return []
+        started: list[str] = []
+        self._forget_stale()
+        ended = self._collect_ended(now) if self.flow_triggers or self.stoppable else []
+        self._ended.clear()
+        for doc in ended:
+            self._stop_after(doc)
+        for trigger in list(self.schedules):
+            if self._stopped(trigger):
+                continue
+            try:
+                started.extend(await self._schedule(trigger, now))
+            except Exception as exc:  # noqa: BLE001 - one bad trigger must not stop the others
+                self._problem(trigger, f"Schedule evaluation failed: {exc}")
+        if self.flow_triggers:
+            started.extend(await self._flow_triggers(ended, now))
+        if self._last_prune is None or now - self._last_prune > timedelta(hours=1):
+            self._last_prune = now
+            self.store.prune_trigger_marks(utcnow() - MARKS_KEPT, tenant=self.tenant)
+        return started
+
+    def refresh(self) -> None:
+        """Read the live flows (parsing only the revisions not seen yet) and collect their enabled triggers."""
+        records = self.store.list_flows(tenant=self.tenant)
+        flows: dict[tuple[str, str], tuple[int, Flow | None]] = {}
+        for record in records:
+            key = (record.namespace, record.id)
+            known = self._flows.get(key)
+            if known is not None and known[0] == record.revision:
+                flows[key] = known
+                continue
+            try:
+                flow: Flow | None = parse_flow(record.source)
+            except KestraNbError:
+                flow = None   # an invalid stored flow has no triggers
+            flows[key] = (record.revision, flow)
+        self._flows = flows
+        schedules, flow_triggers, stoppable = [], [], []
+        for revision, flow in flows.values():
+            if flow is None or flow.disabled or not flow.triggers:
+                continue
+            for spec in flow.triggers:
+                if spec.get("disabled") is True:
+                    continue
+                trigger = Trigger(flow, revision, spec)
+                if spec.get("type") == SCHEDULE:
+                    schedules.append(trigger)
+                elif spec.get("type") == FLOW:
+                    flow_triggers.append(trigger)
+                if spec.get("stopAfter") and spec.get("type") in (SCHEDULE, FLOW, WEBHOOK):
+                    stoppable.append(trigger)
+        self.schedules, self.flow_triggers, self.stoppable = schedules, flow_triggers, stoppable
+
+    def _forget_stale(self) -> None:
+        """Drop the states of triggers that are gone: deleted or disabled flows and triggers."""
+        live = {t.key for t in (*self.schedules, *self.flow_triggers, *self.stoppable)}
+        for state in self.store.list_trigger_states(tenant=self.tenant):
+            if (state.namespace, state.flow_id, state.trigger_id) not in live:
+                self.store.delete_trigger_state(state.namespace, state.flow_id, state.trigger_id, tenant=self.tenant)
+
+    def _problem(self, trigger: Trigger, message: str) -> None:
+        text = f"{trigger.flow.namespace}.{trigger.flow.id} trigger '{trigger.id}': {message}"
+        log.warning("kestra_nb: %s", text)
+        self.errors.append(text)
+        del self.errors[:-100]
+
+    # -------------------------------------------------------------------------------------- Schedule
+
+    async def _schedule(self, trigger: Trigger, now: datetime) -> list[str]:
+        spec = trigger.spec
+        cron = schedule_cron(spec)
+        signature = _signature(spec)
+        state = self.store.get_trigger_state(*trigger.key, tenant=self.tenant)
+        if state is None or (state.data or {}).get("signature") != signature:
+            data: dict[str, Any] = {"signature": signature}
+            backfill = spec.get("backfill")
+            if isinstance(backfill, dict) and backfill.get("start"):
+                start = parse_instant(str(backfill["start"]))
+                first = cron.after(start - timedelta(seconds=1))
+                data["backfill"] = {"end": backfill.get("end")}
+            else:
+                first = cron.after(now)
+            fresh = TriggerState(*trigger.key, next_date=first, data=data, version=state.version if state else 0,
+                                 tenant_id=self.tenant)
+            state = self.store.put_trigger_state(fresh)
+            if state is None:
+                return []   # another scheduler initialised it first
+        started: list[str] = []
+        late = spec.get("lateMaximumDelay")
+        late_max = timedelta(seconds=parse_duration(str(late)).total_seconds()) if late else None
+        recover = str(spec.get("recoverMissedSchedules") or "ALL")
+        for _ in range(MAX_FIRES_PER_TICK):
+            date = state.next_date
+            if date is None or date > now:
+                break
+            data = dict(state.data or {})
+            backfill = data.get("backfill")
+            nxt = cron.after(date)
+            fire = True
+            if backfill is not None:
+                end = backfill.get("end")
+                if end and date > parse_instant(str(end)):
+                    # the backfill is over: on with the regular schedule from now
+                    data.pop("backfill")
+                    state = self.store.put_trigger_state(replace(state, next_date=cron.after(now), data=data))
+                    if state is None:
+                        return started
+                    continue
+            else:
+                if nxt <= now:   # missed dates (no scheduler ran): Kestra's recoverMissedSchedules
+                    if recover == "LAST":
+                        fire = False
+                    elif recover == "NONE":
+                        fire = False
+                        nxt = cron.after(now)
+                if fire and late_max is not None and now - date > late_max:
+                    fire = False
+            claimed = self.store.put_trigger_state(replace(state, next_date=nxt, last_date=date if fire else
+                                                           state.last_date, data=data))
+            if claimed is None:
+                return started   # another scheduler fired it
+            state = claimed
+            if fire:
+                ex_id = await self._fire_schedule(trigger, cron, date)
+                if ex_id:
+                    started.append(ex_id)
+        return started
+
+    async def _fire_schedule(self, trigger: Trigger, cron: Cron, date: datetime) -> str | None:
+        local = date.astimezone(cron.tz)
+        variables = {"date": java_iso(local), "next": java_iso(cron.after(date).astimezone(cron.tz)),
+                     "previous": java_iso(cron.before(date).astimezone(cron.tz))}
+        return await self._start(trigger, variables, schedule_date=date)
+
+    # ------------------------------------------------------------------------------------------ Flow
+
+    def _collect_ended(self, now: datetime) -> list[dict[str, Any]]:
+        """Executions ended since the last tick: this process's (events), then other processes' (store)."""
+        docs: list[dict[str, Any]] = []
+        while self._ended:
+            doc = self._ended.popleft()
+            if doc["id"] not in self._seen:
+                docs.append(doc)
+                self._remember(doc["id"])
+        docs.extend(self._ended_elsewhere(now))
+        return docs
+
+    # ------------------------------------------------------------------------------------- stopAfter
+
+    def _stop_after(self, doc: Mapping[str, Any]) -> None:
+        """An execution of a trigger with `stopAfter` ended in one of those states: the trigger stops."""
+        fired_by = doc.get("trigger") or {}
+        for trigger in self.stoppable:
+            if ((doc["namespace"], doc["flowId"], fired_by.get("id")) == trigger.key
+                    and doc["state"]["current"] in trigger.spec["stopAfter"]):
+                for _ in range(5):   # compare-and-set retries
+                    state = self.store.get_trigger_state(*trigger.key, tenant=self.tenant) or TriggerState(
+                        *trigger.key, tenant_id=self.tenant)
+                    data = {**(state.data or {}), "stopped": doc["state"]["current"]}
+                    if self.store.put_trigger_state(replace(state, data=data)) is not None:
+                        break
+
+    def _stopped(self, trigger: Trigger) -> bool:
+        return bool(trigger.spec.get("stopAfter")) and is_stopped(self.store, trigger.key, self.tenant)
+
+    async def _flow_triggers(self, docs: list[dict[str, Any]], now: datetime) -> list[str]:
+        started: list[str] = []
+        for doc in docs:
+            for trigger in list(self.flow_triggers):
+                try:
+                    ex_id = await self._flow_trigger(trigger, doc, now)
+                except Exception as exc:  # noqa: BLE001
+                    self._problem(trigger, f"Flow trigger evaluation failed: {exc}")
+                    continue
+                if ex_id:
+                    started.append(ex_id)
+        return started
+
+    def _remember(self, execution_id: str) -> None:
+        self._seen[execution_id] = None
+        while len(self._seen) > 10_000:
+            self._seen.popitem(last=False)
+
+    def _ended_elsewhere(self, now: datetime) -> list[dict[str, Any]]:
+        """Executions other processes ended since the last look (only when the store changed)."""
+        version = self.store.data_version()
+        if self._cursor is None:
+            self._cursor = now - ENDED_LAG
+            self._version = version
+            return []
+        if version == self._version:
+            return []
+        self._version = version
+        from ..api.service import (
+            is_finished,  # the wait/follow stop rule, on a stored document
+        )
+
+        out = []
+        for ended in self.store.ended_executions(self._cursor - ENDED_LAG, tenant=self.tenant):
+            self._cursor = max(self._cursor, ended.end_date)
+            if ended.id in self._seen or not ended.state.is_terminated():
+                continue
+            doc = self.store.get_execution_document(ended.id, tenant=self.tenant)
+            if doc is None or not is_finished(doc):
+                continue   # still running afterExecution tasks: looked at again next time
+            self._remember(ended.id)
+            out.append(doc)
+        return out
+
+    async def _flow_trigger(self, trigger: Trigger, doc: dict[str, Any], now: datetime) -> str | None:
+        spec = trigger.spec
+        if (doc["namespace"], doc["flowId"]) == (trigger.flow.namespace, trigger.flow.id) or self._stopped(trigger):
+            return None
+        state = doc["state"]["current"]
+        states = spec.get("states")
+        if states and state not in states:
+            return None
+        if not StateType(state).is_terminated():
+            return None
+        variables: dict[str, Any] = {"executionId": doc["id"], "namespace": doc["namespace"], "flowId": doc["flowId"],
+                                     "flowRevision": doc.get("flowRevision"), "state": state}
+        if doc.get("outputs"):
+            variables["outputs"] = doc["outputs"]
+        for condition in spec.get("conditions") or ():
+            if not self._condition(trigger, condition, doc, variables):
+                return None
+        preconditions = spec.get("preconditions")
+        if (isinstance(preconditions, dict) and preconditions.get("flows")
+                and not self._preconditions(trigger, preconditions, doc, now)):
+            return None
+        if not self.store.claim_trigger_mark(f"flow:{trigger.flow.namespace}/{trigger.flow.id}/{trigger.id}:"
+                                             f"{doc['id']}", tenant=self.tenant):
+            return None
+        return await self._start(trigger, variables)
+
+    def _condition(self, trigger: Trigger, condition: Mapping[str, Any], doc: Mapping[str, Any],
+                   variables: dict[str, Any]) -> bool:
+        kind = condition.get("type")
+        state = doc["state"]["current"]
+        if kind == EXECUTION_STATUS:
+            if condition.get("in") and state not in condition["in"]:
+                return False
+            return not (condition.get("notIn") and state in condition["notIn"])
+        if kind == EXECUTION_FLOW:
+            return doc["namespace"] == condition.get("namespace") and doc["flowId"] == condition.get("flowId")
+        if kind == EXECUTION_NAMESPACE:
+            return namespace_matches(str(condition.get("namespace")), doc["namespace"], condition)
+        if kind == EXPRESSION:
+            return self.expression(trigger, str(condition.get("expression")), variables, doc)
+        return False
+
+    def expression(self, trigger: Trigger, expression: str, variables: Mapping[str, Any],
+                   doc: Mapping[str, Any] | None = None) -> bool:
+        """An Expression condition's truth (a rendering error counts as false, and is reported)."""
+        context: dict[str, Any] = {"flow": {"id": trigger.flow.id, "namespace": trigger.flow.namespace,
+                                            "revision": trigger.revision, "tenantId": self.tenant},
+                                   "trigger": dict(variables), "vars": trigger.flow.variables}
+        if doc is not None:
+            context["execution"] = {"id": doc["id"], "state": doc["state"]["current"],
+                                    "outputs": doc.get("outputs") or {}}
+            context["outputs"] = doc.get("outputs") or {}
+        try:
+            return is_truthy(self.engine.renderer.render_string(expression, context))
+        except Exception as exc:  # noqa: BLE001 - a condition that cannot be evaluated does not hold
+            self._problem(trigger, f"condition expression failed: {exc}")
+            return False
+
+    def _preconditions(self, trigger: Trigger, preconditions: Mapping[str, Any], doc: Mapping[str, Any],
+                       now: datetime) -> bool:
+        """`preconditions.flows`: each listed flow ended (in its states) within the window; then reset."""
+        flows = preconditions["flows"]
+        state = doc["state"]["current"]
+        matched = [i for i, upstream in enumerate(flows)
+                   if upstream.get("namespace") == doc["namespace"]
+                   and upstream.get("flowId", doc["flowId"]) == doc["flowId"]
+                   and state in (upstream.get("states") or _TERMINAL)]
+        if not matched:
+            return False
+        if len(flows) == 1:
+            return True
+        window_text = (preconditions.get("timeWindow") or {}).get("window")
+        window = (timedelta(seconds=parse_duration(str(window_text)).total_seconds()) if window_text
+                  else DEFAULT_WINDOW)
+        for _ in range(5):   # compare-and-set retries
+            stored = self.store.get_trigger_state(*trigger.key, tenant=self.tenant)
+            base = stored or TriggerState(*trigger.key, tenant_id=self.tenant)
+            satisfied = dict((base.data or {}).get("satisfied") or {})
+            satisfied = {k: v for k, v in satisfied.items() if now - parse_instant(v) <= window}
+            for i in matched:
+                satisfied[str(i)] = now.isoformat()
+            done = len(satisfied) == len(flows)
+            if self.store.put_trigger_state(replace(base, data={"satisfied": {} if done else satisfied})) is not None:
+                return done
+        return False
+
+    # ----------------------------------------------------------------------------------------- start
+
+    async def _start(self, trigger: Trigger, variables: dict[str, Any], *,
+                     schedule_date: datetime | None = None) -> str | None:
+        """Create and start the trigger's execution; a problem (bad inputs) is reported, not raised."""
+        try:
+            ex = build_execution(self.engine, trigger.flow, trigger.revision, trigger.spec, variables, self.tenant)
+        except KestraNbError as exc:
+            self._problem(trigger, f"cannot create the execution: {exc}")
+            return None
+        if schedule_date is not None:
+            ex.schedule_date = schedule_date.astimezone(timezone.utc)
+        await self.engine.start(trigger.flow, ex)
+        return ex.id
+
+
+_TERMINAL = tuple(s.value for s in StateType if s.is_terminated())
+
+
+def is_stopped(store: Any, key: tuple[str, str, str], tenant: str = "main") -> bool:
+    """Whether a trigger with `stopAfter` has stopped (one of its executions ended in those states)."""
+    state = store.get_trigger_state(*key, tenant=tenant)
+    return state is not None and bool((state.data or {}).get("stopped"))
+
+
+def namespace_matches(expected: str, namespace: str, condition: Mapping[str, Any]) -> bool:
+    """ExecutionNamespace: EQUALS (default), PREFIX (also the legacy `prefix: true`) or SUFFIX."""
+    comparison = condition.get("comparison") or ("PREFIX" if condition.get("prefix") else "EQUALS")
+    if comparison == "PREFIX":
+        return namespace.startswith(expected)
+    if comparison == "SUFFIX":
+        return namespace.endswith(expected)
+    return namespace == expected
+
+
+def build_execution(engine: Any, flow: Flow, revision: int, spec: Mapping[str, Any], variables: dict[str, Any],
+                    tenant: str = "main") -> Execution:
+    """A CREATED execution of `flow` for a trigger: rendered `inputs`, `trigger` variables, `system.from`."""
+    inputs = spec.get("inputs") or {}
+    if inputs:
+        context = {"flow": {"id": flow.id, "namespace": flow.namespace, "revision": revision, "tenantId": tenant},
+                   "trigger": variables, "vars": flow.variables}
+        inputs = engine.renderer.render_object(inputs, context)
+    ex: Execution = engine.new_execution(flow, revision, inputs)
+    ex.trigger = ExecutionTrigger(str(spec["id"]), str(spec["type"]), variables)
+    ex.labels.insert(len(ex.labels) - 1 if ex.labels and ex.labels[-1].key == "system.correlationId"
+                     else len(ex.labels), Label(FROM_LABEL, "trigger"))
+    return ex
+
+
+__all__ = ["Cron", "LeaderLock", "Scheduler", "Trigger", "build_execution", "is_stopped", "java_iso",
+           "schedule_cron"]

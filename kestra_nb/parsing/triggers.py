@@ -1,0 +1,239 @@
+"""Flow `triggers`: the properties of Schedule, Flow and Webhook triggers and of the conditions they take.
+
+`check_trigger` validates one written trigger with the flow's `Checker` (violations with path and
+line:column, like tasks) and returns it normalised: canonical type and condition type names, defaults
+left out. Trigger types kestra_nb does not run (plugins' polling triggers) are kept as written.
+Conditions kestra_nb cannot evaluate are refused by name, so a flow never silently fires differently
+than it would on Kestra.
+"""
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ..model.jsonfmt import parse_instant
+from ..model.state import StateType
+from .checker import Checker, F, child, is_expression
+
+SCHEDULE = "io.kestra.plugin.core.trigger.Schedule"
+FLOW = "io.kestra.plugin.core.trigger.Flow"
+WEBHOOK = "io.kestra.plugin.core.trigger.Webhook"
+TRIGGER_ALIASES = {f"io.kestra.core.models.triggers.types.{n}": f"io.kestra.plugin.core.trigger.{n}"
+                   for n in ("Schedule", "Flow", "Webhook")}
+
+_C = "io.kestra.plugin.core.condition."
+EXECUTION_STATUS = _C + "ExecutionStatus"
+EXECUTION_FLOW = _C + "ExecutionFlow"
+EXECUTION_NAMESPACE = _C + "ExecutionNamespace"
+EXPRESSION = _C + "Expression"
+CONDITION_ALIASES = {
+    **{f"io.kestra.core.models.conditions.types.{n}Condition": _C + n
+       for n in ("ExecutionStatus", "ExecutionFlow", "ExecutionNamespace", "Expression")},
+    **{_C + n + "Condition": _C + n for n in ("ExecutionStatus", "ExecutionFlow", "ExecutionNamespace", "Expression")},
+    "io.kestra.core.models.conditions.types.VariableCondition": EXPRESSION,
+}
+# which conditions each trigger type can evaluate here
+SUPPORTED_CONDITIONS = {
+    FLOW: (EXECUTION_STATUS, EXECUTION_FLOW, EXECUTION_NAMESPACE, EXPRESSION),
+    WEBHOOK: (EXPRESSION,),
+    SCHEDULE: (),
+}
+STATES = tuple(s.value for s in StateType)
+TERMINAL_STATES = tuple(s.value for s in StateType if s.is_terminated())
+WEBHOOK_KEY_MAX = 256
+
+_COMMON = {
+    "id": F("string"), "type": F("string"), "description": F("string"), "disabled": F("bool"),
+    "conditions": F("list"), "stopAfter": F("string_list"), "logLevel": F("string"),
+    "logToFile": F("bool"), "minLogLevel": F("string"), "workerGroup": F("map"), "failOnTriggerError": F("bool"),
+}
+_SCHEDULE = {**_COMMON, "cron": F("string", required=True), "withSeconds": F("bool"), "timezone": F("string"),
+             "inputs": F("map"), "backfill": F("map"), "lateMaximumDelay": F("duration"),
+             "recoverMissedSchedules": F("enum", choices=("ALL", "LAST", "NONE"))}
+_WEBHOOK = {**_COMMON, "key": F("string", required=True), "wait": F("bool"), "returnOutputs": F("bool"),
+            "responseContentType": F("enum", choices=("application/json", "text/plain")),
+            "responseCode": F("int"), "inputs": F("map")}
+_FLOW = {**_COMMON, "inputs": F("map"), "preconditions": F("map"), "states": F("string_list")}
+_BACKFILL = {"start": F("string", required=True), "end": F("string"), "labels": F("any"), "inputs": F("map"),
+             "currentDate": F("string"), "paused": F("bool")}
+_PRECONDITIONS = {"id": F("string"), "flows": F("list"), "where": F("list"), "timeWindow": F("map"),
+                  "resetOnSuccess": F("bool")}
+_PRECONDITION_FLOW = {"namespace": F("string", required=True), "flowId": F("string"), "states": F("string_list"),
+                      "labels": F("map")}
+_TIME_WINDOW = {"type": F("enum", choices=("DURATION_WINDOW",)), "window": F("duration"),
+                "windowAdvance": F("duration")}
+_CONDITIONS = {
+    EXECUTION_STATUS: {"type": F("string"), "in": F("string_list"), "notIn": F("string_list")},
+    EXECUTION_FLOW: {"type": F("string"), "namespace": F("string", required=True),
+                     "flowId": F("string", required=True)},
+    EXECUTION_NAMESPACE: {"type": F("string"), "namespace": F("string", required=True), "prefix": F("bool"),
+                          "comparison": F("enum", choices=("EQUALS", "PREFIX", "SUFFIX"))},
+    EXPRESSION: {"type": F("string"), "expression": F("string", required=True)},
+}
+
+
+def _short(type_name: str) -> str:
+    return type_name.rsplit(".", 1)[-1]
+
+
+def check_trigger(ck: Checker, path: str, item: dict[str, Any], trigger_type: str) -> dict[str, Any]:
+    """Validate a trigger of canonical type `trigger_type`; return it normalised (violations go to `ck`)."""
+    schema = {SCHEDULE: _SCHEDULE, WEBHOOK: _WEBHOOK, FLOW: _FLOW}.get(trigger_type)
+    if schema is None:
+        return dict(item)
+    fields = ck.fields(path, item, schema) or {}
+    out = dict(item)
+    out["type"] = trigger_type
+    for state_path, states in (("stopAfter", fields.get("stopAfter")), ("states", fields.get("states"))):
+        _check_states(ck, child(path, state_path), states)
+    if item.get("conditions") is not None and isinstance(item.get("conditions"), list):
+        out["conditions"] = _conditions(ck, child(path, "conditions"), item["conditions"], trigger_type)
+    if trigger_type == SCHEDULE:
+        _schedule(ck, path, item, fields)
+    elif trigger_type == WEBHOOK:
+        key = fields.get("key")
+        if isinstance(key, str):
+            if not key.strip():
+                ck.error(child(path, "key"), "must not be blank")
+            elif len(key) > WEBHOOK_KEY_MAX:
+                ck.error(child(path, "key"), f"size must be between 1 and {WEBHOOK_KEY_MAX}")
+            out["key"] = key
+        code = fields.get("responseCode")
+        if isinstance(code, int) and not 100 <= code <= 599:
+            ck.error(child(path, "responseCode"), "must be an HTTP status code between 100 and 599")
+    elif trigger_type == FLOW and "preconditions" in fields:
+        _preconditions(ck, child(path, "preconditions"), fields["preconditions"])
+    return out
+
+
+def _check_states(ck: Checker, path: str, states: Any) -> None:
+    if not isinstance(states, list):
+        return
+    for i, state in enumerate(states):
+        if state not in STATES:
+            ck.error(f"{path}[{i}]", f"expected one of [{', '.join(STATES)}], found {state!r}")
+
+
+def _schedule(ck: Checker, path: str, item: dict[str, Any], fields: dict[str, Any]) -> None:
+    cron = fields.get("cron")
+    if isinstance(cron, str):
+        problem = cron_problem(cron, bool(fields.get("withSeconds")))
+        if problem:
+            ck.error(child(path, "cron"), problem)
+    timezone = fields.get("timezone")
+    if isinstance(timezone, str) and zone(timezone) is None:
+        ck.error(child(path, "timezone"), f"Invalid timezone '{timezone}': expected an IANA time zone like "
+                                          "'UTC' or 'Europe/Paris'")
+    backfill = item.get("backfill")
+    if backfill is not None:
+        bf = ck.fields(child(path, "backfill"), backfill, _BACKFILL, what="a backfill (a map with `start`)")
+        if bf:
+            bounds = {}
+            for key in ("start", "end"):
+                if isinstance(bf.get(key), str):
+                    try:
+                        bounds[key] = parse_instant(bf[key])
+                    except ValueError:
+                        ck.error(child(child(path, "backfill"), key),
+                                 f"expected a date-time with a zone (like 2024-01-01T00:00:00Z), found {bf[key]!r}")
+            if len(bounds) == 2 and bounds["end"] < bounds["start"]:
+                ck.error(child(child(path, "backfill"), "end"), "must not be before `start`")
+
+
+def cron_problem(cron: str, with_seconds: bool = False) -> str | None:
+    """Why a cron expression is refused (None if croniter accepts it with the expected field count)."""
+    from croniter import croniter
+
+    text = cron.strip()
+    if not text:
+        return "Invalid cron expression: must not be blank"
+    if not text.startswith("@"):
+        expected = 6 if with_seconds else 5
+        fields = text.split()
+        if len(fields) != expected:
+            return (f"Invalid cron expression '{cron}': expected {expected} fields"
+                    + (" (seconds first, `withSeconds: true`)" if with_seconds else
+                       " (minute hour day-of-month month day-of-week; 6 fields need `withSeconds: true`)")
+                    + f", found {len(fields)}")
+        if with_seconds:   # croniter takes seconds last
+            text = " ".join(fields[1:] + fields[:1])
+    elif text.lower() not in ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"):
+        return f"Invalid cron expression '{cron}': unknown macro (use @yearly, @monthly, @weekly, @daily or @hourly)"
+    if not croniter.is_valid(text):
+        return f"Invalid cron expression '{cron}'"
+    return None
+
+
+def zone(name: str) -> ZoneInfo | None:
+    """The time zone of that IANA name, or None."""
+    if not name or ".." in name or name.startswith("/"):
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+def _conditions(ck: Checker, path: str, conditions: list[Any], trigger_type: str) -> list[dict[str, Any]]:
+    out = []
+    supported = SUPPORTED_CONDITIONS.get(trigger_type, ())
+    for i, condition in enumerate(conditions):
+        where = f"{path}[{i}]"
+        if not isinstance(condition, dict):
+            ck.expected(where, "a condition (a map with `type`)", condition)
+            continue
+        written = condition.get("type")
+        if not isinstance(written, str) or not written:
+            ck.error(child(where, "type"), "must not be null")
+            continue
+        canonical = CONDITION_ALIASES.get(written, written)
+        if canonical not in supported:
+            names = ", ".join(_short(t) for t in supported)
+            ck.error(child(where, "type"),
+                     f"Unsupported condition type '{written}' on a {_short(trigger_type)} trigger: kestra_nb "
+                     + (f"evaluates only {names} conditions there" if names else "evaluates no conditions there"))
+            continue
+        if canonical != written:
+            ck.infos.append(f"{written} is replaced by {canonical}")
+            ck.deprecated(where)
+        fields = ck.fields(where, condition, _CONDITIONS[canonical])
+        if fields is None:
+            continue
+        for key in ("in", "notIn"):
+            _check_states(ck, child(where, key), fields.get(key))
+        out.append({**fields, "type": canonical})
+    return out
+
+
+def _preconditions(ck: Checker, path: str, value: Any) -> None:
+    fields = ck.fields(path, value, _PRECONDITIONS, what="preconditions (a map with `flows`)")
+    if fields is None:
+        return
+    if fields.get("where"):
+        ck.error(child(path, "where"), "Unsupported property: kestra_nb evaluates `preconditions.flows` only; "
+                                       "use a Flow trigger condition (ExecutionStatus, ExecutionFlow, "
+                                       "ExecutionNamespace or Expression) instead of `where`")
+    for i, flow in enumerate(fields.get("flows") or ()):
+        where = f"{child(path, 'flows')}[{i}]"
+        checked = ck.fields(where, flow, _PRECONDITION_FLOW, what="a flow precondition (a map with `namespace`)")
+        if checked:
+            _check_states(ck, child(where, "states"), checked.get("states"))
+            if checked.get("labels"):
+                ck.error(child(where, "labels"), "Unsupported property: kestra_nb matches preconditions by "
+                                                 "namespace, flowId and states only")
+    if "timeWindow" in fields:
+        window = ck.fields(child(path, "timeWindow"), fields["timeWindow"], _TIME_WINDOW)
+        if window is not None and window.get("windowAdvance"):
+            ck.error(child(child(path, "timeWindow"), "windowAdvance"),
+                     "Unsupported property: kestra_nb supports DURATION_WINDOW with `window` only")
+
+
+def is_template(value: Any) -> bool:
+    """Whether a trigger property is rendered at run time (`{{ … }}`)."""
+    return is_expression(value)
+
+
+__all__ = [
+    "CONDITION_ALIASES", "EXECUTION_FLOW", "EXECUTION_NAMESPACE", "EXECUTION_STATUS", "EXPRESSION", "FLOW",
+    "SCHEDULE", "TERMINAL_STATES", "TRIGGER_ALIASES", "WEBHOOK", "check_trigger", "cron_problem", "zone",
+]
