@@ -73,7 +73,16 @@ class ExpressionError(KestraNbError):
 
 
 class TaskFailure(KestraNbError):
-    """A task failed; the message is what the task run's ERROR log says."""
+    """A task failed; the message is what the task run's ERROR log says.
+
+    `outputs`, when given, are stored on the failed task run (a script's `vars` emitted before it failed).
+    `state` is the state it ends in when not FAILED: KILLED or WARNING (a Subflow transmitting its child's).
+    """
+
+    def __init__(self, message: str, outputs: dict[str, Any] | None = None, state: str = "FAILED") -> None:
+        super().__init__(message)
+        self.outputs = outputs
+        self.state = state
 
 
 class NotFoundError(KestraNbError):

@@ -527,7 +527,7 @@ class ApiService:
                 self.store.save_execution(ex)
             return
         try:
-            await self.engine.kill_async(execution_id)
+            await self.engine.kill_async(execution_id, cascade=is_on_kill_cascade)
         except IllegalStateError:
             doc = self._document(execution_id)
             if StateType(doc["state"]["current"]).is_terminated():

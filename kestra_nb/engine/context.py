@@ -241,7 +241,7 @@ class TaskRunContext:
     """What a running task sees: its rendered properties, its logger, the flow and the execution."""
 
     __slots__ = ("flow", "execution", "task_run", "spec", "renderer", "_variables", "_emit", "_min_level",
-                 "_outputs", "_runs", "_hooks")
+                 "_outputs", "_runs", "_hooks", "executions")
 
     def __init__(self, flow: Flow, execution: Execution, task_run: TaskRun, spec: TaskSpec,
                  renderer: Renderer, emit: Callable[[LogEntry], None],
@@ -257,6 +257,8 @@ class TaskRunContext:
         self._runs = runs
         self._hooks: RuntimeHooks | None = None
         self._min_level = spec.log_level.severity if spec.log_level is not None else 0
+        # the engine's `engine.subflows.Executions` handle, for tasks that run other flows (Subflow…)
+        self.executions: Any = None
 
     @property
     def variables(self) -> dict[str, Any]:

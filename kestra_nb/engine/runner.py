@@ -45,8 +45,11 @@ from .executor import (
     EndTaskRun, KillTaskRun, NextIteration, StartExecution, StartTaskRun, next_actions,
 )
 from .inputs import coerce_output, resolve_inputs
+from .subflows import Executions
 
 log = logging.getLogger(__name__)
+
+LOG_FLUSH_SECONDS = 0.2  # how often a long-running task's log lines are stored while it runs
 
 INLINE_BUDGET = 0.02  # seconds of instant tasks run inline in one executor step
 
@@ -144,6 +147,7 @@ class Engine:
         self._closed = False
         self._inline_until = 0.0
         self.recovered: list[str] = []    # ids of the executions this engine took over at start-up
+        self.executions = Executions(self)  # what Subflow/ForEachItem tasks reach through ctx.executions
         self._recover()
 
     # ------------------------------------------------------------------------------------------ loop
@@ -347,8 +351,11 @@ class Engine:
         """The execution as last committed."""
         return self.store.get_execution(execution_id)
 
-    async def kill_async(self, execution_id: str) -> None:
-        """Ask a running execution to stop: KILLING, running task runs stopped, then KILLED."""
+    async def kill_async(self, execution_id: str, *, cascade: bool = True) -> None:
+        """Ask a running execution to stop: KILLING, running task runs stopped, then KILLED.
+
+        With `cascade`, the executions it started (Subflow, ForEachItem, also without `wait`) that this
+        engine still drives or has scheduled are killed too, at any depth."""
         d = self._driven.get(execution_id)
         if d is None or d.finished:
             ex = self._stored(execution_id)
@@ -356,6 +363,11 @@ class Engine:
                 raise IllegalStateError("Execution is already finished, can't kill it")
             raise self._elsewhere(ex)
         d.inbox.put_nowait(_Kill())
+        if cascade:
+            for child in [c for c in self._driven.values() if not c.finished and c.ex.trigger is not None
+                          and (c.ex.trigger.variables or {}).get("executionId") == execution_id]:
+                await self.kill_async(child.ex.id)
+            self.executions.kill_scheduled_children(execution_id)
 
     def kill(self, execution_id: str, wait: bool = False, timeout: float | None = 30) -> Execution | None:
         """Kill from any thread but the loop's; with `wait`, return the execution once KILLED."""
@@ -907,12 +919,37 @@ class Engine:
         return retry_delay(policy, len(tr.attempts), tr.attempts[0].state.start_date, now)
 
     async def _work(self, d: _Driven, tr: TaskRun, cls: Any) -> None:
-        d.inbox.put_nowait(await self._execute(d, tr, cls))
+        # A task on a worker may run for long (a script, a download): its log lines reach the store and the
+        # bus every LOG_FLUSH_SECONDS while it runs, not only at the next state change.
+        loop = asyncio.get_running_loop()
+        flusher = loop.call_later(LOG_FLUSH_SECONDS, self._flush_logs, d)
+        try:
+            d.inbox.put_nowait(await self._execute(d, tr, cls))
+        finally:
+            flusher.cancel()
+
+    def _flush_logs(self, d: _Driven) -> None:
+        """Store and publish the pending log lines of a running execution, then look again later."""
+        if d.finished or d.ex.id not in self._driven:
+            return
+        if d.logs:
+            logs = d.logs[:]  # the same list stays: running tasks' contexts append to it
+            d.logs.clear()
+            try:
+                self.store.append_logs(logs)
+            except Exception:  # the store is unwell: keep the lines for the next commit, which will say so
+                d.logs[:0] = logs
+                log.exception("Cannot store the logs of execution %s", d.ex.id)
+            else:
+                self.bus.publish(LogsAppended(d.ex.id, tuple(logs)))
+        if any(not w.done() for w in d.workers.values()):
+            asyncio.get_running_loop().call_later(LOG_FLUSH_SECONDS, self._flush_logs, d)
 
     async def _execute(self, d: _Driven, tr: TaskRun, cls: Any) -> _TaskDone:
         """Run one attempt of a runnable task; its outcome as a message for the driver."""
         spec = d.flow.task(tr.task_id)
         ctx = TaskRunContext(d.flow, d.ex, tr, spec, self.renderer, d.logs.append, d.outputs, d.runs)
+        ctx.executions = self.executions
         outputs: dict[str, Any] | None = None
         timeout: float | None = None
         try:
@@ -932,8 +969,10 @@ class Engine:
         except ExitRequested as exit_:
             state = StateType(exit_.state)
         except KestraNbError as exc:
-            ctx.log(Level.ERROR, exc.message)
-            state = StateType.FAILED
+            state = StateType(exc.state) if isinstance(exc, TaskFailure) else StateType.FAILED
+            ctx.log(Level.WARN if state is StateType.WARNING else Level.ERROR, exc.message)
+            if isinstance(exc, TaskFailure) and exc.outputs is not None:  # kept on the failed task run
+                outputs = to_plain(exc.outputs)
         except Exception as exc:
             ctx.log(Level.ERROR, f"{type(exc).__name__}: {exc}")
             state = StateType.FAILED
@@ -1017,7 +1056,8 @@ class Engine:
         if not d.dirty and not d.logs:
             return
         document, text = execution_json(d.ex)
-        logs, d.logs = d.logs, []
+        logs = d.logs[:]  # the same list stays: running tasks' contexts append to it
+        d.logs.clear()
         self.store.save_execution(d.ex, logs, document=document, text=text)
         d.dirty = False
         self.bus.publish(ExecutionUpdated(d.ex.id, d.ex.state.current, document, d.finished))

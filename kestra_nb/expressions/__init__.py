@@ -18,5 +18,7 @@ from .renderer import (
     to_text,
 )
 
+from . import files  # noqa: F401,E402 - registers read(), fileSize(), fileExists(), isFileEmpty()
+
 __all__ = ["Limits", "Renderer", "RuntimeHooks", "default_renderer", "is_truthy", "render_string", "render_typed",
            "render_value", "to_text"]

@@ -28,6 +28,26 @@ MAX_WAIT = 0.25        # longest blocking wait: a signal that does not wake a lo
 KILL_GRACE = 10.0      # seconds to wait for a killed execution to end before giving up
 
 
+def family(execution_id: str, put: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A listener for every execution's events (subscribe it with None) passing on those of `execution_id`
+    and of the executions it starts, at any depth (Subflow, ForEachItem: their `trigger.variables.executionId`
+    is a followed execution); children's logs stay out of the view's log pane."""
+    followed = {execution_id}
+
+    def listener(event: Any) -> None:
+        if event.execution_id == execution_id:
+            put(event)
+        elif isinstance(event, ExecutionUpdated):
+            if event.execution_id not in followed:
+                variables = (event.document.get("trigger") or {}).get("variables") or {}
+                if variables.get("executionId") not in followed:
+                    return
+                followed.add(event.execution_id)
+            put(event)
+
+    return listener
+
+
 @dataclass(slots=True)
 class _Done:
     result: Any
@@ -155,4 +175,4 @@ class LiveRun:
                 pass
 
 
-__all__ = ["KILL_GRACE", "MAX_RATE", "TICK", "LiveRun", "Outcome"]
+__all__ = ["KILL_GRACE", "MAX_RATE", "TICK", "LiveRun", "Outcome", "family"]

@@ -39,7 +39,7 @@ from ..errors import (
 )
 from ..model.execution import Execution
 from ..model.flow import Flow
-from .live import LiveRun, Outcome
+from .live import LiveRun, Outcome, family
 from .widgets.viewmodel import ViewModel
 
 OUTPUTS_VARIABLE = "outputs"
@@ -313,7 +313,7 @@ class FlowMagics(Magics):
             if replay is None:
                 assert execution is not None
                 ids.append(execution.id)
-                unsubscribe = engine.subscribe(execution.id, live.put)
+                unsubscribe = engine.subscribe(None, family(execution.id, live.put))
                 try:
                     await engine.start(flow, execution)
                     return await engine.wait_async(execution.id)
@@ -322,7 +322,7 @@ class FlowMagics(Magics):
             started = await engine.replay_async(replay[0], replay[1], revision, inputs or None)
             ids.append(started.id)
             # nothing ran between the replay's start and here (no await since): no event is missed
-            unsubscribe = engine.subscribe(started.id, live.put)
+            unsubscribe = engine.subscribe(None, family(started.id, live.put))
             live.put(started.to_dict())
             try:
                 return await engine.wait_async(started.id)

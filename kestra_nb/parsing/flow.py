@@ -307,6 +307,7 @@ def check(source: str, registry: Registry) -> FlowCheck:
         return FlowCheck(None, ck.violations)
     parser = _FlowParser(ck, doc)
     parser.run()
+    _check_self_call(ck, doc, parser.task_lists)
     # in document order, so the CLI's file:line:column list reads top to bottom
     ck.violations.sort(key=lambda v: (v.line is None, v.line or 0, v.column or 0))
     values = parser.values
@@ -329,6 +330,25 @@ def check(source: str, registry: Registry) -> FlowCheck:
         deleted=values.get("deleted", False), positions=loaded.positions,
     )
     return result
+
+
+_SUBFLOW_TYPES = ("io.kestra.plugin.core.flow.Subflow", "io.kestra.plugin.core.flow.ForEachItem")
+
+
+def _check_self_call(ck: Checker, doc: dict[str, Any], lists: dict[str, list[TaskSpec]]) -> None:
+    """A Subflow (or ForEachItem) naming its own flow literally would call itself forever: refused, as Kestra does."""
+    namespace, flow_id = _text(doc.get("namespace")), _text(doc.get("id"))
+    if namespace is None or flow_id is None:
+        return
+    pending = [spec for specs in lists.values() if isinstance(specs, list) for spec in specs]
+    while pending:
+        spec = pending.pop()
+        if not isinstance(spec, TaskSpec):
+            continue
+        pending.extend(spec.all_children())
+        if spec.type in _SUBFLOW_TYPES and spec.props.get("namespace") == namespace \
+                and spec.props.get("flowId") == flow_id:
+            ck.error(f"{spec.path}.flowId", f"Recursive call to flow [{namespace}.{flow_id}]")
 
 
 def _text(value: Any) -> str | None:

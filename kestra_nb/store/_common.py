@@ -118,3 +118,67 @@ def kv_decode(text: str, type: str) -> Any:
         except ValueError:
             return value  # stored as given; a foreign string is better returned than lost
     return value
+
+
+def kv_type_of(value: Any) -> str:
+    """The KV type of a typed value, as the KV REST endpoint names what it read (strings stay STRING)."""
+    if isinstance(value, bool):
+        return "BOOLEAN"
+    if isinstance(value, (int, float)):
+        return "NUMBER"
+    if isinstance(value, datetime):
+        return "DATETIME"
+    if isinstance(value, date):
+        return "DATE"
+    if isinstance(value, timedelta):
+        return "DURATION"
+    if isinstance(value, (dict, list, tuple)):
+        return "JSON"
+    return "STRING"
+
+
+def kv_convert(value: Any, type: str) -> Any:
+    """Convert a rendered value to the KV type `type` (Kestra's kv.Set `kvType`); IllegalArgumentError if it isn't one."""
+    check_kv_type(type)
+    if type == "STRING":
+        return value if isinstance(value, str) else dumps(value)
+    if type == "JSON" and isinstance(value, (dict, list)):
+        return value
+    if type == "NUMBER" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    if type == "BOOLEAN" and isinstance(value, bool):
+        return value
+    if type == "DATETIME" and isinstance(value, datetime):
+        return value
+    if type == "DURATION" and isinstance(value, timedelta):
+        return value
+    text = value if isinstance(value, str) else dumps(value)
+    stripped = text.strip()
+    expected = {
+        "NUMBER": "a number such as 42 or 3.14", "BOOLEAN": "true or false",
+        "DATETIME": "an ISO-8601 instant such as 2024-01-31T10:00:00Z",
+        "DATE": "an ISO-8601 date such as 2024-01-31", "DURATION": "an ISO-8601 duration such as PT5M",
+        "JSON": "a JSON document",
+    }[type]
+    try:
+        if type == "NUMBER":
+            number = json.loads(stripped)
+            if isinstance(number, (int, float)) and not isinstance(number, bool):
+                return number
+        elif type == "BOOLEAN":
+            if stripped.lower() in ("true", "false"):
+                return stripped.lower() == "true"
+        elif type == "DATETIME":
+            return parse_instant(stripped)
+        elif type == "DATE":
+            try:
+                return date.fromisoformat(stripped)
+            except ValueError:
+                return parse_instant(stripped).date()
+        elif type == "DURATION":
+            return parse_duration(stripped)
+        else:
+            return json.loads(stripped)
+    except ValueError:
+        pass
+    raise IllegalArgumentError(f"Invalid value `{text}` for kvType {type}: expected {expected}")

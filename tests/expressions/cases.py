@@ -357,6 +357,16 @@ CASES: list[Case] = [
     c("6.5", "{{ secret() }}", ERR("The 'secret' function expects an argument 'key'.")),
     c("6.5", "{{ kv('k') }}", ERR("The 'kv' function needs a KV store")),
     c("6.5", "{{ errorLogs() }}", "[]"),
+    # file functions (their happy paths run through the engine: tests/expressions/test_file_functions.py)
+    c("6.5", "{{ read('/etc/passwd') }}", ERR("The 'read' function expects a kestra:/// internal storage URI")),
+    c("6.5", "{{ read('kestra:///ns/f/executions/e2/x.txt') }}",
+      ERR("Unable to read the file 'kestra:///ns/f/executions/e2/x.txt' as it doesn't belong to the current execution"),
+      flow={"id": "f", "namespace": "ns"}, execution={"id": "e1"}),
+    c("6.5", "{{ fileSize('kestra:///a/b.txt') }}",
+      ERR("The 'fileSize' function can only be used while running an execution")),
+    c("6.5", "{{ fileExists('kestra:///a/../../x') }}", ERR("Invalid internal storage URI")),
+    c("6.5", "{{ isFileEmpty() }}", ERR("The 'isFileEmpty' function expects an argument 'path'.")),
+    c("6.5", "{{ fileEmpty(1) }}", ERR("The 'fileEmpty' function expects an argument 'path' with type string.")),
     c("6.5", "{{ nope() }}", ERR("Function or Macro [nope] does not exist.")),
     c("6.5", "{{ now(zone='UTC') }}", ERR("The following named argument does not exist: zone")),
 

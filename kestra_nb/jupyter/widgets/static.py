@@ -98,6 +98,12 @@ def timeline_html(summary: Mapping[str, Any], rows: list[Mapping[str, Any]], now
         attempts = (f'<span class="kn-attempts" title="{row["attempts"]} attempts">&#x21bb;{row["attempts"]}</span>'
                     if row["attempts"] > 1 else "")
         label = f'{escape(row["task"])}{value}{attempts}'
+        if row.get("subflow"):
+            label = f'<span class="kn-fold">&#x25BE;</span>{label}'
+        nested = ""
+        if row.get("execution"):  # a row of a child execution (subflow), folded under `under`
+            nested = (f' data-execution="{escape(row["execution"])}" data-under="{escape(" ".join(row["under"]))}"'
+                      + (' data-kind="execution"' if row.get("kind") == "execution" else ""))
         bar = ""
         if running is not None:
             bar = (f'<div class="kn-bar" data-state="{state}" data-task="{escape(row["task"])}" '
@@ -105,7 +111,7 @@ def timeline_html(summary: Mapping[str, Any], rows: list[Mapping[str, Any]], now
                    f'</div>')
         out.append(
             f'<div class="kn-row" data-id="{escape(row["id"])}" data-task="{escape(row["task"])}" '
-            f'data-state="{state}" title="{escape(row["task"])} {state}">'
+            f'data-state="{state}"{nested} title="{escape(row["task"])} {state}">'
             f'<div class="kn-label" style="padding-left:{row["depth"] * 14}px">{label}</div>'
             f'<div class="kn-track"><div class="kn-queued" data-state="{state}" '
             f'style="left:{_pct(row["created"], total)}%;width:{_pct(queued_to - row["created"], total)}%;'

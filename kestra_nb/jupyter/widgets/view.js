@@ -33,13 +33,15 @@ function header(summary, now, colors) {
     `<span class="kn-total" title="total duration">${fmt(total)}</span></div>`;
 }
 
-function timeline(summary, rows, now, colors) {
+// Rows of child executions (subflows) carry `under`: the subflow rows they are nested in; a folded one hides them.
+function timeline(summary, rows, now, colors, folded) {
   if (!rows.length) return '<div class="kn-tl"><div class="kn-empty">No task run yet</div></div>';
   let total = summary.end !== null && summary.end !== undefined ? summary.end : now;
   for (const r of rows) total = Math.max(total, r.end || 0);
   total = Math.max(total, 0.001);
   const out = ['<div class="kn-tl">'];
   for (const r of rows) {
+    if (folded && (r.under || []).some((id) => folded.has(id))) continue;
     const fill = colors[r.state] || "#918BA9";
     const end = r.end !== null && r.end !== undefined ? r.end : now;
     const running = r.running;
@@ -49,8 +51,10 @@ function timeline(summary, rows, now, colors) {
     const bar = running !== null && running !== undefined
       ? `<div class="kn-bar" data-state="${r.state}" data-task="${esc(r.task)}" style="left:${pct(running, total)}%;width:${pct(end - running, total)}%;background:${fill}"></div>`
       : "";
-    out.push(`<div class="kn-row" data-id="${esc(r.id)}" data-task="${esc(r.task)}" data-state="${r.state}" title="${esc(r.task)} ${r.state}">` +
-      `<div class="kn-label" style="padding-left:${r.depth * 14}px">${esc(r.task)}${value}${attempts}</div>` +
+    const fold = r.subflow ? `<span class="kn-fold" style="cursor:pointer">${folded && folded.has(r.id) ? "&#x25B8;" : "&#x25BE;"}</span>` : "";
+    const nested = r.execution ? ` data-execution="${esc(r.execution)}" data-under="${esc((r.under || []).join(" "))}"` : "";
+    out.push(`<div class="kn-row" data-id="${esc(r.id)}" data-task="${esc(r.task)}" data-state="${r.state}"${nested} title="${esc(r.task)} ${r.state}">` +
+      `<div class="kn-label" style="padding-left:${r.depth * 14}px">${fold}${esc(r.task)}${value}${attempts}</div>` +
       `<div class="kn-track"><div class="kn-queued" data-state="${r.state}" style="left:${pct(r.created, total)}%;width:${pct(queuedTo - r.created, total)}%;background:${fill}"></div>${bar}</div>` +
       `<div class="kn-dur">${fmt(end - r.created)}</div></div>`);
   }
@@ -139,6 +143,7 @@ function render({model, el}) {
   let tab = "outputs";
   let task = "";
   let level = "TRACE";
+  const folded = new Set();  // subflow rows whose child executions are hidden
   $(".kn-level").innerHTML = LEVELS.map((l) => `<option value="${l}">${l}</option>`).join("");
 
   const drawTop = () => {
@@ -146,7 +151,7 @@ function render({model, el}) {
     const summary = model.get("summary") || {};
     const now = model.get("now") || 0;
     $(".kn-top").innerHTML = header(summary, now, colors);
-    $(".kn-timeline").innerHTML = timeline(summary, model.get("runs") || [], now, colors);
+    $(".kn-timeline").innerHTML = timeline(summary, model.get("runs") || [], now, colors, folded);
     $(".kn-error").textContent = model.get("error") || "";
   };
   const drawOutputs = () => {
@@ -172,6 +177,13 @@ function render({model, el}) {
     drawJson();
   };
   for (const button of root.querySelectorAll(".kn-tab")) button.addEventListener("click", () => show(button.dataset.tab));
+  $(".kn-timeline").addEventListener("click", (event) => {
+    const fold = event.target.closest(".kn-fold");
+    const row = fold && fold.closest(".kn-row");
+    if (!row) return;
+    if (folded.has(row.dataset.id)) folded.delete(row.dataset.id); else folded.add(row.dataset.id);
+    drawTop();
+  });
   $(".kn-task").addEventListener("change", (event) => { task = event.target.value; drawLogs(); });
   $(".kn-level").addEventListener("change", (event) => { level = event.target.value; drawLogs(); });
 

@@ -6,7 +6,10 @@ start (its CREATED date); `None` means "not yet" (a running bar grows up to `now
 
 Gantt semantics follow Kestra's UI: one row per task run, ordered by start and nested under its parent
 task run; the queued part (CREATED -> first RUNNING) drawn lighter than the running part; a marker when a
-task run has several attempts.
+task run has several attempts. A Subflow or ForEachItem task run expands into the executions it started
+(child documents whose `trigger.variables.executionId` is a shown execution): a row per child execution,
+then that child's task runs, nested below; such rows carry `execution` (the child's id) and `under` (the
+ids of the subflow rows they are nested in, outermost first), so a view can fold them.
 """
 from __future__ import annotations
 
@@ -53,6 +56,7 @@ class ViewModel:
 
     def __init__(self) -> None:
         self.doc: dict[str, Any] | None = None
+        self.children: dict[str, dict[str, Any]] = {}  # child executions (subflows) by id, at any depth
         self.logs: list[dict[str, Any]] = []
         self.dropped_logs = 0
         self.origin: float | None = None         # epoch ms of the execution's CREATED date
@@ -61,10 +65,20 @@ class ViewModel:
     # ---------------------------------------------------------------------------------------- input
 
     def update(self, doc: Mapping[str, Any]) -> None:
-        """Take the execution's latest document (Kestra JSON)."""
+        """Take the latest document (Kestra JSON) of the execution, or of a child execution it started."""
+        if self.doc is not None and doc.get("id") != self.doc.get("id"):
+            if self.is_child(doc):
+                self.children[str(doc["id"])] = dict(doc)
+            return
         self.doc = dict(doc)
         if self.origin is None:
             self.origin = self._epoch(doc["state"]["histories"][0]["date"])
+
+    def is_child(self, doc: Mapping[str, Any]) -> bool:
+        """Whether `doc` is an execution started by the shown execution or one of its known children."""
+        variables = (doc.get("trigger") or {}).get("variables") or {}
+        parent = variables.get("executionId")
+        return parent is not None and (parent == (self.doc or {}).get("id") or parent in self.children)
 
     def add_logs(self, entries: Iterable[Any]) -> None:
         """Append log entries (LogEntry objects or Kestra LogEntry JSON)."""
@@ -101,34 +115,68 @@ class ViewModel:
                 "labels": labels, "parentId": doc.get("parentId")}
 
     def rows(self) -> list[dict[str, Any]]:
-        """The timeline: one row per task run, parents before their children, siblings by start."""
-        runs = (self.doc or {}).get("taskRunList") or []
+        """The timeline: one row per task run, parents before their children, siblings by start; a subflow
+        task run followed by its child executions and their task runs."""
+        rows: list[dict[str, Any]] = []
+        self._task_rows(self.doc or {}, 0, [], rows, None)
+        return rows
+
+    def _task_rows(self, doc: Mapping[str, Any], depth: int, under: list[str], rows: list[dict[str, Any]],
+                   execution: str | None) -> None:
+        runs = doc.get("taskRunList") or []
         ids = {tr["id"] for tr in runs}
         children: dict[str | None, list[tuple[float, int, dict[str, Any]]]] = {}
         for index, tr in enumerate(runs):
             parent = tr.get("parentTaskRunId")
             created = self._rel(tr["state"]["histories"][0]["date"])
             children.setdefault(parent if parent in ids else None, []).append((created, index, tr))
-        rows: list[dict[str, Any]] = []
+        started: dict[str, list[dict[str, Any]]] = {}  # task run id -> the child executions it started
+        for child in self.children.values():
+            variables = (child.get("trigger") or {}).get("variables") or {}
+            if variables.get("executionId") == doc.get("id") and variables.get("taskRunId") in ids:
+                started.setdefault(variables["taskRunId"], []).append(child)
         stack: list[tuple[int, dict[str, Any]]] = [
-            (0, tr) for _, _, tr in sorted(children.get(None, ()), key=_start_key, reverse=True)]
+            (depth, tr) for _, _, tr in sorted(children.get(None, ()), key=_start_key, reverse=True)]
         while stack:
-            depth, tr = stack.pop()
-            rows.append(self._row(tr, depth))
+            level, tr = stack.pop()
+            row = self._row(tr, level)
+            row["under"] = list(under)
+            if execution is not None:
+                row["execution"] = execution
+            rows.append(row)
+            for child in sorted(started.get(tr["id"], ()), key=self._child_key):
+                row["subflow"] = True
+                nested = [*under, tr["id"]]
+                rows.append(self._execution_row(child, level + 1, nested))
+                self._task_rows(child, level + 2, nested, rows, str(child["id"]))
             kids = children.get(tr["id"])
             if kids:
-                stack.extend((depth + 1, kid) for _, _, kid in sorted(kids, key=_start_key, reverse=True))
-        return rows
+                stack.extend((level + 1, kid) for _, _, kid in sorted(kids, key=_start_key, reverse=True))
+
+    def _execution_row(self, doc: Mapping[str, Any], depth: int, under: list[str]) -> dict[str, Any]:
+        """The row of a child execution: its flow, its iteration (ForEachItem), its own state bar."""
+        state = doc["state"]
+        histories = state["histories"]
+        current = state["current"]
+        running = next((self._rel(h["date"]) for h in histories if h["state"] == "RUNNING"), None)
+        end = self._rel(histories[-1]["date"]) if current in TERMINATED else None
+        iteration = ((doc.get("trigger") or {}).get("variables") or {}).get("taskRunIteration")
+        return {"id": doc["id"], "task": f'{doc.get("namespace", "")}.{doc.get("flowId", "")}',
+                "value": None if iteration is None else str(iteration), "depth": depth, "state": current,
+                "created": self._rel(histories[0]["date"]), "running": running, "end": end, "attempts": 0,
+                "execution": doc["id"], "kind": "execution", "under": under}
 
     def outputs(self) -> dict[str, Any]:
         """The flow's outputs (empty until the execution ends)."""
         return dict((self.doc or {}).get("outputs") or {})
 
     def task_outputs(self) -> list[dict[str, Any]]:
-        """The outputs of each task run that has some, in timeline order."""
+        """The outputs of each task run that has some, in timeline order (the shown execution's own)."""
         runs = {tr["id"]: tr for tr in (self.doc or {}).get("taskRunList") or ()}
         out = []
         for row in self.rows():
+            if row["id"] not in runs:  # a child execution's row
+                continue
             outputs = runs[row["id"]].get("outputs")
             if outputs:
                 out.append({"task": row["task"], "value": row["value"], "outputs": outputs})
@@ -157,7 +205,8 @@ class ViewModel:
             return True
         if self.doc["state"]["current"] not in TERMINATED:
             return True
-        return any(tr["state"]["current"] not in TERMINATED for tr in self.doc.get("taskRunList") or ())
+        return any(tr["state"]["current"] not in TERMINATED for tr in self.doc.get("taskRunList") or ()) or any(
+            child["state"]["current"] not in TERMINATED for child in self.children.values())
 
     # ------------------------------------------------------------------------------------- helpers
 
@@ -171,6 +220,11 @@ class ViewModel:
                 "state": current, "created": self._rel(histories[0]["date"]), "running": running, "end": end,
                 "attempts": len(tr.get("attempts") or ())}
 
+    def _child_key(self, doc: Mapping[str, Any]) -> tuple[int, float]:
+        """Child executions in iteration order (ForEachItem batches), then by creation."""
+        variables = (doc.get("trigger") or {}).get("variables") or {}
+        return int(variables.get("taskRunIteration") or 0), self._epoch(doc["state"]["histories"][0]["date"])
+
     def _epoch(self, text: str) -> float:
         value = self._instants.get(text)
         if value is None:
@@ -183,6 +237,7 @@ class ViewModel:
 
 def _start_key(item: tuple[float, int, dict[str, Any]]) -> tuple[float, int]:
     return item[0], item[1]
+
 
 
 def _log_fields(entry: Any) -> dict[str, Any]:
