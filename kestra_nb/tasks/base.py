@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from ..errors import TaskFailure
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..model.execution import Execution, Level, TaskRun
     from ..model.flow import Flow, TaskSpec
@@ -107,3 +109,15 @@ class Task:
     @classmethod
     def prop_map(cls) -> dict[str, Prop]:
         return {p.name: p for p in cls.props}
+
+
+def render_bool(ctx: TaskContext, raw: Any, prop: str, default: bool) -> bool:
+    """A bool property as written, or rendered from an expression to `true`/`false` (a clear error otherwise)."""
+    if raw is None:
+        return default
+    if isinstance(raw, bool):
+        return raw
+    text = ctx.render_string(raw, prop).strip().lower()
+    if text not in ("true", "false"):
+        raise TaskFailure(f"Invalid `{prop}` `{text}`: expected true or false")
+    return text == "true"

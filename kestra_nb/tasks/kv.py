@@ -14,7 +14,7 @@ from ..errors import IllegalArgumentError, TaskFailure
 from ..model.jsonfmt import parse_duration
 from ..model.state import utcnow
 from ..store._common import KV_TYPES, kv_convert, kv_type_of, tenant_of
-from .base import Prop, Task, TaskContext
+from .base import Prop, Task, TaskContext, render_bool
 
 # Kestra's KVStore.validateKey
 _KEY = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
@@ -38,16 +38,6 @@ def _namespace(ctx: TaskContext, raw: Any) -> str:
         raise TaskFailure("Invalid `namespace`: expected a namespace such as company.team")
     return namespace
 
-
-def _bool(ctx: TaskContext, raw: Any, prop: str, default: bool) -> bool:
-    if raw is None:
-        return default
-    if isinstance(raw, bool):
-        return raw
-    text = ctx.render_string(raw, prop).strip().lower()
-    if text not in ("true", "false"):
-        raise TaskFailure(f"Invalid `{prop}` `{text}`: expected true or false")
-    return text == "true"
 
 
 def _tenant(ctx: TaskContext) -> str:
@@ -109,7 +99,7 @@ class Set(Task):
         if description is not None:
             description = ctx.render_string(description, "description")
         store, tenant = _store(ctx), _tenant(ctx)
-        if not _bool(ctx, self.prop("overwrite"), "overwrite", True) and \
+        if not render_bool(ctx, self.prop("overwrite"), "overwrite", True) and \
                 store.kv_get(namespace, key, tenant=tenant) is not None:
             raise TaskFailure(f"Cannot set value for key '{key}'. "
                               "Key already exists and `overwrite` is set to `false`.")
@@ -130,7 +120,7 @@ class Get(Task):
         namespace = _namespace(ctx, self.prop("namespace"))
         entry = _store(ctx).kv_get(namespace, key, tenant=_tenant(ctx))
         if entry is None:
-            if _bool(ctx, self.prop("errorOnMissing"), "errorOnMissing", False):
+            if render_bool(ctx, self.prop("errorOnMissing"), "errorOnMissing", False):
                 raise _missing(key, namespace)
             return {"value": None}
         value = entry.value
@@ -151,7 +141,7 @@ class Delete(Task):
         key = _key(ctx, self.prop("key"))
         namespace = _namespace(ctx, self.prop("namespace"))
         deleted = _store(ctx).kv_delete(namespace, key, tenant=_tenant(ctx))
-        if not deleted and _bool(ctx, self.prop("errorOnMissing"), "errorOnMissing", False):
+        if not deleted and render_bool(ctx, self.prop("errorOnMissing"), "errorOnMissing", False):
             raise _missing(key, namespace)
         return {"deleted": deleted}
 

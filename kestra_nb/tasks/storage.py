@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 from ..errors import IllegalArgumentError, NotFoundError, TaskFailure
 from ..model.ids import new_id
 from ..store.storage import InternalStorage, execution_prefix
-from .base import Prop, Task, TaskContext
+from .base import Prop, Task, TaskContext, render_bool
 
 _CHUNK = 1 << 16
 _MAX_PIECE = 1 << 20  # rows longer than this are carried in pieces (bounded memory)
@@ -189,17 +189,6 @@ def _extension(ctx: TaskContext, raw: Any, default: str) -> str:
     return ext
 
 
-def _render_bool(ctx: TaskContext, raw: Any, prop: str, default: bool) -> bool:
-    """A bool property as written, or rendered from an expression (`true`/`false`)."""
-    if raw is None:
-        return default
-    if isinstance(raw, bool):
-        return raw
-    text = ctx.render_string(raw, prop).strip().lower()
-    if text not in ("true", "false"):
-        raise TaskFailure(f"Invalid `{prop}` `{text}`: expected true or false")
-    return text == "true"
-
 
 def _render_int(ctx: TaskContext, raw: Any, prop: str) -> int | None:
     if raw is None:
@@ -336,7 +325,7 @@ class Delete(Task):
         uri = ctx.render_string(self.prop("uri"), "uri").strip()
         check_uri(ctx, uri, "uri")
         deleted = ctx.storage.delete(uri)  # type: ignore[attr-defined]
-        if not deleted and _render_bool(ctx, self.prop("errorOnMissing"), "errorOnMissing", False):
+        if not deleted and render_bool(ctx, self.prop("errorOnMissing"), "errorOnMissing", False):
             raise TaskFailure(f"Unable to find file '{uri}'")
         return {"uri": uri, "deleted": deleted}
 
