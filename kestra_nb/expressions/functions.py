@@ -4,7 +4,8 @@ Functions bind their arguments with Pebble's rules (declared names, positional f
 Those that reach outside the template — `secret()` (environment variables `SECRET_<KEY>` holding base64),
 `kv()` (the store's KV entries), `errorLogs()` (the execution's ERROR logs), `render()` (the renderer) —
 get what they need from `RuntimeHooks` (put in the variables by the engine under `runtime.RUNTIME`) or
-from the renderer that compiled the template. Reading files, the network and processes is not offered.
+from the renderer that compiled the template. The file functions (`read()`, `fileSize()`…) live in files.py and
+reach only the current execution's `kestra:///` files; local files, the network and processes are not offered.
 """
 from __future__ import annotations
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import shutil
 from datetime import timedelta
 from email.message import Message
-from typing import Any, BinaryIO
+from typing import Any, AsyncIterator, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from ..lazy import lazy_module
@@ -319,6 +320,35 @@ def _build(client: httpx.AsyncClient, p: _Prepared) -> httpx.Request:
         raise TaskFailure(f"Invalid request to {p.url}: {exc}") from None
 
 
+@contextlib.asynccontextmanager
+async def _exchange(opts: _Options, p: _Prepared) -> AsyncIterator[tuple[httpx.Request, httpx.Response]]:
+    """Send the request and yield it with its streamed response; transport errors, also while the body is
+    read, become task failures; the response is closed on the way out."""
+    async with _client(opts) as client:
+        request = _build(client, p)
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, p) from None
+        try:
+            yield request, response
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, p) from None
+        finally:
+            await response.aclose()
+
+
+async def _body(response: httpx.Response, opts: _Options, p: _Prepared, raw: bool = False) -> AsyncIterator[bytes]:
+    """The response body chunk by chunk (as sent when `raw`), failing once it exceeds options.maxContentLength."""
+    size = 0
+    async for chunk in response.aiter_raw() if raw else response.aiter_bytes():
+        size += len(chunk)
+        if opts.max_length is not None and size > opts.max_length:
+            raise TaskFailure(f"Response from {p.url} is bigger than "
+                              f"options.maxContentLength ({opts.max_length} bytes)")
+        yield chunk
+
+
 def _response_headers(response: httpx.Response) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for name, value in response.headers.multi_items():  # names in lower case, as HTTP/2 and Kestra 1.x
@@ -374,28 +404,8 @@ class Request(Task):
         opts = _options(ctx, self)
         p = _prepare(ctx, self)
         try:
-            async with _client(opts) as client:
-                request = _build(client, p)
-                try:
-                    response = await client.send(request, stream=True)
-                except httpx.HTTPError as exc:
-                    raise _transport_error(exc, p) from None
-                try:
-                    if opts.max_length is not None:
-                        chunks, size = [], 0
-                        async for chunk in response.aiter_bytes():
-                            size += len(chunk)
-                            if size > opts.max_length:
-                                raise TaskFailure(f"Response from {p.url} is bigger than "
-                                                  f"options.maxContentLength ({opts.max_length} bytes)")
-                            chunks.append(chunk)
-                        content = b"".join(chunks)
-                    else:
-                        content = await response.aread()
-                except httpx.HTTPError as exc:
-                    raise _transport_error(exc, p) from None
-                finally:
-                    await response.aclose()
+            async with _exchange(opts, p) as (request, response):
+                content = b"".join([chunk async for chunk in _body(response, opts, p)])
         finally:
             p.close()
         ctx.log(Level.DEBUG, f"Request {p.method} {p.url} answered {response.status_code}")
@@ -443,40 +453,26 @@ class Download(Task):
                 raise TaskFailure("Invalid `saveAs`: expected a file name")
         tmp = ctx.working_dir()  # type: ignore[attr-defined]
         try:
-            async with _client(opts) as client:
-                request = _build(client, p)
+            async with _exchange(opts, p) as (request, response):
+                _check_status(response, opts)
+                name = save_as or download_filename(response.headers.get("content-disposition"), str(response.url))
+                local = tmp / name
+                length = 0
+                out = await asyncio.to_thread(open, local, "wb")
                 try:
-                    response = await client.send(request, stream=True)
-                except httpx.HTTPError as exc:
-                    raise _transport_error(exc, p) from None
-                try:
-                    _check_status(response, opts)
-                    name = save_as or download_filename(response.headers.get("content-disposition"),
-                                                        str(response.url))
-                    local = tmp / name
-                    length = 0
-                    out = await asyncio.to_thread(open, local, "wb")
-                    try:
-                        pending: list[bytes] = []
-                        pending_size = 0
-                        async for chunk in response.aiter_raw() if _identity(response) else response.aiter_bytes():
-                            length += len(chunk)
-                            if opts.max_length is not None and length > opts.max_length:
-                                raise TaskFailure(f"Response from {p.url} is bigger than "
-                                                  f"options.maxContentLength ({opts.max_length} bytes)")
-                            pending.append(chunk)
-                            pending_size += len(chunk)
-                            if pending_size >= _WRITE_CHUNK:
-                                await asyncio.to_thread(out.writelines, pending)
-                                pending, pending_size = [], 0
-                        if pending:
+                    pending: list[bytes] = []
+                    pending_size = 0
+                    async for chunk in _body(response, opts, p, raw=_identity(response)):
+                        length += len(chunk)
+                        pending.append(chunk)
+                        pending_size += len(chunk)
+                        if pending_size >= _WRITE_CHUNK:
                             await asyncio.to_thread(out.writelines, pending)
-                    finally:
-                        await asyncio.to_thread(out.close)
-                except httpx.HTTPError as exc:
-                    raise _transport_error(exc, p) from None
+                            pending, pending_size = [], 0
+                    if pending:
+                        await asyncio.to_thread(out.writelines, pending)
                 finally:
-                    await response.aclose()
+                    await asyncio.to_thread(out.close)
             if length == 0 and fail_on_empty:
                 raise TaskFailure(f"No response from server: {p.url} returned an empty body "
                                   "(set `failOnEmptyResponse: false` to accept it)")
