@@ -42,6 +42,7 @@ from ..model.jsonfmt import (
 from ..model.state import StateType, utcnow
 from ..parsing import check_flow, split_documents
 from ..store.base import KVEntry
+from ..store._common import kv_type_of
 from ..store.storage import execution_prefix, safe_filename
 from . import query
 from .errors import BadRequest, InvalidEntity
@@ -963,13 +964,7 @@ def kv_value(text: str) -> tuple[Any, str]:
         except ValueError:
             pass
         return stripped, "STRING"   # Ion reads a bare word as a symbol, i.e. text
-    if isinstance(value, bool):
-        return value, "BOOLEAN"
-    if isinstance(value, (int, float)):
-        return value, "NUMBER"
-    if isinstance(value, (dict, list)):
-        return value, "JSON"
-    return value, "STRING"
+    return value, kv_type_of(value)
 
 
 def _label_pairs(values: Sequence[str] | None) -> list[tuple[str, str]]:
