@@ -1,6 +1,7 @@
 """The standalone server: `kestra-nb server [--host 127.0.0.1] [--port 8080] [--home DIR] [--basic-auth U:P]`.
 
-A tornado application mounting `api.routes` at `/`, with the engine on the server's own loop. On loopback
+A tornado application mounting `api.routes` at `/`; the engine runs on its own loop thread, so nothing an
+execution computes holds up the HTTP loop, and it recovers executions only once the server listens. On loopback
 it needs no credentials by default (so the seed's `curl` works as written); with `--basic-auth` or
 `KESTRA_NB_BASIC_AUTH` every route but `/ping` and the webhook routes (open, as Kestra's open-urls: the
 trigger's key is the secret; see api.webhook) requires HTTP Basic auth; a non-loopback address is refused
@@ -39,6 +40,18 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 GRACE = 10.0   # seconds running executions get to end or pause on shutdown
 GC_THRESHOLD = 20_000  # young-generation allocations between collections (CPython's default is 700)
+
+
+SWITCH_INTERVAL = 0.001  # seconds a thread holding the GIL runs before another may take it (CPython: 0.005)
+
+
+def prefer_short_switches() -> None:
+    """Let the thread answering HTTP take the GIL within a millisecond while the engine's thread computes.
+
+    Every socket call gives the GIL up and takes it back; under CPython's 5 ms switch interval a request
+    needing a few of them behind a busy engine thread waits tens of milliseconds."""
+    if sys.getswitchinterval() > SWITCH_INTERVAL:
+        sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 class InsecureBindError(KestraNbError):
@@ -99,7 +112,10 @@ class Server:
 
         self.loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        self.engine = Engine(self.home, loop=self.loop)
+        # The engine runs on its own loop thread, this loop answers HTTP: no render, step or store call of an
+        # execution holds up a request (see handlers.on_engine_loop). Recovery waits until we listen.
+        self.engine = Engine(self.home, recover=False)
+        prefer_short_switches()
         self.service = ApiService(self.engine, base_url="")
         app = make_app(self.service, self.auth)
         self.api = app.settings["kestra_nb_api"]
@@ -110,7 +126,9 @@ class Server:
         from .engine.scheduler import Scheduler
 
         self.scheduler = Scheduler(self.engine)   # fires Schedule and Flow triggers if this process leads
-        self.scheduler.start()
+        engine_loop = self.engine.loop
+        engine_loop.call_soon_threadsafe(self.engine.recover)   # in the background, once listening
+        engine_loop.call_soon_threadsafe(self.scheduler.start)
 
     async def serve(self) -> None:
         """Start, signal readiness, run until asked to stop, then shut down gracefully."""
@@ -129,13 +147,14 @@ class Server:
         """Stop listening, give running executions `grace` seconds to end or pause, stop the rest, close."""
         if self._http is not None:
             self._http.stop()
-        if self.scheduler is not None:
-            await self.scheduler.stop()   # no new executions from triggers; another process may lead now
+        if self.scheduler is not None and self.engine is not None:
+            # no new executions from triggers; another process may lead now
+            await self.engine.on_loop(self.scheduler.stop)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.grace
         service = self.service
         while service is not None and loop.time() < deadline and any(
-                state is not StateType.PAUSED for state in service.active.values()):
+                state is not StateType.PAUSED for state in tuple(service.active.values())):
             await asyncio.sleep(0.02)
         # answers already computed (wait=true of executions that just ended) get written
         while self.api is not None and self.api.in_flight and loop.time() < min(deadline, loop.time() + 0.2):
@@ -148,10 +167,10 @@ class Server:
         for task in others:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
-        if service is not None:
-            service.close()
+        if service is not None and self.engine is not None:
+            await self.engine.on_loop(service.close)
         if self.engine is not None:
-            self.engine.close()
+            self.engine.close()   # stops its drivers (what they drive stays as last committed) and its thread
 
     def run(self) -> int:
         """Serve in this thread until SIGTERM/SIGINT; returns the exit status (0)."""
@@ -212,4 +231,5 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - `kestra-nb
     return cli_main(["server", *(argv if argv is not None else sys.argv[1:])])
 
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "InsecureBindError", "Server", "make_app", "serve_in_thread"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "InsecureBindError", "Server", "make_app", "prefer_short_switches",
+           "serve_in_thread"]

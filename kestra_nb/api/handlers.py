@@ -48,9 +48,19 @@ from .service import ApiService, Body, Redirect, StoredFile
 log = logging.getLogger(__name__)
 
 TENANT = "main"
+ON_SERVER_LOOP = frozenset({"ping", "openapi"})   # operations answered on the server's loop: constant work
 STREAMED_BODY_LIMIT = 10 * 1024 ** 3   # bytes of a multipart body (file uploads); other bodies keep the default
 FILE_CHUNK = 512 * 1024                # bytes read and sent at a time when serving a stored file
 _PATH_KEYWORDS = {"executionId": "execution_id", "id": "flow_id", "flowId": "flow_id"}
+
+
+async def on_engine_loop(engine: Any, call: Any) -> Any:
+    """`call()` (awaited if it gives an awaitable) on the engine's loop, whichever loop the server runs."""
+    on_loop = getattr(engine, "on_loop", None)
+    if on_loop is not None:
+        return await on_loop(call)
+    result = call()
+    return await result if inspect.isawaitable(result) else result
 
 
 class Api:
@@ -194,9 +204,13 @@ class ApiHandler(tornado.web.RequestHandler):
                 return
             try:
                 kwargs = self._arguments(match)
-                result = getattr(api.service, match.route.operation)(**kwargs)
-                if inspect.isawaitable(result):
-                    result = await result
+                operation = getattr(api.service, match.route.operation)
+                if match.route.operation in ON_SERVER_LOOP:
+                    result = operation(**kwargs)
+                else:   # on the engine's loop: no render, step or store call holds up this one
+                    result = await on_engine_loop(api.service.engine, lambda: operation(**kwargs))
+                    if match.route.produces == "sse":
+                        result = api.service.engine.iterate_on_loop(result)
             except Exception as exc:  # noqa: BLE001 - every error becomes a JsonError, never a traceback
                 self._close_body()
                 self._error(exc)
@@ -463,4 +477,4 @@ def api_handlers(api: Api, prefix: str = "", handler: type[ApiHandler] = ApiHand
     return [(base + r"/ping", handler, options), (base + r"/api/v1/.*", handler, options)]
 
 
-__all__ = ["Api", "ApiHandler", "NotFoundHandler", "api_handlers"]
+__all__ = ["Api", "ApiHandler", "NotFoundHandler", "api_handlers", "on_engine_loop"]

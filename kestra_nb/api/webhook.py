@@ -34,6 +34,7 @@ from ..model.jsonfmt import dumps
 from ..parsing import parse_flow
 from ..parsing.triggers import EXPRESSION, WEBHOOK, is_template
 from .errors import BadRequest, error_status, json_error
+from .handlers import on_engine_loop
 from .service import ApiService, Watch
 
 log = logging.getLogger(__name__)
@@ -200,10 +201,10 @@ class WebhookHandler(tornado.web.RequestHandler):
         tenant, (namespace, flow_id, key) = (args[0], args[1:]) if len(args) == 4 else (TENANT, args)
         request = self.request
         try:
-            answer = await self.webhooks.trigger(
-                namespace, flow_id, key, body=request.body or b"", headers=list(request.headers.get_all()),
-                parameters={k: [v.decode("utf-8", "replace") for v in vs] for k, vs in request.query_arguments.items()},
-                tenant=tenant)
+            body, headers = request.body or b"", list(request.headers.get_all())
+            parameters = {k: [v.decode("utf-8", "replace") for v in vs] for k, vs in request.query_arguments.items()}
+            answer = await on_engine_loop(self.webhooks.engine, lambda: self.webhooks.trigger(
+                namespace, flow_id, key, body=body, headers=headers, parameters=parameters, tenant=tenant))
         except Exception as exc:  # noqa: BLE001 - every error becomes a JsonError, never a traceback
             status, reason, message, embedded = error_status(exc)
             self.set_status(status, reason)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import json
 import logging
 import random
@@ -19,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Union
+from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Union
 
 from ..errors import (
     ExecutionTimeoutError, TaskFailure, IllegalArgumentError, IllegalStateError, KestraNbError,
@@ -57,6 +58,10 @@ INLINE_BUDGET = 0.02  # seconds of instant tasks run inline in one executor step
 RECOVERABLE = (StateType.CREATED, StateType.RESTARTED, StateType.QUEUED, StateType.RUNNING, StateType.PAUSED,
                StateType.KILLING)
 
+# Crash recovery takes an execution over at most this many times between clean stops: one whose recoveries
+# a crash interrupted that often (a poison pill that kills or freezes every process driving it) ends FAILED.
+MAX_RECOVERIES = 2
+
 LabelsArg = Union[Mapping[str, Any], Iterable[Any], None]
 
 
@@ -85,6 +90,26 @@ class _Dequeue:
     """A slot under the flow's concurrency limit freed up: a QUEUED execution may run."""
 
     __slots__ = ()
+
+
+class _ForeignIterator:
+    """Steps an async generator of the engine's loop from another loop (a server's): see `iterate_on_loop`."""
+
+    def __init__(self, engine: Engine, events: AsyncIterator[Any]) -> None:
+        self._engine = engine
+        self._events = events
+
+    def __aiter__(self) -> _ForeignIterator:
+        return self
+
+    async def __anext__(self) -> Any:
+        return await self._engine.on_loop(self._events.__anext__)
+
+    async def aclose(self) -> None:
+        """Close the generator on its own loop (it unsubscribes there)."""
+        close = getattr(self._events, "aclose", None)
+        if close is not None:
+            await self._engine.on_loop(close)
 
 
 class _Driven:
@@ -134,7 +159,8 @@ class Engine:
     """Runs Kestra flows in-process; one per process is the rule (see `get_engine`)."""
 
     def __init__(self, store: Store | str | os.PathLike[str] | None = None, *,
-                 loop: asyncio.AbstractEventLoop | None = None, tasks: Registry | None = None) -> None:
+                 loop: asyncio.AbstractEventLoop | None = None, tasks: Registry | None = None,
+                 recover: bool = True) -> None:
         self.store: Store = store if hasattr(store, "save_execution") else open_store(
             None if store is None else str(store))  # type: ignore[arg-type]
         self.bus = EventBus()
@@ -148,7 +174,8 @@ class Engine:
         self._inline_until = 0.0
         self.recovered: list[str] = []    # ids of the executions this engine took over at start-up
         self.executions = Executions(self)  # what Subflow/ForEachItem tasks reach through ctx.executions
-        self._recover()
+        if recover:
+            self.recover()
 
     # ------------------------------------------------------------------------------------------ loop
 
@@ -181,6 +208,25 @@ class Engine:
             raise IllegalStateError("Engine.run() blocks; on the engine's own loop use `await engine.run_async()`")
         return asyncio.run_coroutine_threadsafe(coro, loop)
 
+    async def on_loop(self, call: Callable[[], Any]) -> Any:
+        """Call `call` on the engine's loop from any loop, awaiting what it returns there; its result.
+
+        A server answers HTTP on one loop and runs the engine on its own: renders, steps and store work
+        then never hold up the server's loop (which the GIL's switch interval lets run meanwhile)."""
+        async def on_engine() -> Any:
+            result = call()
+            return await result if inspect.isawaitable(result) else result
+
+        if self._on_loop_thread():
+            return await on_engine()
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(on_engine(), self.loop))
+
+    def iterate_on_loop(self, events: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """An async iterator stepping `events` (an async generator of the engine's loop) from another loop."""
+        if self._on_loop_thread():
+            return events
+        return _ForeignIterator(self, events)
+
     def _on_loop_thread(self) -> bool:
         try:
             return asyncio.get_running_loop() is self._loop
@@ -199,12 +245,20 @@ class Engine:
                 for task in drivers:
                     task.cancel()
                 await asyncio.gather(*drivers, return_exceptions=True)
-            asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(5)
+            try:
+                asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(5)
+            except concurrent.futures.TimeoutError:   # a step still computing: the store closes under it
+                log.warning("kestra_nb: the engine's drivers did not stop within 5 s")
             loop.call_soon_threadsafe(loop.stop)
             thread.join(5)
-            loop.close()
+            if not thread.is_alive():
+                loop.close()
             self._thread = None
             self._loop = None
+        try:
+            self.store.forget_recoveries()   # a clean stop: what it drove was not interrupted by a crash
+        except Exception:  # noqa: BLE001 - the store is unwell; the counts stay, which errs on the safe side
+            log.exception("kestra_nb: cannot reset the recovery counts")
         self.store.close()
 
     # ----------------------------------------------------------------------------------------- flows
@@ -382,8 +436,11 @@ class Engine:
 
     # -------------------------------------------------------------------------------- recovery
 
-    def _recover(self) -> None:
-        """Take over the executions whose process died mid-flow (a restarted kernel, a killed server)."""
+    def recover(self) -> None:
+        """Take over the executions whose process died mid-flow (a restarted kernel, a killed server).
+
+        They are claimed here and driven on the engine's loop: a server listens first, then calls this, so
+        neither its start nor its API waits on them."""
         claim = getattr(self.store, "claim_orphans", None)
         orphans = claim(RECOVERABLE) if claim is not None else []
         if not orphans:
@@ -406,7 +463,10 @@ class Engine:
             asyncio.get_running_loop().create_task(self._adopt(ex))
 
     async def _adopt(self, ex: Execution) -> None:
-        """Drive a recovered execution on: ended task runs are kept, interrupted ones run again."""
+        """Drive a recovered execution on: ended task runs are kept, interrupted ones run again.
+
+        The attempt is counted in the store first: past MAX_RECOVERIES the execution ends FAILED instead."""
+        attempts = self.store.count_recovery(ex.id)
         try:
             flow, _ = self.load_flow(ex.namespace, ex.flow_id, ex.flow_revision)
         except KestraNbError as exc:
@@ -414,6 +474,9 @@ class Engine:
             return
         d = _Driven(flow, ex)
         now = utcnow()
+        if attempts > MAX_RECOVERIES:
+            self._give_up(d, attempts)
+            return
         dispatch: list[tuple[TaskRun, Any]] = []
         self._execution_log(d, Level.WARN, "The process driving this execution stopped; it was recovered "
                                            f"by process {os.getpid()}")
@@ -455,6 +518,23 @@ class Engine:
         for tr, cls in dispatch:
             d.workers[tr.id] = loop.create_task(self._work(d, tr, cls))
         d.task = loop.create_task(self._drive(d))
+
+    def _give_up(self, d: _Driven, attempts: int) -> None:
+        """End a poison pill FAILED: every process that recovered it stopped before it could finish."""
+        ex, now = d.ex, utcnow()
+        self._execution_log(d, Level.ERROR, (
+            f"The process driving this execution stopped while recovering it {attempts - 1} times in a row "
+            f"(at most {MAX_RECOVERIES} recoveries): it is FAILED and will not run again"))
+        for tr in ex.task_run_list:
+            if not tr.state.current.is_terminated():
+                if tr.attempts and not tr.attempts[-1].state.is_terminated():
+                    tr.attempts[-1].state.transition(StateType.FAILED, now)
+                tr.state.transition(StateType.FAILED, now)
+        ex.state.transition(StateType.FAILED, now)
+        d.finished = True
+        d.dirty = True
+        self._commit(d)
+        log.error("kestra_nb: execution %s failed: its recovery was interrupted %d times", ex.id, attempts - 1)
 
     # ------------------------------------------------------------------------------ operations
 

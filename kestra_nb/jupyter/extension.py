@@ -13,7 +13,7 @@ webhook routes (`…/executions/webhook/{namespace}/{flowId}/{key}`): open, as i
 calling a webhook hold no Jupyter token; the trigger's key is the secret (`KestraWebhookHandler`). The
 trigger scheduler runs here too (`scheduler_enabled`), firing Schedule and Flow triggers when this process
 holds `<home>/scheduler.lock`.
-The engine runs on the server's own asyncio loop and shares the SQLite store of KESTRA_NB_HOME with the kernels, so a flow saved
+The engine runs on its own loop thread (Jupyter's loop only answers HTTP) and shares the SQLite store of KESTRA_NB_HOME with the kernels, so a flow saved
 by a `%%flow` cell can be run through the API. On shutdown running executions get `shutdown_grace`
 seconds to end or pause; what still runs then stays as last committed, for recovery by the next engine.
 """
@@ -36,6 +36,7 @@ from ..api.handlers import Api, ApiHandler
 from ..api.service import ApiService
 from ..api.webhook import WebhookHandler, Webhooks, webhook_handlers
 from ..model.state import StateType
+from ..server import prefer_short_switches
 
 AUTH_RESOURCE = "kestra"
 MOUNT = "kestra"
@@ -170,14 +171,20 @@ class KestraApp(ExtensionApp):
             os.environ["KESTRA_NB_HOME"] = self.home  # inherited by the kernels this server starts
         # kernels started here link output files to this server's download route (widgets' static HTML)
         os.environ["KESTRA_NB_BASE_URL"] = self.serverapp.base_url
-        self.engine = Engine(self.home or None, loop=self.serverapp.io_loop.asyncio_loop)
+        # The engine runs on its own loop thread, Jupyter's loop answers HTTP: no render, step or store call
+        # of an execution holds up the notebook server (see api.handlers.on_engine_loop).
+        self.engine = Engine(self.home or None, recover=False)
+        prefer_short_switches()
         self.service = ApiService(self.engine)
         self.api = Api(self.service)
+        engine_loop = self.engine.loop
+        # once the server listens (its loop runs): executions left by a dead process, in the background
+        self.serverapp.io_loop.asyncio_loop.call_soon(engine_loop.call_soon_threadsafe, self.engine.recover)
         if self.scheduler_enabled:
             from ..engine.scheduler import Scheduler
 
             self.scheduler = Scheduler(self.engine)
-            self.serverapp.io_loop.asyncio_loop.call_soon(self.scheduler.start)   # once the loop runs
+            engine_loop.call_soon_threadsafe(self.scheduler.start)
         self.log.info("kestra_nb: Kestra API at %s (store %s)", url_path_join(self.serverapp.base_url, MOUNT),
                       getattr(self.engine.store, "path", "memory"))
 
@@ -196,20 +203,15 @@ class KestraApp(ExtensionApp):
         if engine is None:
             return
         if self.scheduler is not None:
-            await self.scheduler.stop()
+            await engine.on_loop(self.scheduler.stop)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.shutdown_grace
         while service is not None and loop.time() < deadline and any(
-                state is not StateType.PAUSED for state in service.active.values()):
+                state is not StateType.PAUSED for state in tuple(service.active.values())):
             await asyncio.sleep(0.05)
-        # the engine has no public stop for a loop it does not own: cancel its drivers, as Server.shutdown does
-        drivers = [d.task for d in getattr(engine, "_driven", {}).values() if getattr(d, "task", None) is not None]
-        for task in drivers:
-            task.cancel()
-        await asyncio.gather(*drivers, return_exceptions=True)
         if service is not None:
-            service.close()
-        engine.close()
+            await engine.on_loop(service.close)
+        engine.close()   # stops its drivers (what they drive stays as last committed) and its thread
         self.engine = None
 
 

@@ -129,6 +129,12 @@ class Store(Protocol):
     def claim_orphans(self, states: Iterable[StateType]) -> list[Execution]:
         """Take over executions in `states` whose driving process died (crash recovery); ours from now on."""
 
+    def count_recovery(self, execution_id: str) -> int:
+        """Count one more recovery attempt of the execution (committed before it starts); the count so far."""
+
+    def forget_recoveries(self) -> None:
+        """This store's process stops cleanly: the recoveries of the executions it drives were not crashes."""
+
     # ---- logs
     def append_metrics(self, metrics: Sequence[dict[str, Any]]) -> None:
         """Record metric entries (Kestra MetricEntry documents with `executionId`) in one transaction."""

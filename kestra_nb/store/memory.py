@@ -86,6 +86,7 @@ class MemoryStore:
         self._storage_dir: tempfile.TemporaryDirectory[str] | None = None
         self._triggers: dict[tuple[str, str, str, str], TriggerState] = {}
         self._marks: dict[tuple[str, str], datetime] = {}
+        self._recoveries: dict[str, int] = {}
 
     @property
     def storage(self) -> InternalStorage:
@@ -416,6 +417,18 @@ class MemoryStore:
     def claim_orphans(self, states: Iterable[StateType]) -> list[Execution]:
         """Nothing to take over: a memory store lives and dies with its only process."""
         return []
+
+    def count_recovery(self, execution_id: str) -> int:
+        """Count one more recovery attempt of the execution; the count so far."""
+        with self._lock:
+            count = self._recoveries.get(execution_id, 0) + 1
+            self._recoveries[execution_id] = count
+            return count
+
+    def forget_recoveries(self) -> None:
+        """A clean stop: the attempts counted so far were not interrupted by a crash."""
+        with self._lock:
+            self._recoveries.clear()
 
     def close(self) -> None:
         """Remove the temporary storage directory, if files were ever stored."""

@@ -97,6 +97,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (tenant, key)) WITHOUT ROWID""",
         "CREATE INDEX executions_end ON executions (tenant, end_date)",
     ),
+    (  # 5: how many times crash recovery took an execution over since the last clean stop (poison pills)
+        "ALTER TABLE executions ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -775,6 +778,27 @@ class SQLiteStore:
             except sqlite3.Error as exc:
                 raise self._fail(exc) from exc
         return claimed
+
+    def count_recovery(self, execution_id: str) -> int:
+        """Count one more recovery attempt of the execution, committed before the attempt; the count so far."""
+        with self._lock:
+            try:
+                self._cur.execute("UPDATE executions SET recoveries = recoveries + 1 WHERE id = ?", (execution_id,))
+                row = self._cur.execute("SELECT recoveries FROM executions WHERE id = ?", (execution_id,)).fetchone()
+            except sqlite3.Error as exc:
+                raise self._fail(exc) from exc
+        return 0 if row is None else int(row[0])
+
+    def forget_recoveries(self) -> None:
+        """A clean stop: the recoveries of the executions this process drives were not interrupted by a crash."""
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self._cur.execute("UPDATE executions SET recoveries = 0 WHERE owner = ? AND recoveries > 0",
+                                  (self.owner,))
+            except sqlite3.Error as exc:
+                raise self._fail(exc) from exc
 
     def close(self) -> None:
         """Stop the checkpoint thread and close the connection (idempotent)."""

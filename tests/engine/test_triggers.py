@@ -378,7 +378,7 @@ def test_store_trigger_states_marks_and_ended_executions(kind, tmp_path):
         store.close()
 
 
-def test_a_version_3_store_migrates_to_4(tmp_path, monkeypatch):
+def test_a_version_3_store_migrates_to_the_latest(tmp_path, monkeypatch):
     from kestra_nb.store import sqlite as sqlite_module
 
     with monkeypatch.context() as patch:
@@ -390,7 +390,7 @@ def test_a_version_3_store_migrates_to_4(tmp_path, monkeypatch):
         old.close()
     store = SQLiteStore(tmp_path)
     try:
-        assert store.schema_version() == 4 and store.get_flow("ns", "f") is not None
+        assert store.schema_version() == sqlite_module.SCHEMA_VERSION and store.get_flow("ns", "f") is not None
         assert store.put_trigger_state(TriggerState("ns", "f", "hourly")) is not None
         assert store.ended_executions(at(2000, 1, 1)) == []
     finally:

@@ -180,7 +180,8 @@ def test_home_trait_and_no_auth_warning(recwarn: Any, jp_serverapp: Any, tmp_pat
     assert app.home == str(tmp_path / "kestra-home")
     assert Path(app.engine.store.path).parent == tmp_path / "kestra-home"
     assert os.environ["KESTRA_NB_HOME"] == app.home  # kernels started by this server share the store
-    assert app.engine.loop is jp_serverapp.io_loop.asyncio_loop  # the engine runs on the server's loop
+    # the engine runs on its own loop thread: no execution holds up Jupyter's loop
+    assert app.engine.loop is not jp_serverapp.io_loop.asyncio_loop and app.engine.loop.is_running()
     warned = [str(w.message) for w in recwarn.list if "kestra" in str(w.message).lower()]
     assert warned == []  # every kestra route is @authenticated: fine with allow_unauthenticated_access=False
 

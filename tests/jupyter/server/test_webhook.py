@@ -50,7 +50,7 @@ async def test_webhook_is_open_and_the_rest_needs_the_token(jp_fetch: Any) -> No
 
 async def test_the_extension_runs_the_scheduler(jp_fetch: Any, jp_serverapp: Any) -> None:
     app = kestra_app(jp_serverapp)
-    await asyncio.sleep(0)   # the scheduler starts once the server's loop runs
+    await app.engine.on_loop(lambda: None)   # the scheduler starts on the engine's loop, queued before this
     assert app.scheduler is not None and app.scheduler.leader
     chained = """id: chained
 namespace: company.team
@@ -68,10 +68,10 @@ triggers:
 """
     await deploy(jp_fetch, chained)
     await deploy(jp_fetch, HOOKED)
-    await app.scheduler.tick()   # sees the new flow now instead of at the next poll
+    await app.engine.on_loop(app.scheduler.tick)   # sees the new flow now instead of at the next poll
     response = await jp_fetch("kestra", "api", "v1", "executions", "webhook", "company.team", "myflow",
                               "jupyter-key", method="POST", body=b"", headers=NO_TOKEN)
     assert response.code == 200
-    await app.scheduler.tick()   # fires now, unless the loop (woken by the end of myflow's execution) did
+    await app.engine.on_loop(app.scheduler.tick)   # fires now, unless the loop (woken by the end of myflow's execution) did
     search = await jp_fetch("kestra", "api", "v1", "executions", "search", params={"flowId": "chained"})
     assert json.loads(search.body)["total"] == 1
