@@ -4,6 +4,7 @@
     kestra-nb run flow.yml --server URL [--basic-auth USER:PASSWORD] [--tenant main]   (on a server)
     kestra-nb validate flow.yml [more.yml …]
     kestra-nb server [--host 127.0.0.1] [--port 8080] [--home DIR] [--basic-auth USER:PASSWORD]
+                     [--allow-host NAME …] [--allow-origin ORIGIN …]
     kestra-nb deploy flow.yml [more.yml …] --server URL [--basic-auth USER:PASSWORD] [--tenant main]
 
 `--basic-auth` defaults to the KESTRA_NB_BASIC_AUTH environment variable.
@@ -57,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
                         help="require HTTP Basic auth (default: KESTRA_NB_BASIC_AUTH; needed off loopback)")
     server.add_argument("--grace", type=float, default=10.0,
                         help="seconds running executions get to end or pause on SIGTERM (default 10)")
+    server.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="also answer requests sent to this host name (beyond loopback; '*' any; "
+                             "or KESTRA_NB_ALLOWED_HOSTS=a,b)")
+    server.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                        help="let pages of this origin (https://app.example:8443) change things and read "
+                             "answers (CORS; or KESTRA_NB_ALLOWED_ORIGINS=a,b)")
     deploy = sub.add_parser("deploy", help="create or update flows on a kestra_nb server or a Kestra cluster")
     deploy.add_argument("flows", type=Path, nargs="+", help="YAML files")
     _remote(deploy, required=True)
@@ -202,7 +209,8 @@ def _server(args: argparse.Namespace) -> int:
 
     try:
         auth = BasicAuth.parse(args.basic_auth) if args.basic_auth else BasicAuth.from_env()
-        server = Server(args.home, args.host, args.port, auth, grace=args.grace)
+        server = Server(args.home, args.host, args.port, auth, grace=args.grace,
+                        allow_hosts=tuple(args.allow_host), allow_origins=tuple(args.allow_origin))
         return server.run()
     except ValueError as exc:
         print(f"kestra-nb server: {exc}", file=sys.stderr)

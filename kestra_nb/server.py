@@ -27,6 +27,7 @@ import tornado.netutil
 import tornado.web
 
 from .api.auth import BasicAuth, is_loopback
+from .api.guard import Guard
 from .api.handlers import Api, NotFoundHandler, api_handlers
 from .api.service import ApiService
 from .api.webhook import Webhooks, webhook_handlers
@@ -58,11 +59,14 @@ class InsecureBindError(KestraNbError):
     """A non-loopback address was asked for without credentials."""
 
 
-def make_app(service: ApiService, auth: BasicAuth | None = None, prefix: str = "") -> tornado.web.Application:
-    """The tornado application serving the route table under `prefix`."""
-    api = Api(service, auth)
+def make_app(service: ApiService, auth: BasicAuth | None = None, prefix: str = "",
+             guard: Guard | None = None) -> tornado.web.Application:
+    """The tornado application serving the route table under `prefix`, behind `guard` (default: loopback
+    hosts only, no foreign origin; see api.guard)."""
+    guard = Guard.configure() if guard is None else guard
+    api = Api(service, auth, guard)
     # the webhook routes come first and are open (their key is the secret), as Kestra's open-urls
-    handlers = [*webhook_handlers(Webhooks(service), prefix), *api_handlers(api, prefix)]
+    handlers = [*webhook_handlers(Webhooks(service), prefix, guard=guard), *api_handlers(api, prefix)]
     app = tornado.web.Application(handlers, default_handler_class=NotFoundHandler,
                                   compress_response=False, log_function=_log_request)
     app.settings["kestra_nb_api"] = api
@@ -81,7 +85,8 @@ class Server:
     """One standalone server: engine, service, HTTP listener; `serve()` runs it until `stop()` or a signal."""
 
     def __init__(self, home: str | os.PathLike[str] | None = None, host: str = DEFAULT_HOST,
-                 port: int = DEFAULT_PORT, auth: BasicAuth | None = None, grace: float = GRACE) -> None:
+                 port: int = DEFAULT_PORT, auth: BasicAuth | None = None, grace: float = GRACE,
+                 allow_hosts: tuple[str, ...] = (), allow_origins: tuple[str, ...] = ()) -> None:
         if auth is None and not is_loopback(host):
             raise InsecureBindError(
                 f"Refusing to listen on {host} without authentication: only loopback addresses may be served "
@@ -91,6 +96,7 @@ class Server:
         self.port = port
         self.auth = auth
         self.grace = grace
+        self.guard = Guard.configure(allow_hosts, allow_origins, bind=host)   # ValueError for a malformed origin
         self.engine: Any = None
         self.service: ApiService | None = None
         self.api: Api | None = None
@@ -117,7 +123,7 @@ class Server:
         self.engine = Engine(self.home, recover=False)
         prefer_short_switches()
         self.service = ApiService(self.engine, base_url="")
-        app = make_app(self.service, self.auth)
+        app = make_app(self.service, self.auth, guard=self.guard)
         self.api = app.settings["kestra_nb_api"]
         sockets = tornado.netutil.bind_sockets(self.port, self.host)
         self.port = sockets[0].getsockname()[1]
@@ -203,9 +209,10 @@ class Server:
 
 
 def serve_in_thread(home: str | os.PathLike[str] | None = None, host: str = DEFAULT_HOST, port: int = 0,
-                    auth: BasicAuth | None = None, grace: float = GRACE) -> tuple[Server, threading.Thread]:
+                    auth: BasicAuth | None = None, grace: float = GRACE, allow_hosts: tuple[str, ...] = (),
+                    allow_origins: tuple[str, ...] = ()) -> tuple[Server, threading.Thread]:
     """Run a server on a daemon thread (tests, benchmarks, notebooks); `server.stop()` then join the thread."""
-    server = Server(home, host, port, auth, grace)
+    server = Server(home, host, port, auth, grace, allow_hosts, allow_origins)
     failure: list[BaseException] = []
 
     def main() -> None:

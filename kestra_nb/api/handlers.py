@@ -15,6 +15,7 @@ same way, a chunk at a time.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import inspect
 import json
 import logging
@@ -27,10 +28,12 @@ from urllib.parse import quote
 import tornado.web
 from tornado.iostream import StreamClosedError
 
+from ..model.ids import namespace_problem
 from ..model.jsonfmt import dumps, parse_duration, parse_instant
 from . import sse
 from .auth import CHALLENGE, BasicAuth
-from .errors import ApiError, BadRequest, UnsupportedMediaType, error_status, json_error
+from .errors import ApiError, BadRequest, InvalidEntity, UnsupportedMediaType, error_status, json_error
+from .guard import Forbidden, Guard
 from .multipart import MultipartSink
 from .routes import (
     FLOW_SOURCE,
@@ -51,6 +54,9 @@ TENANT = "main"
 ON_SERVER_LOOP = frozenset({"ping", "openapi"})   # operations answered on the server's loop: constant work
 STREAMED_BODY_LIMIT = 10 * 1024 ** 3   # bytes of a multipart body (file uploads); other bodies keep the default
 FILE_CHUNK = 512 * 1024                # bytes read and sent at a time when serving a stored file
+MAX_JSON_DEPTH = 200   # levels of arrays and objects in a JSON body (Python code recursing over it stays safe)
+JAVA_INT_MIN, JAVA_INT_MAX = -2 ** 31, 2 ** 31 - 1   # the range of an integer query value
+MAX_DURATION = datetime.timedelta(days=100 * 366)   # of a duration query value (timeout, timeRange…)
 _PATH_KEYWORDS = {"executionId": "execution_id", "id": "flow_id", "flowId": "flow_id"}
 
 
@@ -66,11 +72,12 @@ async def on_engine_loop(engine: Any, call: Any) -> Any:
 class Api:
     """What every handler of one server shares: the service, the routes it serves, the credentials."""
 
-    def __init__(self, service: ApiService, auth: BasicAuth | None = None) -> None:
+    def __init__(self, service: ApiService, auth: BasicAuth | None = None, guard: Guard | None = None) -> None:
         self.service = service
         self.routes: list[Route] = served_routes(service.engine)
         self.router = Router(self.routes)
         self.auth = auth
+        self.guard = guard          # Host and Origin checks (None: the host server makes its own, as Jupyter)
         self.in_flight = 0          # requests being answered (the server drains them on shutdown)
 
 
@@ -89,11 +96,41 @@ class ApiHandler(tornado.web.RequestHandler):
         self._sink: MultipartSink | None = None   # a multipart body being parsed to temporary files
         self._buffer = bytearray()                # any other body
         self._discard = False                     # a body nobody will read (refused request): dropped
+        self._refused: ApiError | None = None     # why the guard refused the request (answered after the body)
         self._received = 0
 
     def prepare(self) -> None:
-        """Before the body arrives: decide where it goes (see `_open_body`)."""
-        self._open_body()
+        """Before the body arrives: the Host and Origin checks (api.guard), then decide where the body goes
+        (see `_open_body`)."""
+        if self._guarded():
+            self._open_body()
+
+    def _guarded(self) -> bool:
+        """Whether the request passed the server's guard (api.guard). A refused one has its body dropped as it
+        comes (never stored: it is not a multipart upload then, so the server's usual size limit applies) and
+        is answered 403 once it is in, which keeps the connection usable. Answers to an allowed foreign origin
+        get their CORS headers, and its preflight is answered here."""
+        guard = self.api.guard
+        if guard is None:
+            return True
+        headers = self.request.headers
+        for name, value in guard.cors_headers(headers).items():
+            self.set_header(name, value)
+        try:
+            guard.check(self.request.method or "GET", headers)
+        except Forbidden as exc:
+            self._refused = exc
+            self._discard = True
+            return False
+        if self.request.method == "OPTIONS":
+            preflight = guard.preflight_headers(headers)
+            if preflight:
+                for name, value in preflight.items():
+                    self.set_header(name, value)
+                self.set_status(204)
+                self._finish()
+                return False
+        return True
 
     def _open_body(self) -> None:
         """A multipart body of an allowed request streams to temporary files under a raised size limit; a
@@ -192,6 +229,9 @@ class ApiHandler(tornado.web.RequestHandler):
         if self._buffer:   # a gathered (small) body: where tornado code expects it
             self.request.body, self._buffer = bytes(self._buffer), bytearray()
         try:
+            if self._refused is not None:
+                self._error(self._refused)
+                return
             match = api.router.match(self.request.method or "GET", self._api_path())
             route = match.route if isinstance(match, Match) else None
             self._match = match if isinstance(match, Match) else None
@@ -226,6 +266,12 @@ class ApiHandler(tornado.web.RequestHandler):
         if tenant != TENANT:
             raise BadRequest(f"Bad Request: Tenant '{tenant}' does not exist: this server only serves the "
                              f"'{TENANT}' tenant")
+        namespace = variables.get("namespace")
+        if namespace is not None and self.request.method in ("POST", "PUT", "PATCH"):
+            # nothing is written under a namespace Kestra would refuse (reading and deleting stay possible)
+            problem = namespace_problem(namespace)
+            if problem is not None:
+                raise InvalidEntity([("namespace", f"Invalid namespace '{namespace}': {problem}")])
         kwargs: dict[str, Any] = {_PATH_KEYWORDS.get(k, k): v for k, v in variables.items()}
         query = self.request.query_arguments
         for param in route.params:
@@ -248,7 +294,7 @@ class ApiHandler(tornado.web.RequestHandler):
                 kwargs[header.replace("-", "_")] = value
         if route.body is not None:
             body = self._body(route)
-            if body is not None:
+            if body is not None or route.body == JSON:   # (a JSON `null` or no body: the service says what's wanted)
                 kwargs["form" if route.body == MULTIPART else "body"] = body
         return kwargs
 
@@ -266,6 +312,9 @@ class ApiHandler(tornado.web.RequestHandler):
                 self._sink = self._new_sink()
                 self._sink.feed(raw)
             return self._sink.form()
+        if media is None and raw:
+            # a body must say what it is: a page's form or `no-cors` fetch cannot pass YAML or JSON as such
+            raise _unsupported(content_type, route)
         if media is not None and media not in route.consumes and not (
                 route.body == JSON and media.endswith("+json")):
             raise _unsupported(content_type, route)
@@ -279,9 +328,15 @@ class ApiHandler(tornado.web.RequestHandler):
             if not text.strip():
                 return None
             try:
-                return json.loads(text)
+                value = json.loads(text)
+            except RecursionError:
+                value = None
             except ValueError as exc:
                 raise ApiError(f"Invalid json: {exc}", status=422) from None
+            else:
+                if json_depth(value) <= MAX_JSON_DEPTH:
+                    return value
+            raise BadRequest(f"Invalid json: nested deeper than {MAX_JSON_DEPTH} levels")
         if route.body == TEXT:
             return text
         return None
@@ -304,8 +359,8 @@ class ApiHandler(tornado.web.RequestHandler):
         elif route.produces == "text":
             self.set_header("Content-Type", "text/plain; charset=UTF-8")
             if route.operation == "download_logs":
-                self.set_header("Content-Disposition",
-                                f'attachment; filename="{self._match.variables.get("executionId", "logs")}.log"')  # type: ignore[union-attr]
+                execution_id = self._match.variables.get("executionId", "logs")  # type: ignore[union-attr]
+                self.set_header("Content-Disposition", _attachment(f"{execution_id}.log"))
             self._finish(result.encode("utf-8") if isinstance(result, str) else result)
         else:
             self.set_header("Content-Type", "application/json")
@@ -432,18 +487,40 @@ def _convert(param: Param, value: str) -> Any:
             if lowered not in ("true", "false", ""):
                 raise ValueError(value)
             return lowered != "false"
-        if param.type == "integer":
-            return int(value)
+        if param.type == "integer":   # a Java Integer, as Kestra's page, size, revision…
+            number = int(value)
+            if not JAVA_INT_MIN <= number <= JAVA_INT_MAX:
+                raise ValueError(value)
+            return number
         if param.type == "duration":
-            return parse_duration(value)
+            duration = parse_duration(value)
+            if abs(duration) > MAX_DURATION:
+                raise ValueError(value)
+            return duration
         if param.type == "datetime":
             try:
                 return parse_instant(value)
             except ValueError:
                 return parse_instant(value + "Z")  # the legacy search format's zone is optional
-    except ValueError:
+    except (ValueError, OverflowError):
         raise BadRequest(f"Bad Request: Failed to convert argument [{param.name}] for value [{value}]") from None
     return value
+
+
+def json_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a parsed JSON value (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            node = node.values()
+        elif not isinstance(node, list):
+            continue
+        deepest = max(deepest, depth)
+        if depth > MAX_JSON_DEPTH:
+            break
+        stack.extend((child, depth + 1) for child in node if isinstance(child, (dict, list)))
+    return deepest
 
 
 def _media(content_type: str | None) -> str | None:

@@ -719,6 +719,7 @@ class ApiService:
     async def follow_logs(self, execution_id: str, *, min_level: str | None = None
                           ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Server-sent events: the stored logs, then the new ones as they come; it never ends by itself."""
+        self._document(execution_id)  # 404 before the stream starts
         return self._follow_logs(execution_id, self._level(min_level))
 
     async def _follow_logs(self, execution_id: str, level: Level | None) -> AsyncIterator[tuple[str, dict[str, Any]]]:

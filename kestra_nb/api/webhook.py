@@ -6,8 +6,9 @@ without their authentication (the standalone server's Basic auth, Jupyter's toke
 call webhooks with no credentials. Every other route keeps its authentication.
 
 `Webhooks.trigger` is transport-free (bytes, headers and query parameters in, a `WebhookAnswer` out):
-- the flow (404 `Not Found: Flow not found`), enabled (409), with an enabled Webhook trigger whose `key`,
-  rendered when it is a template, equals the path's key (404 `Not Found: Webhook not found`);
+- an enabled Webhook trigger of the flow whose `key`, rendered when it is a template, equals the path's
+  key; an unknown flow and a wrong key are the same 404 `Not Found: Webhook not found` (no flow ids
+  to be learnt without a key); a disabled flow is 409 to a caller holding its key;
 - `trigger = {id, type, variables: {body, headers, parameters}}`: the body parsed as a JSON object or
   array, else kept as text (omitted when empty); headers (tornado's Title-Case names) and query
   parameters as name -> list of values. Expression `conditions` not met: 204, no execution;
@@ -18,6 +19,7 @@ call webhooks with no credentials. Every other route keeps its authentication.
 """
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from collections.abc import Iterable, Mapping
@@ -34,12 +36,14 @@ from ..model.jsonfmt import dumps
 from ..parsing import parse_flow
 from ..parsing.triggers import EXPRESSION, WEBHOOK, is_template
 from .errors import BadRequest, error_status, json_error
+from .guard import Forbidden, Guard
 from .handlers import on_engine_loop
 from .service import ApiService, Watch
 
 log = logging.getLogger(__name__)
 
 TENANT = "main"
+WEBHOOK_NOT_FOUND = "Webhook not found"
 JSON_TYPE = "application/json"
 
 
@@ -71,20 +75,19 @@ class Webhooks:
         self.service = service
         self.engine = service.engine
 
-    def _flow(self, namespace: str, flow_id: str, tenant: str) -> tuple[Flow, int]:
+    def _flow(self, namespace: str, flow_id: str) -> tuple[Flow | None, int, str | None]:
+        """(flow, revision, why it cannot run) of a stored flow; (None, 0, None) when there is none."""
         record = self.service.store.get_flow(namespace, flow_id)
         if record is None:
-            raise NotFoundError("Flow not found")
+            return None, 0, None
         try:
             flow = parse_flow(record.source)
         except KestraNbError as exc:
-            raise IllegalStateError(f"Requested Flow is not valid. Error: {exc}") from None
-        if flow.disabled:
-            raise IllegalStateError("Requested Flow is disabled.")
-        return flow, record.revision
+            return None, record.revision, f"Requested Flow is not valid. Error: {exc}"
+        return flow, record.revision, "Requested Flow is disabled." if flow.disabled else None
 
-    def find(self, flow: Flow, revision: int, key: str, tenant: str = TENANT) -> dict[str, Any]:
-        """The enabled Webhook trigger of `flow` whose (rendered) key is `key`; NotFoundError if none."""
+    def find(self, flow: Flow, revision: int, key: str, tenant: str = TENANT) -> dict[str, Any] | None:
+        """The enabled Webhook trigger of `flow` whose (rendered) key is `key` (compared in constant time)."""
         context = {"flow": {"id": flow.id, "namespace": flow.namespace, "revision": revision, "tenantId": tenant},
                    "vars": flow.variables}
         for spec in flow.triggers:
@@ -98,12 +101,27 @@ class Webhooks:
                     log.warning("kestra_nb: webhook key of %s.%s trigger '%s' cannot be rendered: %s",
                                 flow.namespace, flow.id, spec.get("id"), exc)
                     continue
-            if written == key:
+            if hmac.compare_digest(written.encode("utf-8"), key.encode("utf-8")):
                 if spec.get("stopAfter") and is_stopped(self.service.store, (flow.namespace, flow.id, str(spec["id"])),
                                                         tenant):
                     continue   # stopped by `stopAfter`: as if disabled
                 return spec
-        raise NotFoundError("Webhook not found")
+        return None
+
+    def _webhook(self, namespace: str, flow_id: str, key: str, tenant: str) -> tuple[Flow, int, dict[str, Any]]:
+        """The flow and its trigger for `key`. An unknown flow, an unparsable one and a wrong key are the same
+        404 (`Not Found: Webhook not found`), so nobody without a key can tell which flows exist; a flow
+        that cannot run (disabled) is 409 only to a caller holding its key."""
+        flow, revision, unrunnable = self._flow(namespace, flow_id)
+        spec = self.find(flow, revision, key, tenant) if flow is not None else None
+        if spec is None:
+            if flow is None and unrunnable is not None:
+                log.warning("kestra_nb: webhook call of %s.%s: %s", namespace, flow_id, unrunnable)
+            raise NotFoundError(WEBHOOK_NOT_FOUND)
+        if unrunnable is not None:
+            raise IllegalStateError(unrunnable)
+        assert flow is not None
+        return flow, revision, spec
 
     async def trigger(self, namespace: str, flow_id: str, key: str, *, body: bytes = b"",
                       headers: Iterable[tuple[str, str]] = (), parameters: Mapping[str, list[str]] | None = None,
@@ -112,8 +130,7 @@ class Webhooks:
         if tenant != TENANT:
             raise BadRequest(f"Bad Request: Tenant '{tenant}' does not exist: this server only serves the "
                              f"'{TENANT}' tenant")
-        flow, revision = self._flow(namespace, flow_id, tenant)
-        spec = self.find(flow, revision, key, tenant)
+        flow, revision, spec = self._webhook(namespace, flow_id, key, tenant)
         header_map: dict[str, list[str]] = {}
         for name, value in headers:
             header_map.setdefault(name, []).append(value)
@@ -177,9 +194,22 @@ class WebhookHandler(tornado.web.RequestHandler):
 
     SUPPORTED_METHODS = ("GET", "POST", "PUT")
 
-    def initialize(self, webhooks: Webhooks) -> None:
+    def initialize(self, webhooks: Webhooks, guard: Guard | None = None) -> None:
         """Tornado's per-request set-up."""
         self.webhooks = webhooks
+        self.guard = guard
+
+    def prepare(self) -> None:
+        """The server's Host and Origin checks (api.guard): a webhook call of any method starts an
+        execution, so a foreign page's is refused like any state-changing request."""
+        if self.guard is None:
+            return
+        for name, value in self.guard.cors_headers(self.request.headers).items():
+            self.set_header(name, value)
+        try:
+            self.guard.check(self.request.method or "GET", self.request.headers, state_changing=True)
+        except Forbidden as exc:
+            self._answer_error(exc)
 
     def check_xsrf_cookie(self) -> None:
         """No XSRF check: webhooks are called by other systems, with the key as their secret."""
@@ -206,10 +236,7 @@ class WebhookHandler(tornado.web.RequestHandler):
             answer = await on_engine_loop(self.webhooks.engine, lambda: self.webhooks.trigger(
                 namespace, flow_id, key, body=body, headers=headers, parameters=parameters, tenant=tenant))
         except Exception as exc:  # noqa: BLE001 - every error becomes a JsonError, never a traceback
-            status, reason, message, embedded = error_status(exc)
-            self.set_status(status, reason)
-            self.set_header("Content-Type", JSON_TYPE)
-            self._finish(dumps(json_error(message, request.path, embedded)).encode("utf-8"))
+            self._answer_error(exc)
             return
         self.set_status(answer.status)
         if answer.content_type is not None and answer.status != 204:
@@ -217,6 +244,12 @@ class WebhookHandler(tornado.web.RequestHandler):
             self._finish(answer.body)
         else:
             self._finish()
+
+    def _answer_error(self, exc: BaseException) -> None:
+        status, reason, message, embedded = error_status(exc)
+        self.set_status(status, reason)
+        self.set_header("Content-Type", JSON_TYPE)
+        self._finish(dumps(json_error(message, self.request.path, embedded)).encode("utf-8"))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Tornado's own errors (a malformed request, a method other than GET/POST/PUT) as a JsonError."""
@@ -230,11 +263,12 @@ class WebhookHandler(tornado.web.RequestHandler):
             pass   # the caller left before the answer
 
 
-def webhook_handlers(webhooks: Webhooks, prefix: str = "", handler: type[WebhookHandler] = WebhookHandler
-                     ) -> list[tuple[str, type[tornado.web.RequestHandler], dict[str, Any]]]:
-    """The tornado URL specs of the webhook routes under `prefix`; mount them before the API's catch-all."""
+def webhook_handlers(webhooks: Webhooks, prefix: str = "", handler: type[WebhookHandler] = WebhookHandler,
+                     guard: Guard | None = None) -> list[tuple[str, type[tornado.web.RequestHandler], dict[str, Any]]]:
+    """The tornado URL specs of the webhook routes under `prefix`, behind `guard`; mount them before the
+    API's catch-all."""
     base = prefix.rstrip("/")
-    options = {"webhooks": webhooks}
+    options = {"webhooks": webhooks, "guard": guard}
     segment = r"([^/]+)"
     tail = rf"/executions/webhook/{segment}/{segment}/{segment}/?"
     return [(rf"{base}/api/v1{tail}", handler, options),

@@ -34,6 +34,7 @@ from traitlets import Bool, Float, Unicode
 
 from ..api.handlers import Api, ApiHandler
 from ..api.service import ApiService
+from ..api.guard import Guard
 from ..api.webhook import WebhookHandler, Webhooks, webhook_handlers
 from ..model.state import StateType
 from ..server import prefer_short_switches
@@ -193,7 +194,13 @@ class KestraApp(ExtensionApp):
         options = {"api": self.api, "prefix": url_path_join(self.serverapp.base_url, MOUNT)}
         assert self.service is not None
         # the open webhook routes first: tornado takes the first pattern that matches
-        self.handlers.extend(webhook_handlers(Webhooks(self.service), f"/{MOUNT}", KestraWebhookHandler))
+        # Jupyter's own handlers check Host and Origin; the webhook routes are not Jupyter's, so they get the
+        # same rules from its settings (api.guard)
+        app = self.serverapp
+        guard = Guard.for_jupyter({"allow_remote_access": app.allow_remote_access,
+                                   "local_hostnames": app.local_hostnames, "allow_origin": app.allow_origin,
+                                   "allow_origin_pat": app.allow_origin_pat})
+        self.handlers.extend(webhook_handlers(Webhooks(self.service), f"/{MOUNT}", KestraWebhookHandler, guard))
         self.handlers.extend([(rf"/{MOUNT}/ping", KestraHandler, options),
                               (rf"/{MOUNT}/api/v1/.*", KestraHandler, options)])
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -29,3 +30,21 @@ def id_from(text: str) -> str:
     digest[6] = (digest[6] & 0x0F) | 0x30  # version 3
     digest[8] = (digest[8] & 0x3F) | 0x80  # IETF variant
     return base62(int.from_bytes(digest, "big"))
+
+
+NAMESPACE_RULE = "lower-case letters, digits, '_' and '-', in parts separated by single dots (company.team)"
+_NAMESPACE = re.compile(r"[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9_-]+)*")
+NAMESPACE_MAX = 150
+
+
+def namespace_problem(namespace: str) -> str | None:
+    """What is wrong with `namespace` by Kestra's rule (`^[a-z0-9][a-z0-9._-]*`, at most 150 characters),
+    with no empty part (`a..b`, `a.`): a namespace is a path in the internal storage and its files must stay
+    reachable. None when it is fine."""
+    if not namespace:
+        return "a namespace must not be blank"
+    if len(namespace) > NAMESPACE_MAX:
+        return f"a namespace has at most {NAMESPACE_MAX} characters"
+    if not _NAMESPACE.fullmatch(namespace):
+        return f"a namespace is made of {NAMESPACE_RULE}"
+    return None

@@ -456,7 +456,7 @@ def _first_file(kestra: KestraClient) -> tuple[str, str]:
 def test_uploads_need_credentials_before_the_body_is_read(auth_server):
     """Without credentials the answer is 401 before the body is read (none of it is written to disk)."""
     with socket.create_connection(("127.0.0.1", auth_server.port), timeout=30) as sock:
-        head = (f"POST {E}/company.team/files HTTP/1.1\r\nHost: x\r\n"
+        head = (f"POST {E}/company.team/files HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                 f"Content-Type: multipart/form-data; boundary=xyz\r\nContent-Length: {50 * MB}\r\n\r\n")
         sock.sendall(head.encode())
         sock.sendall(b"--xyz\r\nContent-Disposition: form-data; name=\"doc\"; filename=\"a\"\r\n\r\nxxxx")
@@ -482,7 +482,7 @@ def test_a_client_leaving_mid_upload_leaves_no_temporary_file(http, server, monk
     monkeypatch.setattr(MultipartSink, "close", close)
     http.deploy(FILE_FLOW)
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.sendall((f"POST {E}/company.team/files HTTP/1.1\r\nHost: x\r\n"
+        sock.sendall((f"POST {E}/company.team/files HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                       f"Content-Type: multipart/form-data; boundary=xyz\r\nContent-Length: {10 * MB}\r\n\r\n").encode())
         sock.sendall(b'--xyz\r\nContent-Disposition: form-data; name="doc"; filename="a.bin"\r\n\r\n' + b"x" * MB)
     assert closed.wait(10), "the partial upload was not cleaned up"

@@ -125,10 +125,12 @@ def test_get_with_parameters_and_full_answer_when_waiting(hooks):
 
 
 def test_unknown_flow_key_disabled_trigger_and_methods(hooks):
-    r = hooks.post(f"{HOOK}/nope/plainkey")
-    assert r.status_code == 404 and r.json()["message"] == "Not Found: Flow not found"
+    unknown = hooks.post(f"{HOOK}/nope/plainkey")   # an unknown flow and a wrong key are the same answer
+    assert unknown.status_code == 404 and unknown.json()["message"] == "Not Found: Webhook not found"
     r = hooks.post(f"{HOOK}/echo/wrong")
     assert r.status_code == 404 and r.json()["message"] == "Not Found: Webhook not found"
+    assert r.headers.keys() == unknown.headers.keys() and len(r.content) - len(unknown.content) == len("echo/wrong") - len(
+        "nope/plainkey")   # only the path in `_links` differs
     r = hooks.post(f"{HOOK}/echo/off")   # a disabled trigger has no webhook
     assert r.status_code == 404 and r.json()["message"] == "Not Found: Webhook not found"
     r = hooks.post(f"{HOOK}/echo/wait-{{{{ vars.secret }}}}")   # the written template is not the key
@@ -172,6 +174,8 @@ def test_disabled_flow_is_409(hooks):
     assert r.status_code == 200, r.text
     r = hooks.post(f"{HOOK}/echo/plainkey")
     assert r.status_code == 409 and r.json()["message"] == "Illegal state: Requested Flow is disabled."
+    r = hooks.post(f"{HOOK}/echo/wrong")   # without its key, a disabled flow is not told apart from no flow
+    assert r.status_code == 404 and r.json()["message"] == "Not Found: Webhook not found"
 
 
 def test_inputs_rendered_from_the_request(http):

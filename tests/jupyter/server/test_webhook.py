@@ -75,3 +75,21 @@ triggers:
     await app.engine.on_loop(app.scheduler.tick)   # fires now, unless the loop (woken by the end of myflow's execution) did
     search = await jp_fetch("kestra", "api", "v1", "executions", "search", params={"flowId": "chained"})
     assert json.loads(search.body)["total"] == 1
+
+
+async def test_jupyters_host_and_origin_rules_cover_the_api_and_the_webhooks(jp_fetch: Any) -> None:
+    """DNS rebinding (a foreign Host) and a foreign page's POST: Jupyter's own checks answer for its API
+    handlers, the webhook routes (not Jupyter handlers) follow the same rules through api.guard."""
+    await deploy(jp_fetch, HOOKED)
+    hook = ("kestra", "api", "v1", "executions", "webhook", "company.team", "myflow", "jupyter-key")
+    for headers in ({"Host": "attacker.example"}, {"Origin": "http://127.0.0.2:8000"}, {"Origin": "null"}):
+        with pytest.raises(HTTPClientError) as caught:
+            await jp_fetch(*hook, method="POST", body=b"{}", headers={**NO_TOKEN, **headers})
+        assert caught.value.code == 403, headers
+    with pytest.raises(HTTPClientError) as caught:   # Jupyter's check_host, on the API with a valid token
+        await jp_fetch("kestra", "api", "v1", "flows", "search", headers={"Host": "attacker.example"})
+    assert caught.value.code == 403
+    found = await jp_fetch("kestra", "api", "v1", "executions", "search", params={"flowId": "myflow"})
+    assert json.loads(found.body)["total"] == 0
+    own = await jp_fetch(*hook, method="POST", body=b"{}", headers=NO_TOKEN)
+    assert own.code == 200
