@@ -106,7 +106,11 @@ class ExecutionTimeoutError(KestraNbError):
 
 
 class StoreError(KestraNbError):
-    """The store cannot be opened, migrated or written."""
+    """The store cannot be opened, migrated or written; `public` says so without the server's paths."""
+
+    def __init__(self, message: str, public: str | None = None) -> None:
+        super().__init__(message)
+        self.public = public or "the store could not be read or written"
 
 
 def describe(value: Any) -> str:

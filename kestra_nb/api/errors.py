@@ -20,7 +20,10 @@ from ..errors import (
     InputValidationError,
     KestraNbError,
     NotFoundError,
+    StoreError,
 )
+
+UNEXPECTED = "Internal server error: the request could not be completed (the server's log says why)"
 
 
 class ApiError(KestraNbError):
@@ -87,10 +90,12 @@ def error_status(exc: BaseException) -> tuple[int, str, str, list[dict[str, Any]
         return 409, "Illegal state", "Illegal state: " + exc.message, None
     if isinstance(exc, NotFoundError):
         return 404, "Not Found", ("Not Found: " + exc.message) if exc.message else "Not Found", None
+    if isinstance(exc, StoreError):   # its message names the store's path: say what failed, not where
+        return 500, "Internal Server Error", "Internal server error: " + exc.public, None
     if isinstance(exc, KestraNbError):
         return 500, "Internal Server Error", "Internal server error: " + exc.message, None
-    # an unexpected exception: its type only, never a traceback (the server logs it)
-    return 500, "Internal Server Error", f"Internal server error: {type(exc).__name__}", None
+    # an unexpected exception: what it means to the client, never its class or a traceback (the server logs it)
+    return 500, "Internal Server Error", UNEXPECTED, None
 
 
 def json_error(message: str, href: str, embedded: list[dict[str, Any]] | None = None) -> dict[str, Any]:

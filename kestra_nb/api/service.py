@@ -20,13 +20,14 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..engine.events import Event, ExecutionUpdated, LogsAppended
+from ..engine.events import Event, ExecutionUnstored, ExecutionUpdated, LogsAppended
 from ..errors import (
     FlowValidationError,
     IllegalArgumentError,
     IllegalStateError,
     InputValidationError,
     NotFoundError,
+    StoreError,
 )
 from ..model.execution import SYSTEM_PREFIX, Execution, Label, Level, LogEntry
 from ..model.flow import Flow
@@ -122,11 +123,21 @@ class Watch:
         self.final: dict[str, Any] | None = None         # the document once finished
         self._waiter: asyncio.Future[None] | None = None
         self._version: int | None = None    # the store's data_version, read on the first poll
+        self.unstored: str | None = None    # why the engine stopped it (its transitions could not be stored)
         self._unsubscribe = service.engine.subscribe(execution_id, self._on_event)
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, ExecutionUpdated):
             self._add(event)
+        elif isinstance(event, ExecutionUnstored):
+            self.unstored = event.message
+            waiter = self._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    def _raise_unstored(self) -> None:
+        if self.unstored is not None:
+            raise StoreError(self.unstored, public=self.unstored)
 
     def _add(self, event: ExecutionUpdated) -> None:
         self.pending.append(event)
@@ -167,6 +178,7 @@ class Watch:
         """The next update, or None once `timeout` seconds have passed without one."""
         deadline = None if timeout is None else self.loop.time() + timeout
         while not self.pending:
+            self._raise_unstored()
             wait = POLL if deadline is None else min(POLL, deadline - self.loop.time())
             if wait <= 0:
                 return None
@@ -179,6 +191,7 @@ class Watch:
         """The document once the execution is finished; None if `timeout` seconds pass first."""
         deadline = None if timeout is None else self.loop.time() + timeout
         while self.final is None:
+            self._raise_unstored()
             wait = POLL if deadline is None else min(POLL, deadline - self.loop.time())
             if wait <= 0:
                 return None

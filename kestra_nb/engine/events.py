@@ -32,7 +32,16 @@ class LogsAppended:
     entries: tuple[LogEntry, ...]
 
 
-Event = Union[ExecutionUpdated, LogsAppended]
+@dataclass(frozen=True, slots=True)
+class ExecutionUnstored:
+    """An execution's transition could not be committed (the disk is full…): it was stopped, and ends FAILED
+    once the store takes its last state; `message` says why in the user's terms (no server paths)."""
+
+    execution_id: str
+    message: str
+
+
+Event = Union[ExecutionUpdated, LogsAppended, ExecutionUnstored]
 Listener = Callable[[Event], None]
 
 

@@ -24,7 +24,7 @@ from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Union
 
 from ..errors import (
     ExecutionTimeoutError, TaskFailure, IllegalArgumentError, IllegalStateError, KestraNbError,
-    NotFoundError,
+    NotFoundError, StoreError,
 )
 from ..expressions import Renderer, is_truthy
 from ..model.execution import (
@@ -40,7 +40,7 @@ from ..store import Store, open_store
 from ..tasks.base import ExitRequested
 from ..tasks.registry import Registry, registry as default_registry
 from .context import TaskRunContext, add_outputs, execution_variables, outputs_variable
-from .events import EventBus, ExecutionUpdated, Listener, LogsAppended
+from .events import EventBus, ExecutionUnstored, ExecutionUpdated, Listener, LogsAppended
 from .executor import (
     EXIT, FLOWABLES, FOREACH, IF, LOOP_UNTIL, LOOPS, PAUSE, SWITCH, Action, CreateTaskRun, EndExecution,
     EndTaskRun, KillTaskRun, NextIteration, StartExecution, StartTaskRun, next_actions,
@@ -61,6 +61,7 @@ RECOVERABLE = (StateType.CREATED, StateType.RESTARTED, StateType.QUEUED, StateTy
 # Crash recovery takes an execution over at most this many times between clean stops: one whose recoveries
 # a crash interrupted that often (a poison pill that kills or freezes every process driving it) ends FAILED.
 MAX_RECOVERIES = 2
+UNSTORED_RETRY_MAX = 5.0   # seconds between tries at storing the end of an execution the store refused
 
 LabelsArg = Union[Mapping[str, Any], Iterable[Any], None]
 
@@ -170,6 +171,7 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._driven: dict[str, _Driven] = {}
+        self._unstored: set[asyncio.Task[None]] = set()   # final commits of stopped executions, retried
         self._closed = False
         self._inline_until = 0.0
         self.recovered: list[str] = []    # ids of the executions this engine took over at start-up
@@ -241,7 +243,7 @@ class Engine:
             async def cancel_all() -> None:
                 # stop the drivers first (they cancel their workers and timers): none may write to the
                 # store once it is closed; what they drive stays as last committed, for recovery
-                drivers = [d.task for d in self._driven.values() if d.task is not None]
+                drivers = [d.task for d in self._driven.values() if d.task is not None] + list(self._unstored)
                 for task in drivers:
                     task.cancel()
                 await asyncio.gather(*drivers, return_exceptions=True)
@@ -688,16 +690,16 @@ class Engine:
                 self._step(d)
         except asyncio.CancelledError:
             raise
+        except StoreError as exc:   # a transition could not be committed (disk full…): stop, say so
+            self._stop_unstored(d, exc)
         except Exception as exc:  # an engine bug: fail the execution rather than leave it hanging
             log.exception("kestra_nb: execution %s crashed", d.ex.id)
             self._execution_log(d, Level.ERROR, f"Internal error in kestra_nb: {type(exc).__name__}: {exc}")
-            for tr in d.ex.task_run_list:
-                if not tr.state.is_terminated():
-                    tr.state.transition(StateType.FAILED)
-            d.ex.state.transition(StateType.FAILED)
-            d.finished = True
-            d.dirty = True
-            self._commit(d)
+            self._end_failed(d)
+            try:
+                self._commit(d)
+            except StoreError as unstored:
+                self._stop_unstored(d, unstored)
         finally:
             if self._driven.get(d.ex.id) is d:  # a restart may already drive this id anew
                 del self._driven[d.ex.id]
@@ -710,6 +712,42 @@ class Engine:
                     waiter.set_result(d.ex)
             forget_json(d.ex)
             self._dequeue(d.flow)
+
+    @staticmethod
+    def _end_failed(d: _Driven) -> None:
+        for tr in d.ex.task_run_list:
+            if not tr.state.is_terminated():
+                tr.state.transition(StateType.FAILED)
+        if not d.ex.state.current.is_terminated():
+            d.ex.state.transition(StateType.FAILED)
+        d.finished = True
+        d.dirty = True
+
+    def _stop_unstored(self, d: _Driven, exc: StoreError) -> None:
+        """The store refused a commit of `d`: nothing more of it runs (what it would do could not be kept).
+        Its waiters are told (`ExecutionUnstored`: a wait=true client gets an error, not silence); it ends
+        FAILED (or as it ended, when its end is what could not be stored), with a log line saying why, in the
+        store as soon as the store takes a write again (tried in the background while this engine runs; else
+        the next start recovers it from its last commit)."""
+        log.error("kestra_nb: execution %s could not be stored, it is stopped: %s", d.ex.id, exc)
+        self._end_failed(d)   # (an execution whose last step was what failed to be stored keeps its end)
+        message = (f"Execution '{d.ex.id}' could not be stored ({exc.public}): it was stopped and ends "
+                   f"{d.ex.state.current.value}, stored once the store takes writes again")
+        self._execution_log(d, Level.ERROR, message)
+        self.bus.publish(ExecutionUnstored(d.ex.id, message))
+        task = asyncio.ensure_future(self._commit_when_possible(d))
+        self._unstored.add(task)
+        task.add_done_callback(self._unstored.discard)
+
+    async def _commit_when_possible(self, d: _Driven) -> None:
+        delay = 0.05
+        while True:
+            try:
+                self._commit(d)
+                return
+            except StoreError:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, UNSTORED_RETRY_MAX)
 
     def _handle(self, d: _Driven, message: Any) -> None:
         if isinstance(message, _TaskDone):
@@ -1137,8 +1175,8 @@ class Engine:
             return
         document, text = execution_json(d.ex)
         logs = d.logs[:]  # the same list stays: running tasks' contexts append to it
-        d.logs.clear()
         self.store.save_execution(d.ex, logs, document=document, text=text)
+        del d.logs[:len(logs)]   # (kept if the store refused them: the next commit tries again)
         d.dirty = False
         self.bus.publish(ExecutionUpdated(d.ex.id, d.ex.state.current, document, d.finished))
         if logs:

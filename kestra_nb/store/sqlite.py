@@ -341,7 +341,8 @@ class SQLiteStore:
     # ------------------------------------------------------------------------------------- plumbing
 
     def _fail(self, exc: sqlite3.Error) -> StoreError:
-        return StoreError(f"kestra_nb store {self.path}: {exc}")
+        # SQLite's own messages ("database or disk is full", "disk I/O error") name no path
+        return StoreError(f"kestra_nb store {self.path}: {exc}", public=f"the store could not be written: {exc}")
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:

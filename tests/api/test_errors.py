@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from kestra_nb.api.errors import UNEXPECTED
 from tests.api.conftest import SEED
 
 E = "/api/v1/main/executions"
@@ -93,7 +94,7 @@ def test_an_unexpected_error_is_a_500_json_error_without_traceback(http, server,
     monkeypatch.setattr(server.service, "get_execution", boom)
     r = http.get(f"{E}/anything")
     assert r.status_code == 500
-    assert r.json()["message"] == "Internal server error: RuntimeError"
+    assert r.json()["message"] == UNEXPECTED and "RuntimeError" not in r.text
     assert "secret internals" not in r.text and "Traceback" not in r.text
 
 
