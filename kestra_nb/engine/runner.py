@@ -18,6 +18,7 @@ import random
 import os
 import threading
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Union
@@ -99,18 +100,36 @@ class _ForeignIterator:
     def __init__(self, engine: Engine, events: AsyncIterator[Any]) -> None:
         self._engine = engine
         self._events = events
+        self._running: asyncio.Future[Any] | None = None   # the step in progress, on the engine's loop
 
     def __aiter__(self) -> _ForeignIterator:
         return self
 
     async def __anext__(self) -> Any:
-        return await self._engine.on_loop(self._events.__anext__)
+        return await self._engine.on_loop(self._step)
+
+    async def _step(self) -> Any:
+        self._running = asyncio.ensure_future(self._events.__anext__())
+        try:
+            return await self._running
+        finally:
+            self._running = None
 
     async def aclose(self) -> None:
-        """Close the generator on its own loop (it unsubscribes there)."""
-        close = getattr(self._events, "aclose", None)
-        if close is not None:
-            await self._engine.on_loop(close)
+        """Close the generator on its own loop (it unsubscribes there). A step still in progress there (the
+        caller gave up on it: its client left) is cancelled and awaited first, whenever the cancellation
+        from the caller's loop arrives: a running generator cannot be closed."""
+        async def close() -> None:
+            running = self._running
+            if running is not None:
+                running.cancel()
+                with suppress(BaseException):
+                    await running
+            end = getattr(self._events, "aclose", None)
+            if end is not None:
+                await end()
+
+        await self._engine.on_loop(close)
 
 
 class _Driven:
