@@ -78,6 +78,8 @@ class Api:
         self.router = Router(self.routes)
         self.auth = auth
         self.guard = guard          # Host and Origin checks (None: the host server makes its own, as Jupyter)
+        if service.security is None and auth is not None:
+            service.security = "basic"   # what the OpenAPI document says is needed
         self.in_flight = 0          # requests being answered (the server drains them on shutdown)
 
 

@@ -16,7 +16,8 @@ _TYPES = {
 }
 _REF = {"$ref": "#/components/schemas/JsonError"}
 _DESCRIPTIONS = {200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad request (a query value, the tenant)",
-                 401: "Authentication required", 404: "Not found", 409: "Illegal state",
+                 401: "Authentication required", 403: "Forbidden: a Host this server does not answer to, or a "
+                 "state-changing request from a foreign origin", 404: "Not found", 409: "Illegal state",
                  415: "Unsupported media type", 422: "Invalid entity or illegal argument"}
 
 
@@ -80,8 +81,21 @@ def operation_id(route: Route) -> str:
     return route.operation + suffix
 
 
-def document(routes: Iterable[Route]) -> dict[str, Any]:
-    """The OpenAPI 3.0 document of `routes`."""
+# how each server authenticates: its security scheme (None: no credentials, the standalone server on loopback)
+SCHEMES: dict[str, dict[str, Any]] = {
+    "basic": {"basicAuth": {"type": "http", "scheme": "basic",
+                            "description": "--basic-auth USER:PASSWORD (or KESTRA_NB_BASIC_AUTH); the BASIC_AUTH "
+                                           "cookie holding the same token is accepted too"}},
+    "jupyter": {"jupyterToken": {"type": "apiKey", "in": "header", "name": "Authorization",
+                                 "description": "Jupyter Server's token as `Authorization: token <token>` (or "
+                                                "its login cookie with the _xsrf token on state-changing calls)"}},
+}
+
+
+def document(routes: Iterable[Route], security: str | None = "basic") -> dict[str, Any]:
+    """The OpenAPI 3.0 document of `routes`, as served with `security` (a key of SCHEMES, or None when the
+    server asks for no credentials). The Host and Origin checks (api.guard) answer 403 on every route."""
+    schemes = SCHEMES[security] if security is not None else {}
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         parameters = [{"name": v, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -90,7 +104,7 @@ def document(routes: Iterable[Route]) -> dict[str, Any]:
         parameters += [{"name": h, "in": "header", "required": False, "schema": {"type": "string"}}
                        for h in route.headers]
         responses: dict[str, Any] = {str(route.status): _success(route)}
-        errors = {400, 422, *route.errors} | ({401} if route.auth else set()) | (
+        errors = {400, 403, 422, *route.errors} | ({401} if route.auth and schemes else set()) | (
             {415} if route.consumes else set())
         for status in sorted(errors):
             if status == 302:
@@ -104,7 +118,7 @@ def document(routes: Iterable[Route]) -> dict[str, Any]:
         body = _body(route)
         if body is not None:
             op["requestBody"] = body
-        if not route.auth:
+        if not route.auth and schemes:
             op["security"] = []
         if route.path.startswith("/api/v1/") and "{tenant}" not in route.path and route.operation != "openapi":
             op["description"] = "The tenant-less form: served as the `main` tenant."
@@ -115,12 +129,12 @@ def document(routes: Iterable[Route]) -> dict[str, Any]:
                  "description": "Kestra's Executions, Flows, Logs and KV REST API, served by kestra_nb."},
         "paths": paths,
         "components": {
-            "securitySchemes": {"basicAuth": {"type": "http", "scheme": "basic"}},
+            **({"securitySchemes": schemes} if schemes else {}),
             "schemas": {"JsonError": {"type": "object", "required": ["message"], "properties": {
                 "message": {"type": "string"}, "_links": {"type": "object"}, "_embedded": {"type": "object"}}}},
         },
-        "security": [{"basicAuth": []}],
+        **({"security": [{name: []} for name in schemes]} if schemes else {}),
     }
 
 
-__all__ = ["document", "operation_id"]
+__all__ = ["SCHEMES", "document", "operation_id"]

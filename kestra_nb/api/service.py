@@ -214,6 +214,7 @@ class ApiService:
         self.active: dict[str, StateType] = {}   # executions of this engine not finished, by last state
         self._untrack = engine.subscribe(None, self._track)
         self.openapi_document: dict[str, Any] | None = None
+        self.security: str | None = None   # how the server serving it authenticates (api.openapi.SCHEMES)
 
     def _track(self, event: Event) -> None:
         if isinstance(event, ExecutionUpdated):
@@ -241,7 +242,7 @@ class ApiService:
             from .openapi import document
             from .routes import served_routes
 
-            self.openapi_document = document(served_routes(self.engine))
+            self.openapi_document = document(served_routes(self.engine), self.security)
         return self.openapi_document
 
     # ------------------------------------------------------------------------------ executions: create

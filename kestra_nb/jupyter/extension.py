@@ -177,6 +177,7 @@ class KestraApp(ExtensionApp):
         self.engine = Engine(self.home or None, recover=False)
         prefer_short_switches()
         self.service = ApiService(self.engine)
+        self.service.security = "jupyter"   # Jupyter's token or login (the OpenAPI document says so)
         self.api = Api(self.service)
         engine_loop = self.engine.loop
         # once the server listens (its loop runs): executions left by a dead process, in the background

@@ -1,6 +1,8 @@
 """The route table: both path forms, Micronaut's precedence, and the OpenAPI document matching it both ways."""
 from __future__ import annotations
 
+import httpx
+
 from kestra_nb.api.openapi import document
 from kestra_nb.api.routes import ROUTES, Match, Router, expand, served_routes
 
@@ -128,3 +130,18 @@ def test_the_table_mounts_under_a_prefix_as_in_jupyter(tmp_path):
     finally:
         box["loop"].call_soon_threadsafe(box["stop"].set)
         thread.join(10)
+
+
+def test_openapi_describes_the_auth_actually_served(http, auth_server):
+    """No credentials on loopback by default: no security scheme. With --basic-auth: Basic, every route
+    but the open ones (ping)."""
+    open_doc = http.get("/api/v1/openapi.json").json()
+    assert "security" not in open_doc and "securitySchemes" not in open_doc["components"]
+    assert all("401" not in op["responses"] for ops in open_doc["paths"].values() for op in ops.values())
+    assert all("403" in op["responses"] for ops in open_doc["paths"].values() for op in ops.values())
+    with httpx.Client(base_url=auth_server.url, timeout=30, auth=("admin@kestra.io", "Admin1234!")) as client:
+        basic = client.get("/api/v1/openapi.json").json()
+    assert basic["security"] == [{"basicAuth": []}]
+    assert basic["components"]["securitySchemes"]["basicAuth"]["scheme"] == "basic"
+    assert basic["paths"]["/ping"]["get"]["security"] == []
+    assert "401" in basic["paths"]["/api/v1/{tenant}/flows"]["post"]["responses"]

@@ -204,3 +204,11 @@ async def test_stops_cleanly(jp_fetch: Any, jp_serverapp: Any) -> None:
         assert store.get_execution(execution_id).state.current.value in ("CREATED", "RUNNING")
     finally:
         store.close()
+
+
+async def test_the_openapi_document_describes_jupyters_token(jp_fetch: Any) -> None:
+    doc = json.loads((await jp_fetch("kestra", "api", "v1", "openapi.json")).body)
+    assert doc["security"] == [{"jupyterToken": []}]
+    scheme = doc["components"]["securitySchemes"]["jupyterToken"]
+    assert scheme["type"] == "apiKey" and scheme["name"] == "Authorization"
+    assert "basicAuth" not in doc["components"]["securitySchemes"]
