@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from ..model.jsonfmt import format_instant
+from ..parsing.yamlpos import YamlBudgetError, load_within_budget
 from ..store.base import FlowRecord
 
 # Kestra's Flow property order (AbstractFlow then Flow); anything else written in the YAML follows.
@@ -49,8 +50,8 @@ def load_document(source: str) -> Any:
             _CACHE.move_to_end(source)
             return hit
     try:
-        doc = yaml.load(source, Loader=_Loader)
-    except yaml.YAMLError:
+        doc = load_within_budget(source, _Loader)   # a bomb stored before the budget existed stays small
+    except (yaml.YAMLError, YamlBudgetError):
         doc = None
     with _LOCK:
         _CACHE[source] = doc

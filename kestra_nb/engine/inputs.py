@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from ..parsing.javaregex import compile_java
+from ..parsing.yamlpos import YamlBudgetError, load_within_budget
 from ..errors import ExpressionError, InputValidationError, KestraNbError
 from ..expressions import render_typed, render_value
 from ..model.flow import Input, Output
@@ -490,7 +491,9 @@ def _yaml_parse(text: str) -> Any:
     if not text.strip():
         raise _parse_failure("No content to map due to end-of-input" + _jackson_location(1, 1))
     try:
-        return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a SafeLoader subclass
+        return load_within_budget(text, _YAML_LOADER)
+    except YamlBudgetError as exc:
+        raise _parse_failure(str(exc)) from None
     except yaml.YAMLError as exc:
         raise _parse_failure(str(exc).replace('"<unicode string>"', "'reader'")) from None
 

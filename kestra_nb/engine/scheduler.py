@@ -315,8 +315,11 @@ class Scheduler:
                 continue
             try:
                 flow: Flow | None = parse_flow(record.source)
-            except KestraNbError:
-                flow = None   # an invalid stored flow has no triggers
+            except KestraNbError as exc:
+                flow = None   # an invalid stored flow has no triggers (said once per revision)
+                first = str(exc).splitlines()[1:2] or [str(exc)]
+                log.warning("kestra_nb: stored flow %s.%s (revision %s) is invalid, its triggers are skipped: %s",
+                            record.namespace, record.id, record.revision, first[0].lstrip("- "))
             flows[key] = (record.revision, flow)
         self._flows = flows
         schedules, flow_triggers, stoppable = [], [], []

@@ -23,6 +23,7 @@ import yaml as _yaml
 
 from ..model.execution import Level
 from ..model.ids import new_id
+from ..parsing.yamlpos import YamlBudgetError, load_within_budget
 from . import dates
 from .filters import Bound, bind
 from .runtime import (
@@ -251,7 +252,9 @@ def _yaml_function(context: Any, a: Bound, line: int) -> Any:
         raise RenderError("The 'yaml' function expects an argument 'yaml' with type string.")
     budget_of(context).check_size(len(text), "a YAML text")
     try:
-        return _yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a SafeLoader subclass
+        return load_within_budget(text, _YamlLoader)
+    except YamlBudgetError as exc:
+        raise RenderError(f"Rendering limit exceeded: yaml(): {str(exc).removeprefix('Invalid YAML: ')}") from None
     except _yaml.YAMLError as exc:
         raise RenderError(f"Invalid yaml: {exc}") from None
 

@@ -14,6 +14,7 @@ from typing import Any, Callable
 from ..errors import Violation
 from ..model.execution import SYSTEM_PREFIX, Label
 from ..model.flow import Flow, Input, Output, TaskSpec
+from ..model.ids import namespace_problem
 from ..tasks.registry import Registry
 from .checker import BAD, Checker, F, child, found
 from .inputs import _check_ids, parse_inputs, parse_outputs
@@ -106,7 +107,10 @@ class _FlowParser:
         self.values[key] = self.ck.check_id(key, value, FLOW_ID, 100)
 
     def _namespace(self, key: str, value: Any) -> None:
-        self.values[key] = self.ck.check_id(key, value, NAMESPACE, 150)
+        text = self.values[key] = self.ck.check_id(key, value, NAMESPACE, 150)
+        if text and NAMESPACE.fullmatch(text) and len(text) <= 150 and namespace_problem(text) is not None:
+            # Kestra's pattern lets `a..b` and `a.` through, but a namespace is a path of the storage
+            self.ck.error(key, "must not have an empty part between dots (`..`, or a trailing `.`)")
 
     def _tenant(self, key: str, value: Any) -> None:
         self.ck.check_id(key, value, TENANT_ID, None)   # accepted (Kestra's hidden field), not used

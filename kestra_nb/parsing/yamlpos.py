@@ -5,6 +5,11 @@ rather than by PyYAML's constructor so that every path ("tasks[1].format") gets 
 keys are reported instead of silently overwritten, and scalars are typed the way Kestra (Jackson) sees
 them: YAML 1.1 ints, floats, booleans and nulls, but dates, timestamps and sexagesimal numbers stay text.
 Mapping keys are always their text (`1:` is the key "1"), as Jackson reads field names.
+
+Every YAML text that comes from a user (a flow, a YAML input, the `yaml()` function) is parsed within a
+budget, checked on PyYAML's node graph before any value is built: at most `MAX_SOURCE` characters, at
+most `MAX_NODES` nodes once aliases are expanded (counted, never materialised: a 400-byte alias bomb
+expands to billions), nested at most `MAX_DEPTH` deep (what the recursive code after the parser takes).
 """
 from __future__ import annotations
 
@@ -36,6 +41,109 @@ _SCALARS = {
 
 Position = tuple[int, int]
 
+MAX_SOURCE = 1024 * 1024    # characters of a YAML text
+MAX_NODES = 100_000         # nodes of a document, aliases expanded
+MAX_DEPTH = 100             # levels of nested lists and mappings
+
+
+class YamlBudgetError(ValueError):
+    """A YAML text over the budget; `line` and `column` (1-based) say where, when known."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(message + (f" (line {line}, column {column})" if line is not None else ""))
+        self.message, self.line, self.column = message, line, column
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return node.value
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def check_budget(node: Node) -> None:
+    """Raise YamlBudgetError if the document under `node` expands past MAX_NODES or nests past MAX_DEPTH.
+
+    One pass over the node graph (each node once, however many aliases point at it), without recursion:
+    a node's expanded size is 1 + its children's, its depth 1 + its deepest child's. A recursive alias
+    counts 0 here (the builder reports it)."""
+    sizes: dict[int, int] = {}
+    depths: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(node, False)]
+    while stack:
+        current, closing = stack.pop()
+        key = id(current)
+        if closing:
+            open_nodes.discard(key)
+            children = _children(current)
+            size = 1 + sum(sizes.get(id(child), 0) for child in children)
+            depth = 1 + max((depths.get(id(child), 0) for child in children), default=0)
+            mark = current.start_mark
+            if size > MAX_NODES:
+                raise YamlBudgetError(f"Invalid YAML: the document expands to more than {MAX_NODES} nodes "
+                                      f"(aliases included); the limit is {MAX_NODES}", mark.line + 1, mark.column + 1)
+            if depth > MAX_DEPTH:
+                raise YamlBudgetError(f"Invalid YAML: lists and mappings are nested deeper than {MAX_DEPTH} "
+                                      f"levels; the limit is {MAX_DEPTH}", mark.line + 1, mark.column + 1)
+            sizes[key], depths[key] = size, depth
+            continue
+        if key in sizes or key in open_nodes:
+            continue
+        open_nodes.add(key)
+        stack.append((current, True))
+        stack.extend((child, False) for child in _children(current)
+                     if not isinstance(child, ScalarNode) or id(child) not in sizes)
+
+
+def check_source(text: str) -> None:
+    """Raise YamlBudgetError if `text` is longer than MAX_SOURCE characters."""
+    if len(text) > MAX_SOURCE:
+        raise YamlBudgetError(f"Invalid YAML: the text is {len(text)} characters long; the limit is {MAX_SOURCE}")
+
+
+def compose_within_budget(text: str, loader: type = None, *, graph: bool = True  # type: ignore[assignment]
+                          ) -> Node | None:
+    """The node graph of one YAML document, within the budget (YamlBudgetError past it; yaml.YAMLError
+    for invalid YAML). Deep nesting that the parser itself refuses is reported as over the budget.
+    `graph=False` skips the graph's check: for a caller that counts depth itself, on a text without
+    aliases (whose expansion is then no bigger than the text)."""
+    check_source(text)
+    try:
+        node = yaml.compose(text, Loader=loader or _Loader)
+    except RecursionError:
+        raise YamlBudgetError(f"Invalid YAML: lists and mappings are nested deeper than {MAX_DEPTH} levels; "
+                              f"the limit is {MAX_DEPTH}") from None
+    except yaml.MarkedYAMLError as exc:
+        if "maximum nesting depth" in str(exc.problem or "") or "nesting depth" in str(exc):
+            mark = exc.problem_mark
+            raise YamlBudgetError(f"Invalid YAML: lists and mappings are nested deeper than {MAX_DEPTH} levels; "
+                                  f"the limit is {MAX_DEPTH}", mark.line + 1 if mark else None,
+                                  mark.column + 1 if mark else None) from None
+        raise
+    if node is not None and graph:
+        check_budget(node)
+    return node
+
+
+def load_within_budget(text: str, loader: type) -> Any:
+    """`yaml.load(text, Loader=loader)` (a SafeLoader subclass), within the budget (YamlBudgetError)."""
+    check_source(text)
+    instance = loader(text)
+    try:
+        try:
+            node = instance.get_single_node()
+        except RecursionError:
+            raise YamlBudgetError(f"Invalid YAML: lists and mappings are nested deeper than {MAX_DEPTH} levels; "
+                                  f"the limit is {MAX_DEPTH}") from None
+        if node is None:
+            return None
+        check_budget(node)
+        return instance.construct_document(node)
+    finally:
+        instance.dispose()
+
 
 @dataclass(slots=True)
 class Loaded:
@@ -53,7 +161,11 @@ def load(source: str) -> Loaded:
     """Parse one YAML document; syntax errors, duplicate keys and bad aliases become violations."""
     out = Loaded()
     try:
-        node = yaml.compose(source, Loader=_Loader)
+        # without an alias (`*name`) the values are no bigger than the text: the builder counts the depth
+        node = compose_within_budget(source, graph="*" in source)
+    except YamlBudgetError as exc:
+        out.violations.append(Violation("", exc.message, exc.line, exc.column))
+        return out
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = exc.problem or exc.context or "invalid YAML"
@@ -76,13 +188,14 @@ _SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
 
 
 class _Builder:
-    __slots__ = ("positions", "raw", "violations", "_active")
+    __slots__ = ("positions", "raw", "violations", "_active", "_deep")
 
     def __init__(self, out: Loaded) -> None:
         self.positions = out.positions
         self.raw = out.raw
         self.violations = out.violations
         self._active: set[int] = set()
+        self._deep = False   # the depth limit was reported
 
     def build(self, node: Node, path: str) -> Any:
         if isinstance(node, ScalarNode):
@@ -91,6 +204,14 @@ class _Builder:
         if key in self._active:  # an alias to one of its own ancestors
             mark = node.start_mark
             self.violations.append(Violation(path, "Invalid YAML: recursive alias", mark.line + 1, mark.column + 1))
+            return None
+        if len(self._active) >= MAX_DEPTH:
+            if not self._deep:
+                self._deep = True
+                mark = node.start_mark
+                self.violations.append(Violation("", f"Invalid YAML: lists and mappings are nested deeper than "
+                                                     f"{MAX_DEPTH} levels; the limit is {MAX_DEPTH}",
+                                                 mark.line + 1, mark.column + 1))
             return None
         self._active.add(key)
         try:

@@ -480,3 +480,9 @@ def test_split_documents():
     assert split_documents("---\nid: a\n") == ["id: a\n"]
     assert split_documents("") == []
     assert split_documents("id: a\ndescription: |\n  ---x\n") == ["id: a\ndescription: |\n  ---x\n"]
+
+
+def test_a_namespace_has_no_empty_part(problems):
+    for namespace in ("rt..x", "company.team."):
+        assert problems(f"id: f\nnamespace: {namespace}\n{TASK}") == [
+            ("namespace", "must not have an empty part between dots (`..`, or a trailing `.`)", 2, 1)]

@@ -108,3 +108,10 @@ def test_namespaces_kestra_would_refuse_are_refused_where_things_are_written(cli
 @pytest.mark.parametrize("namespace", ["company", "company.team", "a-b_c.d9", "0.1", "x" * 150, "a._b", "a.-b"])
 def test_good_namespaces_pass(namespace):
     assert namespace_problem(namespace) is None
+
+
+@pytest.mark.parametrize("namespace", ["rt..x", "rt."])
+def test_a_flow_in_a_namespace_with_an_empty_part_is_refused(client, namespace):
+    answer = client.post("/api/v1/flows", content=FLOW.replace("company.team", namespace), headers=YAML)
+    message = envelope(answer, 422)
+    assert "namespace: must not have an empty part between dots" in message and "line 2" in message
