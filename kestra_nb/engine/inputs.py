@@ -27,7 +27,7 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
-from ..parsing.javaregex import compile_java
+from ..parsing.javaregex import JavaPattern, RegexTimeout, compile_java
 from ..parsing.yamlpos import YamlBudgetError, load_within_budget
 from ..errors import ExpressionError, InputValidationError, KestraNbError
 from ..expressions import render_typed, render_value
@@ -501,11 +501,11 @@ def _yaml_parse(text: str) -> Any:
 # ------------------------------------------------------------------------------------ per-type parsers
 
 _Parser = Callable[[Any, Mapping[str, Any], bool], Any]
-_REGEX_CACHE: dict[str, re.Pattern[str]] = {}
+_REGEX_CACHE: dict[str, JavaPattern] = {}
 _PROP_CACHE: dict[tuple[str, Any], Any] = {}
 
 
-def _regex(pattern: str) -> re.Pattern[str]:
+def _regex(pattern: str) -> JavaPattern:
     compiled = _REGEX_CACHE.get(pattern)
     if compiled is None:
         try:
@@ -537,7 +537,13 @@ def _prop(kind: str, raw: Any, convert: Callable[[Any], Any]) -> Any:
 
 def _check_pattern(text: str, props: Mapping[str, Any]) -> None:
     validator = props.get("validator")
-    if validator is not None and not _regex(validator).fullmatch(text):
+    if validator is None:
+        return
+    try:
+        matched = _regex(validator).fullmatch(text)
+    except RegexTimeout as exc:
+        raise _Invalid(str(exc)) from None
+    if not matched:
         raise _Invalid(f"it must match the pattern `{validator}`")
 
 

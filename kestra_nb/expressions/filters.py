@@ -17,7 +17,8 @@ from urllib.parse import quote_plus, unquote_plus
 
 from jinja2.utils import pass_context
 
-from ..parsing.javaregex import compile_java
+from ..parsing.javaregex import JavaPattern, RegexTimeout, compile_java
+from .jqworker import JqLimit, JqProgramError, worker as jq_worker
 from . import dates
 from .runtime import (
     Budget,
@@ -222,7 +223,10 @@ def _replace(value: Any, a: Bound, ctx: Any) -> Any:
     def one(text: str) -> str:
         for search, replacement in compiled:
             if regexp:
-                text = search.sub(replacement, text)  # type: ignore[union-attr]
+                try:
+                    text = search.sub(replacement, text)  # type: ignore[union-attr]
+                except RegexTimeout as exc:
+                    raise RenderError(f"Rendering limit exceeded: {exc}") from None
             else:
                 text = text.replace(search, replacement)  # type: ignore[arg-type]
             check_text(budget, text)
@@ -249,7 +253,7 @@ def _deep_map(value: Any, fn: Callable[[str], str], budget: Budget | None = None
     return walk(value)
 
 
-def _java_pattern(regex: str) -> re.Pattern[str]:
+def _java_pattern(regex: str) -> JavaPattern:
     try:
         return compile_java(regex)
     except re.error as exc:
@@ -666,7 +670,11 @@ def java_split(text: str, regex: str, limit: int = 0) -> list[str]:
     pattern = _java_pattern(regex)
     parts: list[str] = []
     pos = 0
-    for m in pattern.finditer(text):
+    try:
+        matches = pattern.finditer(text)
+    except RegexTimeout as exc:
+        raise RenderError(f"Rendering limit exceeded: {exc}") from None
+    for m in matches:
         if limit > 0 and len(parts) == limit - 1:
             break
         if m.end() == 0:
@@ -1138,51 +1146,44 @@ def _timestamp_nano(value: Any, a: Bound, ctx: Any) -> Any:
 
 # ------------------------------------------------------------------------------------------- jq
 
-_JQ_CACHE: dict[str, Any] = {}
 # jq built-ins that reach outside the value: the process environment, module files, stderr
 _JQ_FORBIDDEN = re.compile(r"\$ENV\b|\$__prog_args\b|(?<![.\w$\"])(?:env|import|include|modulemeta|get_search_list"
                            r"|debug|stderr|input_filename|get_prog_origin|get_jq_origin)\b")
 
 
-def _jq_program(expression: str) -> Any:
-    program = _JQ_CACHE.get(expression)
-    if program is None:
-        forbidden = _JQ_FORBIDDEN.search(expression)
-        if forbidden is not None:
-            raise Forbidden(f"jq: `{forbidden.group()}` is not allowed in expressions")
-        try:
-            import jq  # imported on first use: the C library costs start-up time
-        except ImportError:  # pragma: no cover - jq is a dependency; a platform without its wheel
-            raise RenderError("The 'jq' filter needs the `jq` Python package, which is not installed") from None
-        try:
-            program = jq.compile(expression)
-        except ValueError as exc:
-            raise RenderError(f"Failed to resolve JQ expression '{expression}': {str(exc).splitlines()[0]}") from None
-        if len(_JQ_CACHE) >= 256:
-            _JQ_CACHE.clear()
-        _JQ_CACHE[expression] = program
-    return program
+def _jq_allowed(expression: str) -> None:
+    forbidden = _JQ_FORBIDDEN.search(expression)
+    if forbidden is not None:
+        raise Forbidden(f"jq: `{forbidden.group()}` is not allowed in expressions")
 
 
 @pebble_filter("jq", ("expression",))
 def _jq(value: Any, a: Bound, ctx: Any) -> Any:
-    """Apply a jq program; the result is always the list of everything it produced."""
+    """Apply a jq program; the result is always the list of everything it produced. Programs run in a child
+    process bounded in time and memory (expressions.jqworker)."""
     if value is None:
         return None
     if "expression" not in a:
         raise RenderError("The 'jq' filter expects an argument 'expression'.")
     expression = _cast_str(a["expression"])
-    program = _jq_program(expression)
+    _jq_allowed(expression)
     budget = _budget(ctx)
+    limits = budget.limits
     if isinstance(value, str):
         text = value
     else:
-        text = to_json(value, budget.limits.max_output)
+        text = to_json(value, limits.max_output)
     try:
-        results = program.input_text(text).all()
-    except ValueError as exc:
+        results = jq_worker().run(expression, text, limits.max_collection, limits.max_output)
+    except JqLimit as exc:
+        raise LimitExceeded(str(exc) if str(exc).startswith("Rendering limit exceeded")
+                            else f"Rendering limit exceeded: {exc}") from None
+    except JqProgramError as exc:
+        first = exc.message.splitlines()[0] if exc.message else "invalid"
+        if exc.kind == "compile":
+            raise RenderError(f"Failed to resolve JQ expression '{expression}': {first}") from None
         raise RenderError(f"Unable to parse jq value '{_preview(value)}' with type '{class_name(value)}': "
-                          f"{str(exc).splitlines()[0]}") from None
+                          f"{first}") from None
     budget.check_collection(len(results), "a jq result")
     return results
 

@@ -7,7 +7,13 @@ common in flows is translated: `\\p{..}`/`\\P{..}` classes (POSIX, Unicode categ
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from functools import lru_cache
+from typing import Any
+
+import regex
+
+REGEX_TIMEOUT = 1.0   # seconds one match, search, split or substitution of a user pattern may take
 
 # \p{Name} -> (outside a class, inside a class)
 _CLASSES: dict[str, tuple[str, str]] = {
@@ -91,7 +97,55 @@ def translate(pattern: str) -> str:
     return "".join(out)
 
 
+class RegexTimeout(ValueError):
+    """A user pattern ran past REGEX_TIMEOUT."""
+
+    def __init__(self, pattern: str) -> None:
+        super().__init__(f"the regular expression `{pattern}` ran longer than {REGEX_TIMEOUT:g} s (the limit): "
+                         "it backtracks too much on this text; simplify it (e.g. `(a+)+` is `a+`)")
+        self.pattern = pattern
+
+
+class JavaPattern:
+    """A compiled user pattern whose every use is bounded in time (see the module's docstring)."""
+
+    __slots__ = ("source", "_compiled")
+
+    def __init__(self, source: str, compiled: Any) -> None:
+        self.source = source
+        self._compiled = compiled
+
+    @property
+    def pattern(self) -> str:
+        return self.source
+
+    def _bounded(self, call: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return call(*args, timeout=REGEX_TIMEOUT, concurrent=True)
+        except TimeoutError:
+            raise RegexTimeout(self.source) from None
+
+    def fullmatch(self, text: str) -> Any:
+        return self._bounded(self._compiled.fullmatch, text)
+
+    def match(self, text: str) -> Any:
+        return self._bounded(self._compiled.match, text)
+
+    def search(self, text: str) -> Any:
+        return self._bounded(self._compiled.search, text)
+
+    def sub(self, replacement: Any, text: str) -> str:
+        return self._bounded(self._compiled.sub, replacement, text)
+
+    def finditer(self, text: str) -> Iterator[Any]:
+        # the timeout covers the whole iteration, which runs here
+        return iter(self._bounded(lambda t, **kw: list(self._compiled.finditer(t, **kw)), text))
+
+
 @lru_cache(maxsize=512)
-def compile_java(pattern: str) -> re.Pattern[str]:
-    """Compile a Java regex with `re` (re.error if it is invalid in both)."""
-    return re.compile(translate(pattern))
+def compile_java(pattern: str) -> JavaPattern:
+    """Compile a Java regex (re.error, with its message and position, if it is invalid)."""
+    try:
+        return JavaPattern(pattern, regex.compile(translate(pattern), regex.V0))
+    except regex.error as exc:
+        raise re.error(exc.msg, pattern, exc.pos) from None
