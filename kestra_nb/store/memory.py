@@ -419,8 +419,10 @@ class MemoryStore:
         return []
 
     def count_recovery(self, execution_id: str) -> int:
-        """Count one more recovery attempt of the execution; the count so far."""
+        """Count one more recovery attempt of the execution; the count so far (0 for an unknown one)."""
         with self._lock:
+            if execution_id not in self._executions:
+                return 0
             count = self._recoveries.get(execution_id, 0) + 1
             self._recoveries[execution_id] = count
             return count

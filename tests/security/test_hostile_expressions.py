@@ -84,6 +84,7 @@ def test_jq_past_its_time_and_memory_limits_fails_the_task(monkeypatch):
     monkeypatch.setattr(worker(), "timeout", 0.5)
     slow = kestra_nb.run(flow("{{ 1 | jq('last(range(1e12))') }}"))
     assert "0.5 s time limit" in failure(slow)
+    monkeypatch.setattr(worker(), "timeout", 60.0)   # the memory limit comes first, however loaded the machine
     hungry = kestra_nb.run(flow("{{ 1 | jq('reduce range(1e7) as $i (\\\"x\\\"; . + .)') }}"))
     assert "memory limit (512 MiB)" in failure(hungry)
     fine = kestra_nb.run(flow("{{ {'a': [1, 2]} | jq('.a | add') }}", "fine"))   # the worker is back

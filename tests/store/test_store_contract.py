@@ -437,3 +437,13 @@ def test_open_store_picks_the_implementation(tmp_path):
         assert isinstance(s, SQLiteStore) and s.path == tmp_path / "h" / "kestra_nb.db" and s.path.exists()
     finally:
         s.close()
+
+
+def test_recoveries_are_counted_per_execution_and_forgotten_on_a_clean_stop(store, make_execution):
+    ex = make_execution()
+    store.save_execution(ex, [])
+    assert store.count_recovery(ex.id) == 1
+    assert store.count_recovery(ex.id) == 2   # committed before each attempt: a crash cannot lose one
+    assert store.count_recovery("unknown") == 0
+    store.forget_recoveries()
+    assert store.count_recovery(ex.id) == 1
