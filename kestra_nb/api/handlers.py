@@ -99,6 +99,7 @@ class ApiHandler(tornado.web.RequestHandler):
         self._buffer = bytearray()                # any other body
         self._discard = False                     # a body nobody will read (refused request): dropped
         self._refused: ApiError | None = None     # why the guard refused the request (answered after the body)
+        self._preflight = False                   # an allowed CORS preflight (answered 204 after the body)
         self._received = 0
 
     def prepare(self) -> None:
@@ -126,11 +127,11 @@ class ApiHandler(tornado.web.RequestHandler):
             return False
         if self.request.method == "OPTIONS":
             preflight = guard.preflight_headers(headers)
-            if preflight:
+            if preflight:   # answered in _dispatch: finishing before the body is read would close the connection
                 for name, value in preflight.items():
                     self.set_header(name, value)
-                self.set_status(204)
-                self._finish()
+                self._preflight = True
+                self._discard = True
                 return False
         return True
 
@@ -233,6 +234,10 @@ class ApiHandler(tornado.web.RequestHandler):
         try:
             if self._refused is not None:
                 self._error(self._refused)
+                return
+            if self._preflight:
+                self.set_status(204)
+                self._finish()
                 return
             match = api.router.match(self.request.method or "GET", self._api_path())
             route = match.route if isinstance(match, Match) else None

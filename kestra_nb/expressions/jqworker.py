@@ -23,6 +23,7 @@ from typing import Any
 
 JQ_TIMEOUT = 5.0                  # seconds a jq program may run
 JQ_MEMORY = 512 * 1024 * 1024     # bytes of address space of the child running jq programs
+START_TIMEOUT = 60.0              # seconds the child may take to start (not counted in a program's time)
 
 
 class JqLimit(Exception):
@@ -86,6 +87,10 @@ class JqWorker:
             stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True)
         self._owner = os.getpid()
         self._pending = b""
+        if self._read_line(self._child, time.monotonic() + START_TIMEOUT) is None:
+            self._stop()
+            raise JqLimit("the jq worker process could not be started")
+        assert self._child is not None
         return self._child
 
     def _read_line(self, child: subprocess.Popen[bytes], deadline: float) -> bytes | None:
@@ -150,6 +155,8 @@ def _serve(memory: int) -> None:   # pragma: no cover - runs in the child (teste
 
     programs: dict[str, Any] = {}
     out = sys.stdout.buffer
+    out.write(b'{"ready": true}\n')   # started: the parent's time limit counts from here
+    out.flush()
     for line in sys.stdin.buffer:
         request = json.loads(line)
         try:
