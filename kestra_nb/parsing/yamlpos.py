@@ -44,6 +44,7 @@ Position = tuple[int, int]
 MAX_SOURCE = 1024 * 1024    # characters of a YAML text
 MAX_NODES = 100_000         # nodes of a document, aliases expanded
 MAX_DEPTH = 100             # levels of nested lists and mappings
+TOO_DEEP = f"Invalid YAML: lists and mappings are nested deeper than {MAX_DEPTH} levels; the limit is {MAX_DEPTH}"
 
 
 class YamlBudgetError(ValueError):
@@ -85,8 +86,7 @@ def check_budget(node: Node) -> None:
                 raise YamlBudgetError(f"Invalid YAML: the document expands to more than {MAX_NODES} nodes "
                                       f"(aliases included); the limit is {MAX_NODES}", mark.line + 1, mark.column + 1)
             if depth > MAX_DEPTH:
-                raise YamlBudgetError(f"Invalid YAML: lists and mappings are nested deeper than {MAX_DEPTH} "
-                                      f"levels; the limit is {MAX_DEPTH}", mark.line + 1, mark.column + 1)
+                raise YamlBudgetError(TOO_DEEP, mark.line + 1, mark.column + 1)
             sizes[key], depths[key] = size, depth
             continue
         if key in sizes or key in open_nodes:
@@ -113,13 +113,11 @@ def compose_within_budget(text: str, loader: type = None, *, graph: bool = True 
     try:
         node = yaml.compose(text, Loader=loader or _Loader)
     except RecursionError:
-        raise YamlBudgetError(f"Invalid YAML: lists and mappings are nested deeper than {MAX_DEPTH} levels; "
-                              f"the limit is {MAX_DEPTH}") from None
+        raise YamlBudgetError(TOO_DEEP) from None
     except yaml.MarkedYAMLError as exc:
         if "maximum nesting depth" in str(exc.problem or "") or "nesting depth" in str(exc):
             mark = exc.problem_mark
-            raise YamlBudgetError(f"Invalid YAML: lists and mappings are nested deeper than {MAX_DEPTH} levels; "
-                                  f"the limit is {MAX_DEPTH}", mark.line + 1 if mark else None,
+            raise YamlBudgetError(TOO_DEEP, mark.line + 1 if mark else None,
                                   mark.column + 1 if mark else None) from None
         raise
     if node is not None and graph:
@@ -135,8 +133,7 @@ def load_within_budget(text: str, loader: type) -> Any:
         try:
             node = instance.get_single_node()
         except RecursionError:
-            raise YamlBudgetError(f"Invalid YAML: lists and mappings are nested deeper than {MAX_DEPTH} levels; "
-                                  f"the limit is {MAX_DEPTH}") from None
+            raise YamlBudgetError(TOO_DEEP) from None
         if node is None:
             return None
         check_budget(node)
@@ -209,8 +206,7 @@ class _Builder:
             if not self._deep:
                 self._deep = True
                 mark = node.start_mark
-                self.violations.append(Violation("", f"Invalid YAML: lists and mappings are nested deeper than "
-                                                     f"{MAX_DEPTH} levels; the limit is {MAX_DEPTH}",
+                self.violations.append(Violation("", TOO_DEEP,
                                                  mark.line + 1, mark.column + 1))
             return None
         self._active.add(key)
