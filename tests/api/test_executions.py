@@ -344,9 +344,10 @@ def test_follow_unsubscribes_when_the_client_leaves(http, server):
 
     with httpx.Client(base_url=http.url, timeout=30) as c:
         with c.stream("GET", f"{E}/{doc['id']}/follow") as r:
-            for line in r.iter_lines():
-                if line.startswith("data:") and "PAUSED" in line:
-                    break
+            # the lines iterator is kept: dropped, its finalizer (whenever the collector runs) closes the connection
+            lines = r.iter_lines()
+            while not ((line := next(lines)).startswith("data:") and "PAUSED" in line):
+                pass
             assert listeners() == 1   # this stream's, and nobody else's: the execution rests PAUSED
     # the connection is closed: the server notices and drops the subscription (on the engine's loop, even
     # while the stream's step there is waiting for the next update)
