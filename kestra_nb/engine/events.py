@@ -5,6 +5,7 @@ Listeners run on the engine's loop thread and must not block (hand the event to 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Union
 
@@ -46,20 +47,32 @@ Listener = Callable[[Event], None]
 
 
 class EventBus:
-    """Publish/subscribe per execution id (or every execution with `None`)."""
+    """Publish/subscribe per execution id (or every execution with `None`).
+
+    Subscribers come and go from any thread (a server's handlers, a kernel's cell) while the engine thread
+    publishes: the lists are only changed under a lock and replaced, never mutated, so a publish iterates a
+    consistent snapshot without taking the lock.
+    """
 
     def __init__(self) -> None:
-        self._listeners: dict[str | None, list[Listener]] = {}
+        self._listeners: dict[str | None, tuple[Listener, ...]] = {}
+        self._lock = threading.Lock()
 
     def subscribe(self, execution_id: str | None, listener: Listener) -> Callable[[], None]:
         """Call `listener` for each event of that execution (every execution if None); returns unsubscribe."""
-        self._listeners.setdefault(execution_id, []).append(listener)
+        with self._lock:
+            self._listeners[execution_id] = self._listeners.get(execution_id, ()) + (listener,)
 
         def unsubscribe() -> None:
-            listeners = self._listeners.get(execution_id)
-            if listeners and listener in listeners:
-                listeners.remove(listener)
-                if not listeners:
+            with self._lock:
+                listeners = self._listeners.get(execution_id, ())
+                if listener not in listeners:
+                    return
+                rest = list(listeners)
+                rest.remove(listener)
+                if rest:
+                    self._listeners[execution_id] = tuple(rest)
+                else:
                     del self._listeners[execution_id]
 
         return unsubscribe
@@ -67,7 +80,7 @@ class EventBus:
     def publish(self, event: Event) -> None:
         """Deliver an event to the listeners of its execution, then to the catch-all ones."""
         for key in (event.execution_id, None):
-            for listener in tuple(self._listeners.get(key, ())):
+            for listener in self._listeners.get(key, ()):
                 try:
                     listener(event)
                 except Exception:  # one broken view must not break the engine
