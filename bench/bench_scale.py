@@ -1,0 +1,158 @@
+"""Constant cost per task run (issue 13), on the SQLite store, warm. Each line prints its figure and target.
+
+1. ForEach over N values x 1 Return task, concurrencyLimit 1 (Kestra's default), N = 100, 1,000, 10,000:
+   per task run flat (the 10,000 figure ≤ 1.5x the 100 figure), 10,000 values ≤ 3 s, disk written ≤ 4 KB a
+   task run (bytes this process wrote, /proc/self/io).
+2. ForEach over 100,000 values at concurrencyLimit 0: finishes ≤ 60 s, peak RSS ≤ 1 GB (--huge 0 skips it).
+3. A sequential flow of 50 and of 1,000 Return tasks: ≤ 0.1 ms a task, flat (1,000 ≤ 1.5x 50).
+4. A task output of 10 MB is stored once: the store grows ≤ 12 MB.
+5. `executions/search` (the store's search, first page) with 50,000 executions stored: p50 ≤ 1 ms.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def foreach(n: int, limit: int) -> str:
+    return f"""id: each_{n}_{limit}
+namespace: bench
+tasks:
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEach
+    values: "{{{{ range(1, {n}) }}}}"   # (Pebble's range includes its end)
+    concurrencyLimit: {limit}
+    tasks:
+      - id: one
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{{{ taskrun.value }}}}"
+"""
+
+
+def sequential(n: int) -> str:
+    tasks = "".join(f"  - id: t{i}\n    type: io.kestra.plugin.core.debug.Return\n    format: v{i}\n" for i in range(n))
+    return f"id: seq_{n}\nnamespace: bench\ntasks:\n{tasks}"
+
+
+def big_output(mb: int) -> str:
+    """A Return whose output is `mb` million characters (range(0, 999999) joined is 5,888,890 of them)."""
+    return f"""id: big_{mb}
+namespace: bench
+tasks:
+  - id: big
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{% set s = range(0, 999999) | join('') %}}{{{{ s ~ (s | slice(0, {mb * 1_000_000 - 5_888_890})) }}}}"
+"""
+
+
+def written() -> int:
+    """Bytes this process has caused to be written to storage (Linux /proc/self/io)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+    return 0
+
+
+def store_size(home: str) -> int:
+    return sum(p.stat().st_size for p in Path(home).rglob("*") if p.is_file())
+
+
+def run(engine, source: str):
+    t0 = time.perf_counter()
+    before = written()
+    ex = engine.run(source, timeout=None)
+    os.sync()
+    return time.perf_counter() - t0, written() - before, ex
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument("--huge", type=int, default=100_000)
+    parser.add_argument("--executions", type=int, default=50_000)
+    args = parser.parse_args()
+    from kestra_nb.engine import Engine
+
+    ok = True
+
+    def check(passed: bool) -> str:
+        nonlocal ok
+        ok &= passed
+        return "ok" if passed else "MISSED"
+
+    with tempfile.TemporaryDirectory() as home:
+        engine = Engine(os.path.join(home, "store"))
+        engine.run(foreach(10, 1))
+        per_run: dict[int, float] = {}
+        for n in [int(s) for s in args.sizes.split(",")]:
+            seconds, wrote, ex = run(engine, foreach(n, 1))
+            runs = len(ex.task_run_list)
+            assert ex.state == "SUCCESS" and runs == n + 1, (ex.state, runs)
+            per_run[n] = seconds / runs * 1e6
+            print(f"ForEach {n} values x 1 task, concurrencyLimit 1: {seconds:.2f} s, {per_run[n]:.0f} µs a task run, "
+                  f"{wrote / runs / 1024:.1f} KB written a task run (target ≤ 4 KB: {check(wrote / runs <= 4096)})")
+        if 10_000 in per_run:
+            print(f"  10,000 values in ≤ 3 s: {check(per_run[10_000] * 10_001 / 1e6 <= 3)}")
+        if len(per_run) > 1:
+            small, large = min(per_run), max(per_run)
+            ratio = per_run[large] / per_run[small]
+            print(f"  per task run at {large} / at {small}: {ratio:.2f}x (target ≤ 1.5x: {check(ratio <= 1.5)})")
+
+        per_task = {}
+        for n in (50, 1000):
+            source = sequential(n)
+            engine.run(source)
+            samples = [run(engine, source)[0] for _ in range(3)]
+            per_task[n] = statistics.median(samples) / n * 1000
+            print(f"Sequential flow of {n} tasks: {per_task[n]:.3f} ms a task (target ≤ 0.1 ms: "
+                  f"{check(per_task[n] <= 0.1)})")
+        ratio = per_task[1000] / per_task[50]
+        print(f"  per task at 1,000 / at 50: {ratio:.2f}x (target ≤ 1.5x: {check(ratio <= 1.5)})")
+
+        before = store_size(home)
+        _, _, ex = run(engine, big_output(10))
+        assert ex.state == "SUCCESS", ex.state
+        grown = (store_size(home) - before) / 1024 / 1024
+        print(f"A 10 MB task output: the store grew {grown:.1f} MB (target ≤ 12 MB: {check(grown <= 12)})")
+        engine.close()
+
+    if args.huge:
+        with tempfile.TemporaryDirectory() as home:
+            engine = Engine(os.path.join(home, "store"))
+            seconds, _, ex = run(engine, foreach(args.huge, 0))
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"ForEach {args.huge} values at concurrencyLimit 0: {ex.state.current.value} in {seconds:.1f} s "
+                  f"(target ≤ 60 s: {check(ex.state == 'SUCCESS' and seconds <= 60)}), peak RSS {rss:.0f} MB "
+                  f"(target ≤ 1024 MB: {check(rss <= 1024)})")
+            engine.close()
+
+    if args.executions:
+        with tempfile.TemporaryDirectory() as home:
+            engine = Engine(os.path.join(home, "store"))
+            seed = engine.run(sequential(1))
+            store = engine.store
+            for i in range(args.executions - 1):
+                copy = engine._copy_execution(seed, f"bench{i:08d}")
+                store.save_execution(copy)
+            samples = []
+            for _ in range(200):
+                t0 = time.perf_counter()
+                store.search_executions(size=25, sort=[("state.startDate", False)])
+                samples.append((time.perf_counter() - t0) * 1000)
+            p50 = statistics.median(samples)
+            print(f"executions/search with {args.executions} executions: p50 {p50:.2f} ms (target ≤ 1 ms: "
+                  f"{check(p50 <= 1)})")
+            engine.close()
+
+    print("targets met" if ok else "TARGETS MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
