@@ -84,7 +84,10 @@ _WAIT: Outcome = ([], None)
 
 def final_state(runs: list[TaskRun]) -> StateType:
     """Kestra's guessFinalState: KILLED, else FAILED, else WARNING, else PAUSED, else SUCCESS."""
-    states = {tr.state.current for tr in runs}
+    return _final_of({tr.state.current for tr in runs})
+
+
+def _final_of(states: set[StateType]) -> StateType:
     for state in (StateType.KILLED, StateType.FAILED, StateType.WARNING, StateType.PAUSED):
         if state in states:
             return state
@@ -93,19 +96,75 @@ def final_state(runs: list[TaskRun]) -> StateType:
     return StateType.SUCCESS
 
 
+Scope = tuple[Union[str, None], Union[str, None], Union[int, None]]
+
+
+class _Loop:
+    """What a ForEach task run has done so far: values start in order, so the started ones are a prefix."""
+
+    __slots__ = ("started", "active", "failed", "ended")
+
+    def __init__(self) -> None:
+        self.started = 0                  # values[:started] have been started (or ended at once)
+        self.active: list[str] = []       # started values whose children have not all ended, in order
+        self.failed = False
+        self.ended: set[StateType] = set()  # the states of the ended values' task runs
+
+
+class Index:
+    """An execution's task runs by scope, and memos of what has ended, kept up to date across calls.
+
+    Everything here is derived from the execution alone (a new Index built from a stored execution gives
+    the same answers): it only saves the rescans. It relies on two facts of a driven execution: task runs
+    are only appended to its list, and an ended task run stays ended (a restart or a recovery drives the
+    execution anew, with a new Index).
+    """
+
+    __slots__ = ("flow", "scopes", "seen", "list_id", "cursors", "loops", "special", "track_special")
+
+    def __init__(self, flow: Flow, ex: Execution) -> None:
+        self.flow = flow
+        self.scopes: dict[Scope, dict[str, TaskRun]] = {}
+        self.seen = 0
+        self.list_id = id(ex.task_run_list)
+        self.cursors: dict[tuple[Scope, int], int] = {}    # (scope, id(tasks)) -> how many tasks have passed
+        self.loops: dict[str, _Loop] = {}                  # ForEach task run id -> its progress
+        self.special: list[TaskRun] = []                   # Exit and Pause task runs (they can end it all)
+        types = flow.types()
+        self.track_special = EXIT in types or PAUSE in types
+        self.sync(ex)
+
+    def sync(self, ex: Execution) -> None:
+        """Take in the task runs appended since the last call."""
+        runs = ex.task_run_list
+        if id(runs) != self.list_id or len(runs) < self.seen:   # replaced: start again
+            self.__init__(self.flow, ex)  # type: ignore[misc]
+            return
+        if len(runs) == self.seen:
+            return
+        scopes, flow = self.scopes, self.flow
+        for tr in runs[self.seen:]:
+            key = (tr.parent_task_run_id, tr.value, tr.iteration)
+            scope = scopes.get(key)
+            if scope is None:
+                scope = scopes[key] = {}
+            scope[tr.task_id] = tr
+            if self.track_special and flow.task(tr.task_id).type in (EXIT, PAUSE):
+                self.special.append(tr)
+        self.seen = len(runs)
+
+
 class _View:
-    """The execution indexed once per call: task runs by scope."""
+    """One call's view of the execution, on its (kept) Index."""
 
-    __slots__ = ("flow", "ex", "scopes", "loop_values")
+    __slots__ = ("flow", "ex", "index", "scopes", "loop_values")
 
-    def __init__(self, flow: Flow, ex: Execution, loop_values: Mapping[str, list[str]]) -> None:
+    def __init__(self, flow: Flow, ex: Execution, loop_values: Mapping[str, list[str]], index: Index) -> None:
         self.flow = flow
         self.ex = ex
         self.loop_values = loop_values
-        scopes: dict[tuple[str | None, str | None, int | None], dict[str, TaskRun]] = {}
-        for tr in ex.task_run_list:
-            scopes.setdefault((tr.parent_task_run_id, tr.value, tr.iteration), {})[tr.task_id] = tr
-        self.scopes = scopes
+        self.index = index
+        self.scopes = index.scopes
 
     def scope(self, parent: str | None, value: str | None, iteration: int | None = None) -> dict[str, TaskRun]:
         return self.scopes.get((parent, value, iteration), {})
@@ -129,16 +188,22 @@ class _View:
 
     def sequence(self, tasks: list[TaskSpec], parent: str | None, value: str | None,
                  iteration: int | None = None) -> Outcome:
-        """Tasks one after the other; stops at the first failure."""
+        """Tasks one after the other; stops at the first failure. Those that passed are not looked at again."""
         runs = self.scope(parent, value, iteration)
-        for task in tasks:
+        cursors = self.index.cursors
+        key = ((parent, value, iteration), id(tasks))
+        for i in range(cursors.get(key, 0), len(tasks)):
+            task = tasks[i]
             if task.disabled:
                 continue
             actions, state = self.advance(task, runs.get(task.id), parent, value, iteration)
             if state is None:
+                cursors[key] = i
                 return actions, None
             if state in _FAILED:
+                cursors[key] = i
                 return [], StateType.FAILED
+        cursors[key] = len(tasks)
         return [], StateType.SUCCESS
 
     def together(self, tasks: list[tuple[TaskSpec, list[str]]], parent: str, value: str | None,
@@ -176,7 +241,7 @@ class _View:
         return [], StateType.FAILED if failed else StateType.SUCCESS
 
     def block(self, main: Outcome, errors: list[TaskSpec], finally_: list[TaskSpec], parent: str | None,
-              value: str | None, ids: set[str]) -> Outcome:
+              value: str | None, main_tasks: list[TaskSpec]) -> Outcome:
         """A main part with `errors` (after a failure) and `finally` (always), then its final state."""
         actions, outcome = main
         if outcome is None:
@@ -190,6 +255,7 @@ class _View:
             if finally_outcome is None:
                 return actions, None
         runs = self.scope(parent, value)
+        ids = {t.id for t in (*main_tasks, *errors, *finally_)}   # (once: the block has ended)
         block = [tr for task_id, tr in runs.items() if task_id in ids]
         state = final_state(block)
         return [], StateType.FAILED if outcome is StateType.FAILED and state is StateType.SUCCESS else state
@@ -224,8 +290,7 @@ class _View:
                 main = self.together([(t, []) for t in branch], tr.id, value, _int(task.props.get("concurrent")))
             else:
                 main = self.sequence(branch, tr.id, value)
-        ids = {t.id for t in (*branch, *errors, *finally_)}
-        actions, outcome = self.block(main, errors, finally_, tr.id, value, ids)
+        actions, outcome = self.block(main, errors, finally_, tr.id, value, branch)
         if kind == ALLOW_FAILURE and outcome is StateType.FAILED:
             outcome = StateType.WARNING
         return actions, outcome
@@ -243,33 +308,42 @@ class _View:
         else:
             limit = _int(task.props.get("concurrent"))
         children = task.children.get("tasks", [])
+        state_of = self.index.loops.get(tr.id)
+        if state_of is None:  # first look (or after a recovery): the values that have task runs were started
+            state_of = self.index.loops[tr.id] = _Loop()
+            started = [i for i, v in enumerate(values) if self.scope(tr.id, v)]
+            state_of.started = started[-1] + 1 if started else 0
+            state_of.active = values[:state_of.started]
         actions: list[Action] = []
-        active, failed, pending = 0, False, False
-        ended: list[TaskRun] = []
-        for v in values:
-            runs = self.scope(tr.id, v)
-            if not runs:
-                if failed:
-                    continue
-                if limit and active >= limit:
-                    pending = True
-                    continue
+        active: list[str] = []
+        for v in state_of.active:
             step, state = self.sequence(children, tr.id, v)
             if state is None:
-                active += 1
-                pending = True
+                active.append(v)
                 actions.extend(step)
             else:
-                ended.extend(runs.values())
-                failed = failed or state is StateType.FAILED
-        if pending:
+                self._loop_ended(state_of, tr.id, v, state)
+        while state_of.started < len(values) and not state_of.failed and (not limit or len(active) < limit):
+            v = values[state_of.started]
+            state_of.started += 1
+            step, state = self.sequence(children, tr.id, v)
+            if state is None:
+                active.append(v)
+                actions.extend(step)
+            else:
+                self._loop_ended(state_of, tr.id, v, state)
+        state_of.active = active
+        if active:
             return actions, None
-        ids = {t.id for t in (*errors, *finally_)}
-        actions, state = self.block(([], StateType.FAILED if failed else StateType.SUCCESS),
-                                    errors, finally_, tr.id, tr.value, ids)
+        actions, state = self.block(([], StateType.FAILED if state_of.failed else StateType.SUCCESS),
+                                    errors, finally_, tr.id, tr.value, [])
         if state is None:
             return actions, None
-        return [], _worst(state, final_state(ended))
+        return [], _worst(state, _final_of(state_of.ended))
+
+    def _loop_ended(self, loop: _Loop, parent: str, value: str, state: StateType) -> None:
+        loop.ended.update(r.state.current for r in self.scope(parent, value).values())
+        loop.failed = loop.failed or state is StateType.FAILED
 
     def loop_until(self, task: TaskSpec, tr: TaskRun, errors: list[TaskSpec], finally_: list[TaskSpec]) -> Outcome:
         """LoopUntil: iteration n runs the children (task runs with iteration n); then NextIteration.
@@ -282,8 +356,7 @@ class _View:
             return actions, None
         if state is StateType.SUCCESS:
             return [NextIteration(tr.id)], None
-        ids = {t.id for t in (*errors, *finally_)}
-        return self.block(([], StateType.FAILED), errors, finally_, tr.id, tr.value, ids)
+        return self.block(([], StateType.FAILED), errors, finally_, tr.id, tr.value, [])
 
 
 def _int(value: object, default: int = 0) -> int:
@@ -293,24 +366,32 @@ def _int(value: object, default: int = 0) -> int:
         return default
 
 
-def next_actions(flow: Flow, ex: Execution, loop_values: Mapping[str, list[str]] | None = None) -> list[Action]:
-    """What to do next for this execution; empty when there is nothing to do until something ends."""
+def next_actions(flow: Flow, ex: Execution, loop_values: Mapping[str, list[str]] | None = None,
+                 index: Index | None = None) -> list[Action]:
+    """What to do next for this execution; empty when there is nothing to do until something ends.
+
+    `index`: the execution's Index kept from the previous call (the driver keeps one), else one is built.
+    """
     current = ex.state.current
     if current in CREATED:
         return [StartExecution()]
-    view = _View(flow, ex, loop_values or {})
+    if index is None:
+        index = Index(flow, ex)
+    else:
+        index.sync(ex)
+    view = _View(flow, ex, loop_values or {}, index)
     if current is StateType.KILLING:
         pending: list[Action] = [KillTaskRun(tr.id) for tr in ex.task_run_list if not tr.state.is_terminated()]
         return pending or [EndExecution(StateType.KILLED)]
     if current in (StateType.RUNNING, StateType.PAUSED):
         if current is StateType.PAUSED and not any(tr.state.current is StateType.PAUSED for tr in ex.task_run_list):
             return []  # paused by hand: nothing new starts until it is resumed
-        exited = _exit_state(flow, ex)
+        exited = _exit_state(flow, index)
         if exited is not None:
             pending = [KillTaskRun(tr.id) for tr in ex.task_run_list if not tr.state.is_terminated()]
             return pending or [EndExecution(exited)]
-        ids = {t.id for t in (*flow.tasks, *flow.errors, *flow.finally_)}
-        actions, outcome = view.block(view.sequence(flow.tasks, None, None), flow.errors, flow.finally_, None, None, ids)
+        actions, outcome = view.block(view.sequence(flow.tasks, None, None), flow.errors, flow.finally_, None, None,
+                                      flow.tasks)
         if outcome is not None:
             return [EndExecution(outcome)]
         return actions
@@ -320,12 +401,9 @@ def next_actions(flow: Flow, ex: Execution, loop_values: Mapping[str, list[str]]
     return []
 
 
-def _exit_state(flow: Flow, ex: Execution) -> StateType | None:
+def _exit_state(flow: Flow, index: Index) -> StateType | None:
     """The state an ended execution.Exit task run (or a Pause with behavior CANCEL) asks for, if any."""
-    types = flow.types()
-    if EXIT not in types and PAUSE not in types:
-        return None
-    for tr in ex.task_run_list:
+    for tr in index.special:
         current = tr.state.current
         if current.is_terminated():
             kind = flow.task(tr.task_id).type

@@ -44,7 +44,7 @@ from .context import TaskRunContext, add_outputs, execution_variables, outputs_v
 from .events import EventBus, ExecutionUnstored, ExecutionUpdated, Listener, LogsAppended
 from .executor import (
     EXIT, FLOWABLES, FOREACH, IF, LOOP_UNTIL, LOOPS, PAUSE, SWITCH, Action, CreateTaskRun, EndExecution,
-    EndTaskRun, KillTaskRun, NextIteration, StartExecution, StartTaskRun, next_actions,
+    EndTaskRun, Index, KillTaskRun, NextIteration, StartExecution, StartTaskRun, next_actions,
 )
 from .inputs import coerce_output, resolve_inputs
 from .subflows import Executions
@@ -136,7 +136,7 @@ class _Driven:
     """An execution this process is driving, with its inbox, workers, timers and pending logs."""
 
     __slots__ = ("flow", "ex", "inbox", "workers", "timers", "logs", "dirty", "finished", "waiters",
-                 "loop_values", "loop_started", "task", "runs", "outputs")
+                 "loop_values", "loop_started", "task", "runs", "outputs", "index")
 
     def __init__(self, flow: Flow, ex: Execution) -> None:
         self.flow = flow
@@ -153,6 +153,7 @@ class _Driven:
         self.task: asyncio.Task[None] | None = None     # the coroutine driving it
         self.runs = {tr.id: tr for tr in ex.task_run_list}  # task runs by id
         self.outputs = outputs_variable(flow, ex)           # the `outputs` variable, kept up to date
+        self.index = Index(flow, ex)                        # the executor's, kept from one step to the next
 
 
 def build_labels(flow: Flow, requested: LabelsArg, execution_id: str) -> list[Label]:
@@ -857,7 +858,7 @@ class Engine:
         # instant tasks run inline for at most this long per step, so other executions are not starved
         self._inline_until = time.perf_counter() + INLINE_BUDGET
         for _ in range(1_000_000):
-            actions = next_actions(d.flow, d.ex, d.loop_values)
+            actions = next_actions(d.flow, d.ex, d.loop_values, d.index)
             if not actions:
                 break
             progressed = False

@@ -765,3 +765,29 @@ def test_an_execution_driven_by_a_live_process_is_not_taken_over(tmp_path: Path,
         assert proc.poll() is None, "the child process died"
     finally:
         _kill_child(proc)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_the_kept_index_answers_as_a_fresh_one(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The driver keeps the executor's Index from step to step (issue 13); at every step it must give the
+    actions a new Index built from the execution alone gives (what a recovering process would build)."""
+    from kestra_nb.engine import executor, runner
+
+    calls: list[int] = []
+
+    def checked(flow, ex, loop_values=None, index=None):
+        fresh = executor.next_actions(flow, ex, loop_values)
+        kept = executor.next_actions(flow, ex, loop_values, index)
+        assert kept == fresh, f"step {len(calls)}: kept index {kept} != fresh {fresh}"
+        calls.append(1)
+        return kept
+
+    monkeypatch.setattr(runner, "next_actions", checked)
+    engine = Engine(tmp_path / "store")
+    try:
+        ex = engine.run(case.source, inputs=case.inputs, labels=case.labels, timeout=case.timeout)
+        logs = engine.store.list_logs(ex.id)
+    finally:
+        close(engine)
+    assert calls
+    assert not check(case.expected, ex, logs)
