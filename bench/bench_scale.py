@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -60,6 +61,14 @@ def written() -> int:
 
 
 def store_size(home: str) -> int:
+    """The store's size on disk once its write-ahead log is checkpointed into the database and emptied (the
+    log is scratch space, reused from one commit to the next: what stays is the database and the files)."""
+    for db in Path(home).rglob("kestra_nb.db"):
+        conn = sqlite3.connect(db)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            conn.close()
     return sum(p.stat().st_size for p in Path(home).rglob("*") if p.is_file())
 
 
@@ -116,10 +125,11 @@ def main() -> int:
         print(f"  per task at 1,000 / at 50: {ratio:.2f}x (target ≤ 1.5x: {check(ratio <= 1.5)})")
 
         before = store_size(home)
-        _, _, ex = run(engine, big_output(10))
+        _, wrote, ex = run(engine, big_output(10))
         assert ex.state == "SUCCESS", ex.state
         grown = (store_size(home) - before) / 1024 / 1024
-        print(f"A 10 MB task output: the store grew {grown:.1f} MB (target ≤ 12 MB: {check(grown <= 12)})")
+        print(f"A 10 MB task output: the store grew {grown:.1f} MB (target ≤ 12 MB: {check(grown <= 12)}); "
+              f"{wrote / 1024 / 1024:.1f} MB written on the way (the write-ahead log, then the database)")
         engine.close()
 
     if args.huge:

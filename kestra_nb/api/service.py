@@ -119,8 +119,8 @@ class Watch:
         self.execution_id = execution_id
         self.loop = asyncio.get_running_loop()
         self.pending: deque[ExecutionUpdated] = deque()
-        self.last: dict[str, Any] | None = None          # the latest document seen
-        self.final: dict[str, Any] | None = None         # the document once finished
+        self._last: ExecutionUpdated | None = None      # the latest update seen (its document built if read)
+        self._final: ExecutionUpdated | None = None     # the update once finished
         self._waiter: asyncio.Future[None] | None = None
         self._version: int | None = None    # the store's data_version, read on the first poll
         self.unstored: str | None = None    # why the engine stopped it (its transitions could not be stored)
@@ -139,11 +139,26 @@ class Watch:
         if self.unstored is not None:
             raise StoreError(self.unstored, public=self.unstored)
 
+    @property
+    def last(self) -> dict[str, Any] | None:
+        """The latest document seen."""
+        return None if self._last is None else self._last.document
+
+    @last.setter
+    def last(self, document: dict[str, Any]) -> None:
+        self._last = ExecutionUpdated(self.execution_id, StateType(document["state"]["current"]), document,
+                                      is_finished(document))
+
+    @property
+    def final(self) -> dict[str, Any] | None:
+        """The document once the execution is finished."""
+        return None if self._final is None else self._final.document
+
     def _add(self, event: ExecutionUpdated) -> None:
         self.pending.append(event)
-        self.last = event.document
+        self._last = event
         if event.finished:
-            self.final = event.document
+            self._final = event
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -190,14 +205,14 @@ class Watch:
     async def finished(self, timeout: float | None = None) -> dict[str, Any] | None:
         """The document once the execution is finished; None if `timeout` seconds pass first."""
         deadline = None if timeout is None else self.loop.time() + timeout
-        while self.final is None:
+        while self._final is None:
             self._raise_unstored()
             wait = POLL if deadline is None else min(POLL, deadline - self.loop.time())
             if wait <= 0:
                 return None
             await self._sleep(wait)
             self.pending.clear()  # only the end matters here
-            if self.final is None:
+            if self._final is None:
                 self._poll()
         return self.final
 

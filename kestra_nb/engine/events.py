@@ -15,14 +15,37 @@ from ..model.state import StateType
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class ExecutionUpdated:
-    """An execution's transition was committed; `document` is its Kestra JSON (read-only)."""
+def started_by(ex: Any) -> str | None:
+    """The execution that started execution `ex` (a Subflow's, a ForEachItem's parent), from its trigger."""
+    variables = ex.trigger.variables if ex.trigger is not None else None
+    parent = variables.get("executionId") if isinstance(variables, dict) else None
+    return parent if isinstance(parent, str) else None
 
-    execution_id: str
-    state: StateType
-    document: dict[str, Any]
-    finished: bool              # terminal and nothing left to run: what wait=true waits for
+
+class ExecutionUpdated:
+    """An execution's transition was committed; `document` is its Kestra JSON (read-only), built on first
+    use from what the commit wrote (a listener that needs only `state` or `finished` costs nothing)."""
+
+    __slots__ = ("execution_id", "state", "finished", "started_by", "_document")
+
+    def __init__(self, execution_id: str, state: StateType,
+                 document: dict[str, Any] | Callable[[], dict[str, Any]], finished: bool,
+                 started_by: str | None = None) -> None:
+        self.execution_id = execution_id
+        self.state = state
+        self.finished = finished      # terminal and nothing left to run: what wait=true waits for
+        self.started_by = started_by  # the execution that started it (its trigger's `executionId`), if any
+        self._document = document
+
+    @property
+    def document(self) -> dict[str, Any]:
+        document = self._document
+        if callable(document):
+            document = self._document = document()
+        return document
+
+    def __repr__(self) -> str:
+        return f"ExecutionUpdated({self.execution_id!r}, {self.state.value}, finished={self.finished})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +99,11 @@ class EventBus:
                     del self._listeners[execution_id]
 
         return unsubscribe
+
+    def listened(self, execution_id: str) -> bool:
+        """Whether anyone would receive an event of that execution."""
+        listeners = self._listeners
+        return bool(listeners.get(execution_id) or listeners.get(None))
 
     def publish(self, event: Event) -> None:
         """Deliver an event to the listeners of its execution, then to the catch-all ones."""

@@ -33,15 +33,14 @@ from ..model.execution import (
 )
 from ..model.flow import Flow
 from ..model.ids import new_id
-from ..model.jsonfmt import execution_json, parse_duration, to_plain
-from ..model.jsonfmt import forget as forget_json
+from ..model.jsonfmt import ExecutionJson, parse_duration, to_plain
 from ..model.state import State, StateType, utcnow
 from ..parsing import parse_flow
 from ..store import Store, open_store
 from ..tasks.base import ExitRequested
 from ..tasks.registry import Registry, registry as default_registry
 from .context import TaskRunContext, add_outputs, execution_variables, outputs_variable
-from .events import EventBus, ExecutionUnstored, ExecutionUpdated, Listener, LogsAppended
+from .events import EventBus, ExecutionUnstored, ExecutionUpdated, Listener, LogsAppended, started_by
 from .executor import (
     EXIT, FLOWABLES, FOREACH, IF, LOOP_UNTIL, LOOPS, PAUSE, SWITCH, Action, CreateTaskRun, EndExecution,
     EndTaskRun, Index, KillTaskRun, NextIteration, StartExecution, StartTaskRun, next_actions,
@@ -136,7 +135,7 @@ class _Driven:
     """An execution this process is driving, with its inbox, workers, timers and pending logs."""
 
     __slots__ = ("flow", "ex", "inbox", "workers", "timers", "logs", "dirty", "finished", "waiters",
-                 "loop_values", "loop_started", "task", "runs", "outputs", "index")
+                 "loop_values", "loop_started", "task", "runs", "outputs", "index", "json")
 
     def __init__(self, flow: Flow, ex: Execution) -> None:
         self.flow = flow
@@ -154,6 +153,7 @@ class _Driven:
         self.runs = {tr.id: tr for tr in ex.task_run_list}  # task runs by id
         self.outputs = outputs_variable(flow, ex)           # the `outputs` variable, kept up to date
         self.index = Index(flow, ex)                        # the executor's, kept from one step to the next
+        self.json = ExecutionJson()                         # its JSON, written as it changes
 
 
 def build_labels(flow: Flow, requested: LabelsArg, execution_id: str) -> list[Label]:
@@ -730,7 +730,6 @@ class Engine:
             for waiter in d.waiters:
                 if not waiter.done():
                     waiter.set_result(d.ex)
-            forget_json(d.ex)
             self._dequeue(d.flow)
 
     @staticmethod
@@ -1193,12 +1192,18 @@ class Engine:
     def _commit(self, d: _Driven) -> None:
         if not d.dirty and not d.logs:
             return
-        document, text = execution_json(d.ex)
+        parts = d.json.update(d.ex)
         logs = d.logs[:]  # the same list stays: running tasks' contexts append to it
-        self.store.save_execution(d.ex, logs, document=document, text=text)
+        try:
+            self.store.save_execution(d.ex, logs, parts=parts)
+        except StoreError:
+            d.json = ExecutionJson()   # what the store holds is not known: the next commit writes it all
+            raise
         del d.logs[:len(logs)]   # (kept if the store refused them: the next commit tries again)
         d.dirty = False
-        self.bus.publish(ExecutionUpdated(d.ex.id, d.ex.state.current, document, d.finished))
+        if self.bus.listened(d.ex.id):
+            self.bus.publish(ExecutionUpdated(d.ex.id, d.ex.state.current, parts.detach(), d.finished,
+                                              started_by(d.ex)))
         if logs:
             self.bus.publish(LogsAppended(d.ex.id, tuple(logs)))
 

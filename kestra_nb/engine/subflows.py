@@ -23,7 +23,7 @@ from ..model.execution import CORRELATION_ID, Execution, ExecutionTrigger
 from ..model.flow import Flow
 from ..model.state import StateType, utcnow
 from .context import add_outputs
-from .events import ExecutionUpdated
+from .events import ExecutionUpdated, started_by
 
 if TYPE_CHECKING:  # pragma: no cover
     from .runner import Engine
@@ -113,9 +113,9 @@ class Executions:
             ex = engine._stored(execution_id)
             ex.state.transition(StateType.KILLED)
             from ..model.jsonfmt import execution_json
-            document, text = execution_json(ex)
-            engine.store.save_execution(ex, document=document, text=text)
-            engine.bus.publish(ExecutionUpdated(ex.id, ex.state.current, document, True))
+            parts = execution_json(ex)
+            engine.store.save_execution(ex, parts=parts)
+            engine.bus.publish(ExecutionUpdated(ex.id, ex.state.current, parts.detach(), True, started_by(ex)))
             return
         try:
             asyncio.get_running_loop().create_task(engine.kill_async(execution_id)).add_done_callback(

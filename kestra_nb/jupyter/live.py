@@ -39,8 +39,7 @@ def family(execution_id: str, put: Callable[[Any], None]) -> Callable[[Any], Non
             put(event)
         elif isinstance(event, ExecutionUpdated):
             if event.execution_id not in followed:
-                variables = (event.document.get("trigger") or {}).get("variables") or {}
-                if variables.get("executionId") not in followed:
+                if event.started_by not in followed:
                     return
                 followed.add(event.execution_id)
             put(event)
@@ -127,7 +126,10 @@ class LiveRun:
                         items.append(self.queue.get_nowait())
                     except queue.Empty:
                         break
+                latest = {item.execution_id: item for item in items if isinstance(item, ExecutionUpdated)}
                 for item in items:
+                    if isinstance(item, ExecutionUpdated) and latest[item.execution_id] is not item:
+                        continue   # a later document of the same execution came with it: only that one counts
                     if isinstance(item, _Done):
                         outcome.finished = True
                         outcome.result, outcome.error = item.result, item.error

@@ -2,26 +2,31 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-import uuid
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_PAIRS = [a + b for a in ALPHABET for b in ALPHABET]   # two digits at a time: half the divisions
+# A version-4 (random) UUID's fixed bits, as uuid.uuid4() sets them: version 4, RFC 4122 variant.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 
 
 def base62(n: int) -> str:
     """Encode a non-negative integer in base62."""
-    if n == 0:
-        return "0"
+    if n < 62:
+        return ALPHABET[n]
     digits = []
-    while n:
-        n, r = divmod(n, 62)
-        digits.append(ALPHABET[r])
+    while n >= 3844:
+        n, r = divmod(n, 3844)
+        digits.append(_PAIRS[r])
+    digits.append(_PAIRS[n] if n >= 62 else ALPHABET[n])
     return "".join(reversed(digits))
 
 
 def new_id() -> str:
-    """A fresh random id, as Kestra's IdUtils.create()."""
-    return base62(uuid.uuid4().int)
+    """A fresh random id, as Kestra's IdUtils.create(): a random (version 4) UUID in base62."""
+    return base62(int.from_bytes(os.urandom(16), "big") & _UUID4_CLEAR | _UUID4_SET)
 
 
 def id_from(text: str) -> str:

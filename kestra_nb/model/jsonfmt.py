@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from .execution import (
     Attempt, Execution, ExecutionMetadata, ExecutionTrigger, Label, Level, LogEntry, TaskRun,
@@ -120,16 +120,18 @@ def parse_duration(text: str) -> timedelta:
 
 
 def state_to_dict(state: State) -> dict[str, Any]:
+    histories = state.histories
+    dates = [format_instant(h.date) for h in histories]
     d: dict[str, Any] = {
         "current": state.current.value,
-        "histories": [{"state": h.state.value, "date": format_instant(h.date)} for h in state.histories],
+        "histories": [{"state": h.state.value, "date": date} for h, date in zip(histories, dates)],
     }
     end = state.end_date
     if end is not None:
-        d["duration"] = format_duration(end - state.histories[0].date)
-        d["endDate"] = format_instant(end)
-    if state.histories:
-        d["startDate"] = format_instant(state.histories[0].date)
+        d["duration"] = format_duration(end - histories[0].date)
+        d["endDate"] = dates[-1] if end is histories[-1].date else format_instant(end)
+    if histories:
+        d["startDate"] = dates[0]
     return d
 
 
@@ -184,13 +186,8 @@ def task_run_from_dict(d: dict[str, Any]) -> TaskRun:
     )
 
 
-# Task runs are re-serialized on every commit of their execution; most have not changed since. Each one's
-# dict and JSON text are kept with a key of what can change. Contract: outputs are replaced, never
-# mutated in place (the key holds their identity).
-_TASK_RUNS: dict[str, tuple[tuple[Any, ...], dict[str, Any], str]] = {}
-
-
 def _task_run_key(tr: TaskRun) -> tuple[Any, ...]:
+    """What can change in a task run while it is driven (outputs are replaced, never mutated in place)."""
     attempts = tr.attempts
     last = attempts[-1].state if attempts else None
     return (tr.state.current, len(tr.state.histories), -1 if attempts is None else len(attempts),
@@ -198,38 +195,101 @@ def _task_run_key(tr: TaskRun) -> tuple[Any, ...]:
             tr.iteration, tr.execution_id)
 
 
-def _task_run_cached(tr: TaskRun) -> tuple[dict[str, Any], str]:
-    key = _task_run_key(tr)
-    hit = _TASK_RUNS.get(tr.id)
-    if hit is not None and hit[0] == key:
-        return hit[1], hit[2]
-    d = task_run_to_dict(tr)
-    text = dumps(d)
-    if len(_TASK_RUNS) >= 200_000:
-        _TASK_RUNS.clear()
-    _TASK_RUNS[tr.id] = (key, d, text)
-    return d, text
+class ExecutionText:
+    """An execution's Kestra JSON in parts, as one `ExecutionJson.update` left it.
+
+    `head` is the text before `taskRunList` (no closing brace), `tail` the text after it (no opening
+    brace), `task_runs` every task run's text in order, `changed` the positions written since the writer's
+    previous update (None: all of them, a full write). Valid until the writer's next update; `detach()`
+    keeps the document for later."""
+
+    __slots__ = ("head", "tail", "task_runs", "changed", "_parts", "_dicts")
+
+    def __init__(self, head: str, tail: str, task_runs: list[str], changed: list[int] | None,
+                 parts: tuple[dict[str, Any], dict[str, Any]], dicts: list[dict[str, Any]]) -> None:
+        self.head = head
+        self.tail = tail
+        self.task_runs = task_runs
+        self.changed = changed
+        self._parts = parts
+        self._dicts = dicts
+
+    def text(self) -> str:
+        """The whole document's text (what `execution_to_dict` would dump)."""
+        return join_execution(self.head, self.tail, self.task_runs)
+
+    def detach(self) -> Callable[[], dict[str, Any]]:
+        """The document as of now, built when first called (its task-run dicts are shared: read them only)."""
+        head, tail = self._parts
+        dicts = tuple(self._dicts)
+        built: list[dict[str, Any]] = []
+
+        def document() -> dict[str, Any]:
+            if not built:
+                built.append({**head, "taskRunList": list(dicts), **tail} if dicts else {**head, **tail})
+            return built[0]
+
+        return document
 
 
-def forget(ex: Execution) -> None:
-    """Drop the cached JSON of an execution's task runs (it has ended; nothing will change them)."""
-    for tr in ex.task_run_list:
-        _TASK_RUNS.pop(tr.id, None)
+def join_execution(head: str, tail: str, task_runs: Sequence[str]) -> str:
+    """An execution's text from its parts (see `ExecutionText`)."""
+    if not task_runs:
+        return f"{head},{tail}"
+    return f'{head},"taskRunList":[{",".join(task_runs)}],{tail}'
 
 
-def execution_json(ex: Execution) -> tuple[dict[str, Any], str]:
-    """Kestra's Execution JSON as a document and as compact text, reusing unchanged task runs.
+class ExecutionJson:
+    """Kestra's JSON of one execution, kept up to date as it is driven: each `update` serializes only the
+    task runs added since the last one and those that had not ended then (an ended task run does not
+    change while its execution is driven: a restart or a recovery drives it anew, with a new writer).
+    A task-run list replaced or shortened starts again with a full write."""
 
-    The document shares its task-run dicts with later ones: read it, never change it.
-    """
-    head, tail = _execution_parts(ex)
-    if not ex.task_run_list:
-        document = {**head, **tail}
-        return document, dumps(document)
-    cached = [_task_run_cached(tr) for tr in ex.task_run_list]
-    document = {**head, "taskRunList": [d for d, _ in cached], **tail}
-    text = f'{dumps(head)[:-1]},"taskRunList":[{",".join(t for _, t in cached)}],{dumps(tail)[1:]}'
-    return document, text
+    __slots__ = ("_runs", "_keys", "_dicts", "_texts", "_open")
+
+    def __init__(self) -> None:
+        self._runs: list[TaskRun] | None = None
+        self._keys: list[tuple[Any, ...]] = []
+        self._dicts: list[dict[str, Any]] = []
+        self._texts: list[str] = []
+        self._open: dict[int, None] = {}   # positions of task runs not ended at the last update, in order
+
+    def update(self, ex: Execution) -> ExecutionText:
+        runs = ex.task_run_list
+        keys, dicts, texts, opened = self._keys, self._dicts, self._texts, self._open
+        changed: list[int] | None = []
+        if runs is not self._runs or len(runs) < len(texts):
+            self._runs = runs
+            keys.clear(), dicts.clear(), texts.clear(), opened.clear()
+            changed = None
+        for i in list(opened):
+            tr = runs[i]
+            key = _task_run_key(tr)
+            if key != keys[i]:
+                keys[i] = key
+                d = dicts[i] = task_run_to_dict(tr)
+                texts[i] = dumps(d)
+                if changed is not None:
+                    changed.append(i)
+            if tr.state.current.is_terminated():
+                del opened[i]
+        for i in range(len(texts), len(runs)):
+            tr = runs[i]
+            keys.append(_task_run_key(tr))
+            d = task_run_to_dict(tr)
+            dicts.append(d)
+            texts.append(dumps(d))
+            if changed is not None:
+                changed.append(i)
+            if not tr.state.current.is_terminated():
+                opened[i] = None
+        head, tail = _execution_parts(ex)
+        return ExecutionText(dumps(head)[:-1], dumps(tail)[1:], texts, changed, (head, tail), dicts)
+
+
+def execution_json(ex: Execution) -> ExecutionText:
+    """An execution's JSON in parts, all of it (a full write)."""
+    return ExecutionJson().update(ex)
 
 
 def execution_to_dict(ex: Execution) -> dict[str, Any]:
@@ -345,9 +405,12 @@ def _default(o: Any) -> Any:
     raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default)
+
+
 def dumps(obj: Any) -> str:
     """Compact JSON as Kestra writes it (UTF-8 text, instants and durations in Java's form)."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_default)
+    return _ENCODER.encode(obj)   # (json.dumps with arguments would build an encoder per call)
 
 
 def to_plain(value: Any) -> Any:

@@ -5,7 +5,8 @@ Rules every implementation keeps:
   returns, both are durable against the process dying (SQLite: WAL, synchronous=NORMAL).
 - Flow revisions are monotonic per (tenant, namespace, id), also across delete and re-create; saving a
   source byte-identical to the latest revision's creates no new revision.
-- Executions are stored as Kestra's JSON document (`model.jsonfmt`) plus the columns searches need.
+- Executions are stored as Kestra's JSON document (`model.jsonfmt`) plus the columns searches need; its task
+  runs are kept apart and written as they change, the document is assembled when read.
 - Every method is safe to call from any thread of the process; several processes may share one file.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime
 from typing import Any, Iterable, Protocol, Sequence
 
 from ..model.execution import Execution, Level, LogEntry
+from ..model.jsonfmt import ExecutionText
 from ..model.state import StateType
 from .storage import InternalStorage
 
@@ -100,10 +102,11 @@ class Store(Protocol):
 
     # ---- executions
     def save_execution(self, execution: Execution, logs: Sequence[LogEntry] = (), *,
-                       document: dict[str, Any] | None = None, text: str | None = None) -> None:
-        """Insert or replace the execution (and append `logs`) in one transaction.
+                       parts: ExecutionText | None = None) -> None:
+        """Insert or update the execution (and append `logs`) in one transaction.
 
-        `document` is `execution.to_dict()`, and `text` its JSON, when the caller already computed them.
+        `parts` is the execution's JSON as the engine's `ExecutionJson` writer left it: only the task runs
+        it says changed are written (all of them without it, or when it says a full write).
         """
 
     def get_execution(self, execution_id: str, *, tenant: str = "main") -> Execution | None:
@@ -111,6 +114,9 @@ class Store(Protocol):
 
     def get_execution_document(self, execution_id: str, *, tenant: str = "main") -> dict[str, Any] | None:
         """The stored JSON document as is (no model round trip), or None."""
+
+    def get_execution_text(self, execution_id: str, *, tenant: str = "main") -> str | None:
+        """The stored JSON document's text, or None."""
 
     def search_executions(self, *, namespace: str | None = None, namespace_prefix: bool = True,
                           flow_id: str | None = None, states: Iterable[StateType] | None = None,

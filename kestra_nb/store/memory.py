@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 from ..model.execution import Execution, Level, LogEntry
-from ..model.jsonfmt import dumps, log_from_dict, log_to_dict
+from ..model.jsonfmt import ExecutionText, dumps, execution_json, join_execution, log_from_dict, log_to_dict
 from ..model.state import StateType, utcnow
 from .base import EndedExecution, FlowRecord, KVEntry, TriggerState
 from .storage import InternalStorage
@@ -37,7 +37,13 @@ class _ExecutionRow:
     end_date: int | None
     duration: int | None
     labels: tuple[tuple[str, str], ...]
-    document: str
+    head: str
+    tail: str
+    task_runs: list[str]    # changed in place by later saves: read `document` under the store's lock
+
+    @property
+    def document(self) -> str:
+        return join_execution(self.head, self.tail, self.task_runs)
 
 
 @dataclass(slots=True)
@@ -161,17 +167,28 @@ class MemoryStore:
     # ----------------------------------------------------------------------------------- executions
 
     def save_execution(self, execution: Execution, logs: Sequence[LogEntry] = (), *,
-                       document: dict[str, Any] | None = None, text: str | None = None) -> None:
-        """Insert or replace the execution (and append `logs`) in one transaction."""
-        if text is None:
-            text = dumps(document if document is not None else execution.to_dict())
+                       parts: ExecutionText | None = None) -> None:
+        """Insert or update the execution (and append `logs`) in one transaction (the task runs `parts` says
+        changed; all of them without `parts`)."""
+        if parts is None:
+            parts = execution_json(execution)
         tenant, start, end, duration = execution_columns(execution)
-        row = _ExecutionRow(execution.id, tenant, execution.namespace, execution.flow_id,
-                            execution.state.current.value, start, end, duration,
-                            tuple((label.key, label.value) for label in execution.labels), text)
+        texts = parts.task_runs
         log_docs = [log_to_dict(entry) for entry in logs]
         with self._lock:
-            self._executions[execution.id] = row
+            old = self._executions.get(execution.id)
+            if parts.changed is None or old is None:
+                runs = list(texts)
+            else:
+                runs = old.task_runs
+                del runs[len(texts):]
+                runs.extend(texts[len(runs):])
+                for i in parts.changed:
+                    runs[i] = texts[i]
+            self._executions[execution.id] = _ExecutionRow(
+                execution.id, tenant, execution.namespace, execution.flow_id, execution.state.current.value,
+                start, end, duration, tuple((label.key, label.value) for label in execution.labels),
+                parts.head, parts.tail, runs)
             self._append(logs, log_docs)
             self._changed()
 
@@ -180,11 +197,15 @@ class MemoryStore:
         document = self.get_execution_document(execution_id, tenant=tenant)
         return None if document is None else Execution.from_dict(document)
 
-    def get_execution_document(self, execution_id: str, *, tenant: str = "main") -> dict[str, Any] | None:
-        """The stored JSON document as is (no model round trip), or None."""
+    def get_execution_text(self, execution_id: str, *, tenant: str = "main") -> str | None:
+        """The stored JSON document's text, or None."""
         with self._lock:
             row = self._executions.get(execution_id)
-            text = row.document if row is not None and row.tenant == tenant else None
+            return row.document if row is not None and row.tenant == tenant else None
+
+    def get_execution_document(self, execution_id: str, *, tenant: str = "main") -> dict[str, Any] | None:
+        """The stored JSON document as is (no model round trip), or None."""
+        text = self.get_execution_text(execution_id, tenant=tenant)
         return None if text is None else json.loads(text)
 
     def search_executions(self, *, namespace: str | None = None, namespace_prefix: bool = True,
@@ -209,20 +230,21 @@ class MemoryStore:
                 and (before is None or (r.start_date is not None and r.start_date <= before))
                 and all(label in r.labels for label in wanted_labels)
             ]
-        # Stable sorts from the last key to the first; None sorts lowest, as in SQLite.
-        for column, ascending in reversed(order):
-            rows.sort(key=lambda r, c=column: _null_lowest(getattr(r, c)), reverse=not ascending)
-        total = len(rows)
-        chosen = rows[(page - 1) * size: page * size]
-        return [Execution.from_dict(json.loads(r.document)) for r in chosen], total
+            # Stable sorts from the last key to the first; None sorts lowest, as in SQLite.
+            for column, ascending in reversed(order):
+                rows.sort(key=lambda r, c=column: _null_lowest(getattr(r, c)), reverse=not ascending)
+            total = len(rows)
+            texts = [r.document for r in rows[(page - 1) * size: page * size]]
+        return [Execution.from_dict(json.loads(text)) for text in texts], total
 
     def executions_in_states(self, states: Iterable[StateType], *, tenant: str = "main") -> list[Execution]:
         """Every execution whose current state is one of `states`, oldest first."""
         wanted = {StateType(s).value for s in states}
         with self._lock:
             rows = [r for r in self._executions.values() if r.tenant == tenant and r.state in wanted]
-        rows.sort(key=lambda r: (r.start_date is not None, r.start_date or 0, r.id))
-        return [Execution.from_dict(json.loads(r.document)) for r in rows]
+            rows.sort(key=lambda r: (r.start_date is not None, r.start_date or 0, r.id))
+            texts = [r.document for r in rows]
+        return [Execution.from_dict(json.loads(text)) for text in texts]
 
     def delete_execution(self, execution_id: str, *, tenant: str = "main") -> bool:
         """Delete the execution and its logs; False if it did not exist."""

@@ -36,7 +36,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from ..config import db_path, home_dir
 from ..errors import StoreError
 from ..model.execution import Execution, Level, LogEntry
-from ..model.jsonfmt import dumps, log_from_dict, log_to_dict
+from ..model.jsonfmt import ExecutionText, dumps, execution_json, join_execution, log_from_dict, log_to_dict
 from ..model.state import StateType, utcnow
 from .base import EndedExecution, FlowRecord, KVEntry, TriggerState
 from .storage import InternalStorage
@@ -100,6 +100,41 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 5: how many times crash recovery took an execution over since the last clean stop (poison pills)
         "ALTER TABLE executions ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0",
     ),
+    (  # 6: task runs in rows of their own, written as they change (not the whole document per commit).
+        # executions.document then holds the document without its taskRunList; `task_runs` says how many
+        # rows belong to it and `task_runs_at` where in its text the list goes (rows written before this
+        # migration have 0 and keep their whole document).
+        "ALTER TABLE executions ADD COLUMN task_runs INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE executions ADD COLUMN task_runs_at INTEGER",
+        """CREATE TABLE task_runs (
+            execution_id TEXT NOT NULL, seq INTEGER NOT NULL, document TEXT NOT NULL,
+            PRIMARY KEY (execution_id, seq)) WITHOUT ROWID""",
+    ),
+    (  # 7: executions counted per (tenant, namespace, flow, state), kept by triggers, so a search's total
+        # needs no count(*) over the whole table; a state changes a few times per execution, not per commit
+        """CREATE TABLE execution_counts (
+            tenant TEXT NOT NULL, namespace TEXT NOT NULL, flow_id TEXT NOT NULL, state TEXT NOT NULL,
+            n INTEGER NOT NULL, PRIMARY KEY (tenant, namespace, flow_id, state)) WITHOUT ROWID""",
+        """INSERT INTO execution_counts (tenant, namespace, flow_id, state, n)
+            SELECT tenant, namespace, flow_id, state, count(*) FROM executions GROUP BY 1, 2, 3, 4""",
+        """CREATE TRIGGER executions_count_insert AFTER INSERT ON executions BEGIN
+            INSERT INTO execution_counts (tenant, namespace, flow_id, state, n)
+                VALUES (new.tenant, new.namespace, new.flow_id, new.state, 1)
+                ON CONFLICT DO UPDATE SET n = n + 1;
+        END""",
+        """CREATE TRIGGER executions_count_update AFTER UPDATE OF state ON executions
+            WHEN old.state IS NOT new.state BEGIN
+            UPDATE execution_counts SET n = n - 1 WHERE tenant = old.tenant AND namespace = old.namespace
+                AND flow_id = old.flow_id AND state = old.state;
+            INSERT INTO execution_counts (tenant, namespace, flow_id, state, n)
+                VALUES (new.tenant, new.namespace, new.flow_id, new.state, 1)
+                ON CONFLICT DO UPDATE SET n = n + 1;
+        END""",
+        """CREATE TRIGGER executions_count_delete AFTER DELETE ON executions BEGIN
+            UPDATE execution_counts SET n = n - 1 WHERE tenant = old.tenant AND namespace = old.namespace
+                AND flow_id = old.flow_id AND state = old.state;
+        END""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -113,12 +148,15 @@ CHECKPOINT_FORCE_PAGES = 20_000
 # leaves those columns alone: their index entries are written once, on insert.
 _UPSERT_EXECUTION = """
 INSERT INTO executions (id, tenant, namespace, flow_id, flow_revision, state, start_date, end_date, duration,
-                        parent_id, labels, document, owner)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        parent_id, labels, document, owner, task_runs, task_runs_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     flow_revision = excluded.flow_revision, state = excluded.state, end_date = excluded.end_date,
     duration = excluded.duration, parent_id = excluded.parent_id, labels = excluded.labels,
-    document = excluded.document, owner = excluded.owner"""
+    document = excluded.document, owner = excluded.owner, task_runs = excluded.task_runs,
+    task_runs_at = excluded.task_runs_at"""
+_PUT_TASK_RUN = "INSERT OR REPLACE INTO task_runs (execution_id, seq, document) VALUES (?, ?, ?)"
+_DOCUMENT_COLUMNS = "executions.id, executions.document, executions.task_runs, executions.task_runs_at"
 
 _INSERT_LOG = """
 INSERT INTO logs (tenant, namespace, flow_id, execution_id, task_run_id, task_id, attempt_number, level,
@@ -345,11 +383,11 @@ class SQLiteStore:
         return StoreError(f"kestra_nb store {self.path}: {exc}", public=f"the store could not be written: {exc}")
 
     def _rollback(self) -> None:
-        if self._conn.in_transaction:
-            try:
+        try:
+            if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass  # the original error is the one worth reporting
+        except sqlite3.Error:
+            pass  # (a closed connection): the original error is the one worth reporting
 
     def _committed(self) -> None:
         # Called under the lock after each commit.
@@ -456,26 +494,35 @@ class SQLiteStore:
     # ----------------------------------------------------------------------------------- executions
 
     def save_execution(self, execution: Execution, logs: Sequence[LogEntry] = (), *,
-                       document: dict[str, Any] | None = None, text: str | None = None) -> None:
-        """Insert or replace the execution (and append `logs`) in one transaction."""
+                       parts: ExecutionText | None = None) -> None:
+        """Insert or update the execution (and append `logs`) in one transaction: its row, and the rows of the
+        task runs `parts` says changed (all of them without `parts`, or when it says a full write)."""
         # The hot path: everything is computed before taking the lock; no context manager, no SELECT.
-        if text is None:
-            text = dumps(document if document is not None else execution.to_dict())
+        if parts is None:
+            parts = execution_json(execution)
         tenant, start, end, duration = execution_columns(execution)
-        row = (execution.id, tenant, execution.namespace, execution.flow_id, execution.flow_revision,
+        execution_id, texts = execution.id, parts.task_runs
+        row = (execution_id, tenant, execution.namespace, execution.flow_id, execution.flow_revision,
                execution.state.current.value, start, end, duration, execution.parent_id,
-               _labels_json(execution), text, self.owner)
+               _labels_json(execution), f"{parts.head},{parts.tail}", self.owner, len(texts), len(parts.head))
+        full = parts.changed is None
+        task_rows = [(execution_id, i, texts[i]) for i in (range(len(texts)) if full else parts.changed)]
         log_rows = [_log_row(entry) for entry in logs] if logs else None
         with self._lock:
             cur = self._cur
             try:
-                if log_rows is None:
+                if log_rows is None and not task_rows and not full:
                     cur.execute(_UPSERT_EXECUTION, row)  # a single statement is its own transaction
                 else:
                     cur.execute("BEGIN IMMEDIATE")
                     try:
                         cur.execute(_UPSERT_EXECUTION, row)
-                        cur.executemany(_INSERT_LOG, log_rows)
+                        if full:
+                            cur.execute("DELETE FROM task_runs WHERE execution_id = ?", (execution_id,))
+                        if task_rows:
+                            cur.executemany(_PUT_TASK_RUN, task_rows)
+                        if log_rows is not None:
+                            cur.executemany(_INSERT_LOG, log_rows)
                         cur.execute("COMMIT")
                     except BaseException:
                         self._rollback()
@@ -486,15 +533,59 @@ class SQLiteStore:
             if self._commits >= CHECKPOINT_EVERY:
                 self._request_checkpoint()
 
+    def _texts(self, cur: sqlite3.Cursor, rows: Sequence[tuple[Any, ...]]) -> list[str]:
+        """Whole documents' texts of (id, document, task_runs, task_runs_at) rows, read in the caller's read
+        transaction (so a row and its task runs come from the same commit)."""
+        ids = [row[0] for row in rows if row[2]]
+        runs: dict[str, list[str]] = {execution_id: [] for execution_id in ids}
+        for chunk in range(0, len(ids), 500):
+            some = ids[chunk:chunk + 500]
+            for execution_id, text in cur.execute(
+                    f"SELECT execution_id, document FROM task_runs WHERE execution_id IN "
+                    f"({', '.join('?' * len(some))}) ORDER BY execution_id, seq", some):
+                runs[execution_id].append(text)
+        out = []
+        for execution_id, document, count, at in rows:
+            if not count:
+                out.append(document)   # no task runs, or a row from before migration 6 (the whole document)
+                continue
+            texts = runs[execution_id]
+            if len(texts) != count:
+                raise StoreError(f"kestra_nb store {self.path}: execution {execution_id} has {len(texts)} "
+                                 f"task runs stored, its row says {count}",
+                                 public=f"execution {execution_id} is stored incompletely")
+            out.append(join_execution(document[:at], document[at + 1:], texts))
+        return out
+
+    def _read_documents(self, sql: str, params: Sequence[Any]) -> list[str]:
+        """The whole texts of the executions `sql` selects (its first columns: _DOCUMENT_COLUMNS)."""
+        with self._lock:
+            cur = self._cur
+            try:
+                cur.execute("BEGIN")
+                try:
+                    return self._texts(cur, cur.execute(sql, params).fetchall())
+                finally:
+                    cur.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise self._fail(exc) from exc
+
     def get_execution(self, execution_id: str, *, tenant: str = "main") -> Execution | None:
         """The stored execution, or None."""
         document = self.get_execution_document(execution_id, tenant=tenant)
         return None if document is None else Execution.from_dict(document)
 
+    def get_execution_text(self, execution_id: str, *, tenant: str = "main") -> str | None:
+        """The stored JSON document's text, or None."""
+        texts = self._read_documents(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM executions WHERE id = ? AND tenant = ?", (execution_id, tenant))
+        return texts[0] if texts else None
+
     def get_execution_document(self, execution_id: str, *, tenant: str = "main") -> dict[str, Any] | None:
         """The stored JSON document as is (no model round trip), or None."""
-        rows = self._query("SELECT document FROM executions WHERE id = ? AND tenant = ?", (execution_id, tenant))
-        return json.loads(rows[0][0]) if rows else None
+        text = self.get_execution_text(execution_id, tenant=tenant)
+        return None if text is None else json.loads(text)
 
     def search_executions(self, *, namespace: str | None = None, namespace_prefix: bool = True,
                           flow_id: str | None = None, states: Iterable[StateType] | None = None,
@@ -528,25 +619,36 @@ class SQLiteStore:
                            "WHERE json_extract(l.value, '$[0]') = ? AND json_extract(l.value, '$[1]') = ?)")
             params.extend((key, value))
         where = " AND ".join(clauses)
+        # Filters on tenant, namespace, flow and state alone are counted by execution_counts' rows (a handful),
+        # not by a scan; dates and labels need the scan.
+        counted = not labels and start_after is None and start_before is None
+        count_sql = (f"SELECT coalesce(sum(n), 0) FROM execution_counts WHERE {where}" if counted
+                     else f"SELECT count(*) FROM executions WHERE {where}")
         with self._lock:
+            cur = self._cur
             try:
-                total = self._cur.execute(f"SELECT count(*) FROM executions WHERE {where}", params).fetchone()[0]
-                rows = self._cur.execute(
-                    f"SELECT document FROM executions WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-                    [*params, size, (page - 1) * size]).fetchall()
+                cur.execute("BEGIN")
+                try:
+                    total = cur.execute(count_sql, params).fetchone()[0]
+                    texts = self._texts(cur, cur.execute(
+                        f"SELECT {_DOCUMENT_COLUMNS} FROM executions WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                        [*params, size, (page - 1) * size]).fetchall())
+                finally:
+                    cur.execute("COMMIT")
             except sqlite3.Error as exc:
+                self._rollback()
                 raise self._fail(exc) from exc
-        return [Execution.from_dict(json.loads(row[0])) for row in rows], total
+        return [Execution.from_dict(json.loads(text)) for text in texts], total
 
     def executions_in_states(self, states: Iterable[StateType], *, tenant: str = "main") -> list[Execution]:
         """Every execution whose current state is one of `states`, oldest first (a table scan, see schema)."""
         names = sorted({StateType(s).value for s in states})
         if not names:
             return []
-        rows = self._query(
-            f"SELECT document FROM executions WHERE tenant = ? AND state IN ({', '.join('?' * len(names))}) "
+        texts = self._read_documents(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM executions WHERE tenant = ? AND state IN ({', '.join('?' * len(names))}) "
             "ORDER BY start_date, id", [tenant, *names])
-        return [Execution.from_dict(json.loads(row[0])) for row in rows]
+        return [Execution.from_dict(json.loads(text)) for text in texts]
 
     def delete_execution(self, execution_id: str, *, tenant: str = "main") -> bool:
         """Delete the execution, its logs and its files; False if it did not exist."""
@@ -556,6 +658,7 @@ class SQLiteStore:
             if row is None:
                 return False
             cur.execute("DELETE FROM executions WHERE id = ? AND tenant = ?", (execution_id, tenant))
+            cur.execute("DELETE FROM task_runs WHERE execution_id = ?", (execution_id,))
             cur.execute("DELETE FROM logs WHERE execution_id = ? AND tenant = ?", (execution_id, tenant))
             cur.execute("DELETE FROM metrics WHERE execution_id = ? AND tenant = ?", (execution_id, tenant))
         self.storage.delete_execution(row[0], row[1], execution_id)
@@ -763,15 +866,21 @@ class SQLiteStore:
             try:
                 cur.execute("BEGIN IMMEDIATE")
                 try:
-                    rows = cur.execute(f"SELECT id, owner, document FROM executions WHERE state IN ({marks})",
+                    rows = cur.execute(f"SELECT id, owner FROM executions WHERE state IN ({marks})",
                                        wanted).fetchall()
                     alive: dict[str | None, bool] = {self.owner: True}
-                    for execution_id, owner, document in rows:
+                    dead = []
+                    for execution_id, owner in rows:
                         if owner not in alive:
                             alive[owner] = _owner_alive(self.path.parent, owner)
                         if not alive[owner]:
                             cur.execute("UPDATE executions SET owner = ? WHERE id = ?", (self.owner, execution_id))
-                            claimed.append(Execution.from_dict(json.loads(document)))
+                            dead.append(execution_id)
+                    for chunk in range(0, len(dead), 500):
+                        some = dead[chunk:chunk + 500]
+                        rows = cur.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM executions WHERE id IN "
+                                           f"({', '.join('?' * len(some))}) ORDER BY start_date, id", some).fetchall()
+                        claimed.extend(Execution.from_dict(json.loads(text)) for text in self._texts(cur, rows))
                     cur.execute("COMMIT")
                 except BaseException:
                     self._rollback()

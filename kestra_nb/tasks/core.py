@@ -7,6 +7,9 @@ from ..model.execution import Level
 from .base import Prop, Task, TaskContext
 
 LEVELS = tuple(level.value for level in Level)
+# Return logs its value at DEBUG, as Kestra's does; the value itself is the task's output, stored once, so a
+# long one is logged cut to this many characters (a 10 MB output is not stored a second time as a log line).
+RETURN_LOG_CHARS = 2000
 
 
 class Return(Task):
@@ -18,7 +21,13 @@ class Return(Task):
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
         value = ctx.render_string(self.prop("format"), "format") if self.prop("format") is not None else None
-        ctx.log(Level.DEBUG, value if value is not None else "null")
+        if value is None:
+            ctx.log(Level.DEBUG, "null")
+        elif len(value) > RETURN_LOG_CHARS:
+            ctx.log(Level.DEBUG, f"{value[:RETURN_LOG_CHARS]}… ({len(value):,} characters in all: the output "
+                                 f"`value` holds them)")
+        else:
+            ctx.log(Level.DEBUG, value)
         return {"value": value}
 
 

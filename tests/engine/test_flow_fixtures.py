@@ -791,3 +791,30 @@ def test_the_kept_index_answers_as_a_fresh_one(case: Case, tmp_path: Path, monke
         close(engine)
     assert calls
     assert not check(case.expected, ex, logs)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_the_stored_document_is_the_whole_execution_at_every_commit(case: Case, tmp_path: Path) -> None:
+    """Commits write only the task runs that changed (issue 13); after each one the store must read back
+    exactly the whole execution's JSON, as a full write would have stored it."""
+    from kestra_nb.model.jsonfmt import execution_to_dict
+
+    engine = Engine(tmp_path / "store")
+    store = engine.store
+    save = store.save_execution
+    commits: list[str] = []
+
+    def checked(execution, logs=(), *, parts=None):
+        save(execution, logs, parts=parts)
+        stored = store.get_execution_document(execution.id)
+        assert stored == execution_to_dict(execution), f"commit {len(commits)} of {execution.id} stored differently"
+        commits.append(execution.id)
+
+    store.save_execution = checked
+    try:
+        ex = engine.run(case.source, inputs=case.inputs, labels=case.labels, timeout=case.timeout)
+        logs = engine.store.list_logs(ex.id)
+    finally:
+        close(engine)
+    assert commits
+    assert not check(case.expected, ex, logs)

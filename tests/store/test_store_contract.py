@@ -6,8 +6,10 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from kestra_nb.errors import IllegalArgumentError
-from kestra_nb.model.execution import Execution, Level
-from kestra_nb.model.state import StateType, utcnow
+from kestra_nb.model.execution import Execution, Level, TaskRun
+from kestra_nb.model.ids import new_id
+from kestra_nb.model.jsonfmt import ExecutionJson, dumps
+from kestra_nb.model.state import State, StateType, utcnow
 from kestra_nb.store import FlowRecord, KVEntry
 
 from store_helpers import T0, build_execution
@@ -122,18 +124,64 @@ def test_save_execution_upserts_and_appends_logs(store, make_log):
     assert store.search_executions()[1] == 1
 
 
-def test_save_execution_stores_the_given_document(store):
-    ex = build_execution()
-    document = ex.to_dict()
-    document["variables"] = {"computedBy": "caller"}
-    store.save_execution(ex, document=document)
-    assert store.get_execution_document(ex.id)["variables"] == {"computedBy": "caller"}
+def _add_task_run(ex: Execution, task_id: str) -> TaskRun:
+    tr = TaskRun(new_id(), ex.id, ex.namespace, ex.flow_id, task_id, State.new(), tenant_id=ex.tenant_id)
+    ex.task_run_list.append(tr)
+    return tr
+
+
+def test_a_writer_stores_only_what_changed_and_the_document_reads_whole(store):
+    ex = build_execution(state=StateType.RUNNING)
+    writer = ExecutionJson()
+    first = writer.update(ex)
+    assert first.changed is None   # its first update is a full write
+    store.save_execution(ex, parts=first)
+    assert store.get_execution_document(ex.id) == ex.to_dict()
+    running = _add_task_run(ex, "second")
+    running.state.transition(StateType.RUNNING)
+    parts = writer.update(ex)
+    assert parts.changed == [1]    # the ended first task run is not written again
+    store.save_execution(ex, parts=parts)
+    assert store.get_execution_document(ex.id) == ex.to_dict()
+    running.state.transition(StateType.SUCCESS)
+    running.outputs = {"value": "ü" * 3}
+    third = _add_task_run(ex, "third")
+    parts = writer.update(ex)
+    assert parts.changed == [1, 2]
+    store.save_execution(ex, parts=parts)
+    assert store.get_execution_document(ex.id) == ex.to_dict()
+    assert store.get_execution_text(ex.id) == dumps(ex.to_dict())
+    assert writer.update(ex).changed == [] and third.state.current is StateType.CREATED
+    ex.state.transition(StateType.SUCCESS)
+    store.save_execution(ex, parts=writer.update(ex))   # the execution row alone
+    assert store.get_execution_document(ex.id) == ex.to_dict()
+    assert store.get_execution(ex.id).task_run_list[1].outputs == {"value": "üüü"}
+    found, total = store.search_executions(states=[StateType.SUCCESS])
+    assert total == 1 and found[0].to_dict() == ex.to_dict()
+    assert [e.to_dict() for e in store.executions_in_states([StateType.SUCCESS])] == [ex.to_dict()]
+
+
+def test_a_shorter_or_replaced_task_run_list_is_written_whole(store):
+    ex = build_execution(state=StateType.RUNNING)
+    _add_task_run(ex, "second")
+    writer = ExecutionJson()
+    store.save_execution(ex, parts=writer.update(ex))
+    ex.task_run_list = ex.task_run_list[:1]      # a restart dropping task runs replaces the list
+    parts = writer.update(ex)
+    assert parts.changed is None
+    store.save_execution(ex, parts=parts)
+    assert store.get_execution_document(ex.id) == ex.to_dict()
+    ex.task_run_list = []
+    store.save_execution(ex, parts=writer.update(ex))
+    assert store.get_execution_document(ex.id) == ex.to_dict() and "taskRunList" not in ex.to_dict()
+    store.save_execution(build_execution(execution_id=ex.id))   # no parts: a full write
+    assert len(store.get_execution(ex.id).task_run_list) == 1
 
 
 def test_store_hands_out_copies(store):
     ex = build_execution()
     document = ex.to_dict()
-    store.save_execution(ex, document=document)
+    store.save_execution(ex)
     document["namespace"] = "changed.after.save"
     ex.namespace = "changed.too"
     first = store.get_execution_document(ex.id)

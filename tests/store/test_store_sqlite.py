@@ -13,6 +13,8 @@ import pytest
 
 import kestra_nb.store.sqlite as sqlite_module
 from kestra_nb.errors import StoreError
+from kestra_nb.model.execution import Label
+from kestra_nb.model.jsonfmt import dumps
 from kestra_nb.store.sqlite import SCHEMA_VERSION, SQLiteStore
 from store_helpers import build_execution, build_log
 
@@ -76,6 +78,115 @@ def test_a_later_migration_applies_once_on_open(tmp_path, monkeypatch):
     conn = _raw(tmp_path)
     assert conn.execute("SELECT x FROM extra").fetchall() == [(1,)]  # ran exactly once
     conn.close()
+
+
+def test_an_execution_written_before_task_runs_had_rows_reads_whole_and_is_rewritten(tmp_path):
+    """Migration 6 moved task runs to rows of their own; a row written before it keeps its whole document."""
+    ex = build_execution()
+    with SQLiteStore(tmp_path) as store:
+        store.save_execution(ex)
+    conn = _raw(tmp_path)   # what a schema-5 store held: the whole document in the row, no task-run rows
+    conn.execute("UPDATE executions SET document = ?, task_runs = 0, task_runs_at = NULL", (dumps(ex.to_dict()),))
+    conn.execute("DELETE FROM task_runs")
+    conn.close()
+    with SQLiteStore(tmp_path) as store:
+        assert store.get_execution_document(ex.id) == ex.to_dict()
+        assert store.search_executions()[0][0].to_dict() == ex.to_dict()
+        ex.labels.append(Label("after", "upgrade"))
+        store.save_execution(ex)
+        assert store.get_execution_document(ex.id) == ex.to_dict()
+    conn = _raw(tmp_path)
+    assert conn.execute("SELECT task_runs FROM executions").fetchall() == [(1,)]
+    assert conn.execute("SELECT count(*) FROM task_runs").fetchall() == [(1,)]
+    conn.close()
+
+
+def test_an_execution_missing_task_run_rows_is_an_error_not_a_wrong_document(tmp_path):
+    ex = build_execution()
+    with SQLiteStore(tmp_path) as store:
+        store.save_execution(ex)
+        conn = _raw(tmp_path)
+        conn.execute("DELETE FROM task_runs")
+        conn.close()
+        with pytest.raises(StoreError, match="has 0 task runs stored, its row says 1") as info:
+            store.get_execution_document(ex.id)
+        assert info.value.public == f"execution {ex.id} is stored incompletely"
+        store.delete_execution(ex.id)
+        assert store.get_execution_document(ex.id) is None
+
+
+def test_deleting_an_execution_deletes_its_task_runs(tmp_path):
+    ex = build_execution()
+    with SQLiteStore(tmp_path) as store:
+        store.save_execution(ex)
+        assert store.delete_execution(ex.id)
+    conn = _raw(tmp_path)
+    assert conn.execute("SELECT count(*) FROM task_runs").fetchall() == [(0,)]
+    conn.close()
+
+
+def _raw_total(home: Path, where: str = "1", params: tuple = ()) -> int:
+    conn = _raw(home)
+    try:
+        return conn.execute(f"SELECT count(*) FROM executions WHERE {where}", params).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _totals_agree(store: SQLiteStore, home: Path) -> None:
+    from kestra_nb.model.state import StateType
+    cases = [
+        ({}, "tenant = 'main'", ()),
+        ({"namespace": "a"}, "namespace = 'a' OR namespace LIKE 'a.%'", ()),
+        ({"namespace": "a", "namespace_prefix": False}, "namespace = 'a'", ()),
+        ({"namespace": "a.b", "flow_id": "f"}, "namespace = 'a.b' AND flow_id = 'f'", ()),
+        ({"states": [StateType.RUNNING]}, "state = 'RUNNING'", ()),
+        ({"states": [StateType.SUCCESS, StateType.FAILED], "namespace": "b"},
+         "state IN ('SUCCESS', 'FAILED') AND namespace = 'b'", ()),
+        ({"labels": {"k": "v"}}, "labels LIKE '%\"k\",\"v\"%'", ()),
+    ]
+    for kwargs, where, params in cases:
+        assert store.search_executions(**kwargs)[1] == _raw_total(home, where, params), kwargs
+
+
+def test_search_totals_are_counted_without_a_scan_and_stay_exact(tmp_path):
+    from kestra_nb.model.state import StateType
+    with SQLiteStore(tmp_path) as store:
+        made = []
+        for i, (ns, flow) in enumerate([("a", "f"), ("a.b", "f"), ("a.b", "g"), ("ab", "f"), ("b", "f")] * 3):
+            ex = build_execution(ns, flow, state=StateType.RUNNING, labels={"k": "v"} if i % 2 else None)
+            store.save_execution(ex)
+            made.append(ex)
+        _totals_agree(store, tmp_path)
+        assert store.search_executions(labels={"k": "v"})[1] == 7 and store.search_executions(namespace="a")[1] == 9
+        for i, ex in enumerate(made):
+            if i % 3 == 0:
+                ex.state.transition(StateType.SUCCESS if i % 2 else StateType.FAILED)
+            store.save_execution(ex)   # an unchanged state is saved too: it must not count twice
+        _totals_agree(store, tmp_path)
+        for ex in made[::4]:
+            store.delete_execution(ex.id)
+        _totals_agree(store, tmp_path)
+        plan = store._conn.execute("EXPLAIN QUERY PLAN SELECT coalesce(sum(n), 0) FROM execution_counts "
+                                   "WHERE tenant = 'main'").fetchall()
+        assert "executions" not in " ".join(str(row) for row in plan).replace("execution_counts", "")
+
+
+def test_migration_7_counts_the_executions_already_stored(tmp_path):
+    from kestra_nb.model.state import StateType
+    with SQLiteStore(tmp_path) as store:
+        for state in (StateType.SUCCESS, StateType.SUCCESS, StateType.FAILED):
+            store.save_execution(build_execution(state=state))
+    conn = _raw(tmp_path)   # back to schema 6: no counts, no triggers
+    for trigger in ("executions_count_insert", "executions_count_update", "executions_count_delete"):
+        conn.execute(f"DROP TRIGGER {trigger}")
+    conn.execute("DROP TABLE execution_counts")
+    conn.execute("PRAGMA user_version = 6")
+    conn.close()
+    with SQLiteStore(tmp_path) as store:
+        assert store.search_executions(states=[StateType.SUCCESS])[1] == 2
+        assert store.search_executions()[1] == 3
+        _totals_agree(store, tmp_path)
 
 
 def test_newer_schema_is_refused(tmp_path):
