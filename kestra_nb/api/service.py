@@ -483,19 +483,20 @@ class ApiService:
                 size: int) -> dict[str, Any]:
         pushed, rest = _push_down(criteria)
         if not rest:
-            found, total = self.store.search_executions(sort=sort, page=page, size=size, **pushed)
-            return {"results": [ex.to_dict() for ex in found], "total": total}
+            found, total = self.store.search_execution_documents(sort=sort, page=page, size=size, **pushed)
+            return {"results": found, "total": total}
         if page < 1 or size < 1:
             raise IllegalArgumentError("page and size must be greater than or equal to 1")
-        everything, _ = self.store.search_executions(sort=sort, page=1, size=2**31 - 1, **pushed)
-        docs = query.select((ex.to_dict() for ex in everything), rest, query.execution_matches)
+        everything, _ = self.store.search_execution_documents(sort=sort, page=1, size=2**31 - 1, **pushed)
+        docs = query.select(everything, rest, query.execution_matches)
         return {"results": docs[(page - 1) * size:page * size], "total": len(docs)}
 
     def list_flow_executions(self, *, namespace: str, flow_id: str, page: int = 1, size: int = 10) -> dict[str, Any]:
         """The executions of one flow, newest first: `{results, total}`."""
-        found, total = self.store.search_executions(namespace=namespace, namespace_prefix=False, flow_id=flow_id,
-                                                    sort=[("state.startDate", False)], page=page, size=size)
-        return {"results": [ex.to_dict() for ex in found], "total": total}
+        found, total = self.store.search_execution_documents(
+            namespace=namespace, namespace_prefix=False, flow_id=flow_id, sort=[("state.startDate", False)],
+            page=page, size=size)
+        return {"results": found, "total": total}
 
     def latest_executions(self, *, body: Any) -> list[dict[str, Any]]:
         """The latest execution of each `{namespace, id}` flow given (flows never run are left out)."""

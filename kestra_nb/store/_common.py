@@ -67,8 +67,11 @@ def sort_columns(sort: Sequence[tuple[str, bool]]) -> list[tuple[str, bool]]:
         if column is None:
             raise IllegalArgumentError(
                 f"Invalid sort field '{field}', expected one of: {', '.join(SORT_FIELDS)}")
-        out.append((column, bool(ascending)))
-    out.extend(DEFAULT_SORT)
+        if all(column != seen for seen, _ in out):
+            out.append((column, bool(ascending)))
+    # a column already ordered on is not repeated: `start_date DESC, start_date DESC` would keep SQLite from
+    # reading the page off the (start_date, id) index
+    out.extend(pair for pair in DEFAULT_SORT if all(pair[0] != seen for seen, _ in out))
     return out
 
 

@@ -126,6 +126,14 @@ class Store(Protocol):
         """A page of executions and the total count. `sort` = [(field, ascending)], fields as Kestra's
         (`id`, `namespace`, `flowId`, `state.startDate`, `state.endDate`, `state.duration`, `state.current`)."""
 
+    def search_execution_documents(self, *, namespace: str | None = None, namespace_prefix: bool = True,
+                                    flow_id: str | None = None, states: Iterable[StateType] | None = None,
+                                    labels: dict[str, str] | None = None, start_after: datetime | None = None,
+                                    start_before: datetime | None = None, sort: Sequence[tuple[str, bool]] = (),
+                                    page: int = 1, size: int = 10,
+                                    tenant: str = "main") -> tuple[list[dict[str, Any]], int]:
+        """`search_executions`, answered with the stored JSON documents (no model round trip)."""
+
     def executions_in_states(self, states: Iterable[StateType], *, tenant: str = "main") -> list[Execution]:
         """Every execution whose current state is one of `states` (for recovery and scheduling)."""
 

@@ -208,12 +208,18 @@ class MemoryStore:
         text = self.get_execution_text(execution_id, tenant=tenant)
         return None if text is None else json.loads(text)
 
-    def search_executions(self, *, namespace: str | None = None, namespace_prefix: bool = True,
+    def search_executions(self, **criteria: Any) -> tuple[list[Execution], int]:
+        """A page of executions and the total count (the criteria of `search_execution_documents`)."""
+        documents, total = self.search_execution_documents(**criteria)
+        return [Execution.from_dict(document) for document in documents], total
+
+    def search_execution_documents(self, *, namespace: str | None = None, namespace_prefix: bool = True,
                           flow_id: str | None = None, states: Iterable[StateType] | None = None,
                           labels: dict[str, str] | None = None, start_after: datetime | None = None,
                           start_before: datetime | None = None, sort: Sequence[tuple[str, bool]] = (),
-                          page: int = 1, size: int = 10, tenant: str = "main") -> tuple[list[Execution], int]:
-        """A page of executions and the total count (start bounds inclusive; NULLs sort lowest)."""
+                          page: int = 1, size: int = 10, tenant: str = "main") -> tuple[list[dict[str, Any]], int]:
+        """A page of executions' JSON documents and the total count (start bounds inclusive; NULLs sort
+        lowest)."""
         check_paging(page, size)
         order = sort_columns(sort)
         wanted_states = None if states is None else {StateType(s).value for s in states}
@@ -235,7 +241,7 @@ class MemoryStore:
                 rows.sort(key=lambda r, c=column: _null_lowest(getattr(r, c)), reverse=not ascending)
             total = len(rows)
             texts = [r.document for r in rows[(page - 1) * size: page * size]]
-        return [Execution.from_dict(json.loads(text)) for text in texts], total
+        return [json.loads(text) for text in texts], total
 
     def executions_in_states(self, states: Iterable[StateType], *, tenant: str = "main") -> list[Execution]:
         """Every execution whose current state is one of `states`, oldest first."""

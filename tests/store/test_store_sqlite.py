@@ -172,6 +172,38 @@ def test_search_totals_are_counted_without_a_scan_and_stay_exact(tmp_path):
         assert "executions" not in " ".join(str(row) for row in plan).replace("execution_counts", "")
 
 
+def test_the_newest_first_page_is_read_off_an_index_not_sorted(tmp_path, monkeypatch):
+    """The listing's orders (Kestra's `state.startDate:desc`, the default, per flow) need no sort of every row."""
+    plans: list[str] = []
+    with SQLiteStore(tmp_path) as store:
+        for _ in range(3):
+            store.save_execution(build_execution())   # the same start date: ties broken by id
+        cur = store._cur
+        statements: list[tuple[str, list]] = []
+        original = cur.execute
+
+        class Spy:
+            def __getattr__(self, name):
+                return getattr(cur, name)
+
+            def execute(self, sql, params=()):
+                if sql.lstrip().startswith("SELECT executions.id"):
+                    statements.append((sql, list(params)))
+                return original(sql, params)
+
+        monkeypatch.setattr(store, "_cur", Spy())
+        for kwargs in ({}, {"sort": [("state.startDate", False)]},
+                       {"namespace": "company.team", "namespace_prefix": False, "flow_id": "myflow",
+                        "sort": [("state.startDate", False)]}):
+            docs, total = store.search_execution_documents(size=2, **kwargs)
+            assert total == 3 and len(docs) == 2
+        for sql, params in statements:
+            plans.append(" ".join(str(row[-1]) for row in original("EXPLAIN QUERY PLAN " + sql, params).fetchall()))
+    assert len(plans) == 3
+    for plan in plans:
+        assert "TEMP B-TREE" not in plan and "INDEX executions_" in plan, plan
+
+
 def test_migration_7_counts_the_executions_already_stored(tmp_path):
     from kestra_nb.model.state import StateType
     with SQLiteStore(tmp_path) as store:
