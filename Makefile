@@ -43,7 +43,9 @@ FUZZ_EXAMPLES ?= 300
 fuzz: $(STAMP)
 	KESTRA_NB_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q tests/security/test_fuzz.py
 
+# The peer engines (Dagster) are installed here only: the suite does not need them.
 bench: $(STAMP)
+	@$(BIN)/python -m pip install --quiet -e ".[test,bench,peers]"
 	@status=0; for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || status=1; done; exit $$status
 
 clean:
