@@ -130,3 +130,22 @@ def describe(value: Any) -> str:
     if isinstance(value, list):
         return "list"
     return type(value).__name__
+
+
+def error_record(exc: KestraNbError) -> dict[str, Any]:
+    """An error as JSON, to be raised again in another process (`raise_recorded`): a command refused by the
+    process driving an execution answers its sender as it would have been answered there."""
+    record: dict[str, Any] = {"type": type(exc).__name__, "message": exc.message}
+    if isinstance(exc, InputValidationError):
+        record["errors"] = exc.errors
+    return record
+
+
+def recorded_error(record: dict[str, Any]) -> KestraNbError:
+    """The error an `error_record` describes (a plain KestraNbError for a kind not carried across)."""
+    kind, message = record.get("type"), str(record.get("message", ""))
+    if kind == "InputValidationError":
+        return InputValidationError([str(e) for e in record.get("errors") or [message]])
+    cls = {"NotFoundError": NotFoundError, "IllegalArgumentError": IllegalArgumentError,
+           "IllegalStateError": IllegalStateError}.get(str(kind), KestraNbError)
+    return cls(message)

@@ -16,6 +16,8 @@ import json
 import logging
 import random
 import os
+import socket
+import sys
 import threading
 import time
 from contextlib import suppress
@@ -25,7 +27,7 @@ from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Union
 
 from ..errors import (
     ExecutionTimeoutError, TaskFailure, IllegalArgumentError, IllegalStateError, KestraNbError,
-    NotFoundError, StoreError,
+    NotFoundError, StoreError, error_record, recorded_error,
 )
 from ..expressions import Renderer, is_truthy
 from ..model.execution import (
@@ -62,6 +64,16 @@ RECOVERABLE = (StateType.CREATED, StateType.RESTARTED, StateType.QUEUED, StateTy
 # a crash interrupted that often (a poison pill that kills or freezes every process driving it) ends FAILED.
 MAX_RECOVERIES = 2
 UNSTORED_RETRY_MAX = 5.0   # seconds between tries at storing the end of an execution the store refused
+# Commands through the store (kill, pause, resume from another process). The store is the truth; to hear of
+# a command at once, without polling, each driving process has a doorbell (a Linux abstract datagram socket
+# named after its store owner) that a sender rings after storing a command. A lost ring is caught by a look
+# at the store every DOORBELL_FALLBACK seconds while something is driven (and at every COMMAND_POLL where
+# there is no doorbell). A sender looks for the outcome every COMMAND_POLL seconds while it waits, and waits
+# at most COMMAND_WAIT for the driver before answering that the command stays queued.
+COMMAND_POLL = 0.005
+DOORBELL_FALLBACK = 1.0
+COMMAND_WAIT = 10.0
+DRIVER_CHECK = 0.5         # seconds between a sender's checks that the driver is still alive
 
 LabelsArg = Union[Mapping[str, Any], Iterable[Any], None]
 
@@ -84,7 +96,10 @@ class _Timer:
 
 
 class _Kill:
-    __slots__ = ()
+    __slots__ = ("command",)
+
+    def __init__(self, command: int | None = None) -> None:
+        self.command = command     # the stored command it carries out, if it came through the store
 
 
 class _Dequeue:
@@ -131,11 +146,65 @@ class _ForeignIterator:
         await self._engine.on_loop(close)
 
 
+class Doorbell:
+    """A process's doorbell for commands: a datagram socket in Linux's abstract namespace (no file, gone
+    with the process), read by the engine's loop. A ring carries nothing: the receiver reads the store."""
+
+    PREFIX = "\0kestra_nb-commands-"
+
+    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        self._sock = sock
+        self._loop = loop
+
+    @classmethod
+    def open(cls, owner: str, loop: asyncio.AbstractEventLoop, rung: Callable[[], None]) -> Doorbell | None:
+        if not sys.platform.startswith("linux"):
+            return None
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            sock.bind(cls.PREFIX + owner)
+        except OSError:
+            sock.close()
+            return None
+        sock.setblocking(False)
+        bell = cls(sock, loop)
+
+        def readable() -> None:
+            try:
+                while sock.recv(64):   # take every ring in at once: one look at the store for them all
+                    pass
+            except OSError:
+                pass
+            rung()
+
+        loop.add_reader(sock.fileno(), readable)
+        return bell
+
+    def close(self) -> None:
+        try:
+            self._loop.remove_reader(self._sock.fileno())
+        except (ValueError, RuntimeError):
+            pass
+        self._sock.close()
+
+
+def ring(owner: str) -> None:
+    """Ring the doorbell of the process behind `owner` (nothing happens if it has none)."""
+    if not sys.platform.startswith("linux"):
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+        try:
+            sock.sendto(b"!", Doorbell.PREFIX + owner)
+        except OSError:
+            pass
+
+
 class _Driven:
     """An execution this process is driving, with its inbox, workers, timers and pending logs."""
 
     __slots__ = ("flow", "ex", "inbox", "workers", "timers", "logs", "dirty", "finished", "waiters",
-                 "loop_values", "loop_started", "task", "runs", "outputs", "index", "json")
+                 "loop_values", "loop_started", "task", "runs", "outputs", "index", "json", "commands")
 
     def __init__(self, flow: Flow, ex: Execution) -> None:
         self.flow = flow
@@ -154,6 +223,7 @@ class _Driven:
         self.outputs = outputs_variable(flow, ex)           # the `outputs` variable, kept up to date
         self.index = Index(flow, ex)                        # the executor's, kept from one step to the next
         self.json = ExecutionJson()                         # its JSON, written as it changes
+        self.commands: list[int] = []                       # stored commands the next commit carries out
 
 
 def build_labels(flow: Flow, requested: LabelsArg, execution_id: str) -> list[Label]:
@@ -194,6 +264,9 @@ class Engine:
         self._unstored: set[asyncio.Task[None]] = set()   # final commits of stopped executions, retried
         self._closed = False
         self._inline_until = 0.0
+        self._watcher: asyncio.Task[None] | None = None   # applies stored commands while something is driven
+        self._applying: set[int] = set()                  # seqs of stored commands being applied here
+        self._doorbell: Doorbell | None = None            # rung by senders of commands (Linux)
         self.recovered: list[str] = []    # ids of the executions this engine took over at start-up
         self.executions = Executions(self)  # what Subflow/ForEachItem tasks reach through ctx.executions
         if recover:
@@ -264,6 +337,7 @@ class Engine:
                 # stop the drivers first (they cancel their workers and timers): none may write to the
                 # store once it is closed; what they drive stays as last committed, for recovery
                 drivers = [d.task for d in self._driven.values() if d.task is not None] + list(self._unstored)
+                drivers += [self._watcher] if self._watcher is not None else []
                 for task in drivers:
                     task.cancel()
                 await asyncio.gather(*drivers, return_exceptions=True)
@@ -271,6 +345,8 @@ class Engine:
                 asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(5)
             except concurrent.futures.TimeoutError:   # a step still computing: the store closes under it
                 log.warning("kestra_nb: the engine's drivers did not stop within 5 s")
+            if self._doorbell is not None:
+                loop.call_soon_threadsafe(self._doorbell.close)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(5)
             if not thread.is_alive():
@@ -329,6 +405,7 @@ class Engine:
             self._limit_concurrency(d)
         self._driven[ex.id] = d
         d.task = asyncio.get_running_loop().create_task(self._drive(d))
+        self._watch()
         return ex
 
     def _limit_concurrency(self, d: _Driven) -> None:
@@ -427,18 +504,21 @@ class Engine:
         """The execution as last committed."""
         return self.store.get_execution(execution_id)
 
-    async def kill_async(self, execution_id: str, *, cascade: bool = True) -> None:
+    async def kill_async(self, execution_id: str, *, cascade: bool = True, command: int | None = None) -> None:
         """Ask a running execution to stop: KILLING, running task runs stopped, then KILLED.
 
         With `cascade`, the executions it started (Subflow, ForEachItem, also without `wait`) that this
-        engine still drives or has scheduled are killed too, at any depth."""
+        engine still drives or has scheduled are killed too, at any depth. An execution another process
+        drives is sent the kill through the store (and the process it runs in kills its children)."""
         d = self._driven.get(execution_id)
         if d is None or d.finished:
             ex = self._stored(execution_id)
             if ex.state.current.is_terminated():
                 raise IllegalStateError("Execution is already finished, can't kill it")
-            raise self._elsewhere(ex)
-        d.inbox.put_nowait(_Kill())
+            if await self._remote(ex, "kill", {"cascade": cascade}):
+                await self.kill_async(execution_id, cascade=cascade, command=command)
+            return
+        d.inbox.put_nowait(_Kill(command))
         if cascade:
             for child in [c for c in self._driven.values() if not c.finished and c.ex.trigger is not None
                           and (c.ex.trigger.variables or {}).get("executionId") == execution_id]:
@@ -540,6 +620,7 @@ class Engine:
         for tr, cls in dispatch:
             d.workers[tr.id] = loop.create_task(self._work(d, tr, cls))
         d.task = loop.create_task(self._drive(d))
+        self._watch()
 
     def _give_up(self, d: _Driven, attempts: int) -> None:
         """End a poison pill FAILED: every process that recovered it stopped before it could finish."""
@@ -560,14 +641,17 @@ class Engine:
 
     # ------------------------------------------------------------------------------ operations
 
-    async def resume_async(self, execution_id: str, inputs: Mapping[str, Any] | None = None) -> Execution:
+    async def resume_async(self, execution_id: str, inputs: Mapping[str, Any] | None = None, *,
+                           command: int | None = None) -> Execution:
         """Resume a PAUSED execution; `inputs` are the paused Pause task's `onResume` inputs (typed)."""
         d = self._driven.get(execution_id)
         if d is None or d.ex.state.current is not StateType.PAUSED:
             ex = d.ex if d is not None else self._stored(execution_id)
             if ex.state.current is not StateType.PAUSED:
                 raise IllegalStateError(f"Execution '{execution_id}' is not paused, can't resume it")
-            raise self._elsewhere(ex)
+            if await self._remote(ex, "resume", {"inputs": dict(inputs or {})}):
+                return await self.resume_async(execution_id, inputs, command=command)
+            return self._stored(execution_id)
         paused = [tr for tr in d.ex.task_run_list if tr.state.current is StateType.PAUSED]
         now = utcnow()
         for tr in paused:
@@ -578,21 +662,129 @@ class Engine:
         if not paused:  # paused by hand
             d.ex.state.transition(StateType.RUNNING, now)
         d.dirty = True
+        if command is not None:
+            d.commands.append(command)
         self._step(d)
         return d.ex
 
-    async def pause_async(self, execution_id: str) -> Execution:
+    async def pause_async(self, execution_id: str, *, command: int | None = None) -> Execution:
         """Pause a RUNNING execution by hand: task runs under way finish, nothing new starts until resumed."""
         d = self._driven.get(execution_id)
         ex = d.ex if d is not None else self._stored(execution_id)
         if ex.state.current is not StateType.RUNNING:
             raise IllegalStateError(f"Execution '{execution_id}' is not running, can't pause it")
         if d is None:
-            raise self._elsewhere(ex)
+            if await self._remote(ex, "pause", None):
+                return await self.pause_async(execution_id, command=command)
+            return self._stored(execution_id)
         d.ex.state.transition(StateType.PAUSED)
         d.dirty = True
+        if command is not None:
+            d.commands.append(command)
         self._commit(d)
         return d.ex
+
+    # ------------------------------------------------------------------- commands through the store
+
+    async def _remote(self, ex: Execution, kind: str, payload: Any) -> bool:
+        """Have the process driving `ex` apply a command, through the store; True when that process had died
+        and this one took the execution over instead (the caller then applies it here)."""
+        store = self.store
+        put = getattr(store, "put_command", None)
+        if put is None or store.driver(ex.id) == store.owner:
+            raise self._elsewhere(ex)   # a store of this process alone, or an execution it owns but does not drive
+        if await self._take_over(ex.id):
+            return True
+        seq = put(ex.id, kind, payload, tenant=ex.tenant_id or "main")
+        driver = store.driver(ex.id)
+        if driver is not None:
+            ring(driver)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + COMMAND_WAIT
+        next_check = loop.time() + DRIVER_CHECK
+        signal = getattr(store, "change_signal", store.data_version)
+        version = None
+        while True:
+            current = signal()   # changes when anyone commits: read the outcome then
+            if current != version or seq in self._applying or ex.id in self._driven:
+                version = current
+                done, error = store.command_outcome(seq)
+                if done:
+                    if error is not None:
+                        raise recorded_error(error)
+                    return False
+            now = loop.time()
+            if now >= deadline:
+                raise IllegalStateError(
+                    f"Execution '{ex.id}' is driven by another process that did not apply the {kind} within "
+                    f"{COMMAND_WAIT:g} s; the command stays queued for it")
+            if now >= next_check:   # its driver died meanwhile: take the execution over; our watcher applies it
+                next_check = now + DRIVER_CHECK
+                await self._take_over(ex.id)
+            await asyncio.sleep(COMMAND_POLL)
+
+    async def _take_over(self, execution_id: str) -> bool:
+        """Claim and drive an execution whose driving process died (the recovery of one execution)."""
+        claim = getattr(self.store, "claim_execution", None)
+        if claim is None or execution_id in self._driven or self.store.driver(execution_id) is not None:
+            return False
+        claimed = claim(execution_id, RECOVERABLE)
+        if claimed is None:
+            return False
+        await self._adopt(claimed)
+        return execution_id in self._driven
+
+    def _watch(self) -> None:
+        """Apply stored commands to what this engine drives, for as long as it drives something."""
+        if self._watcher is None and hasattr(self.store, "pending_commands") and not self._closed:
+            if self._doorbell is None:
+                self._doorbell = Doorbell.open(self.store.owner, asyncio.get_running_loop(), self._rung)
+            self._watcher = asyncio.get_running_loop().create_task(self._watch_commands())
+
+    def _rung(self) -> None:
+        if self._driven and not self._closed:
+            try:
+                self._check_commands()
+            except StoreError as exc:
+                log.error("kestra_nb: cannot read commands: %s", exc)
+
+    async def _watch_commands(self) -> None:
+        pause = DOORBELL_FALLBACK if self._doorbell is not None else COMMAND_POLL
+        try:
+            while self._driven and not self._closed:
+                self._check_commands()
+                await asyncio.sleep(pause)
+        except StoreError as exc:   # the store is unwell: commands wait until something is driven again
+            log.error("kestra_nb: stopped watching for commands: %s", exc)
+        finally:
+            self._watcher = None
+
+    def _check_commands(self) -> None:
+        for command in self.store.pending_commands():
+            d = self._driven.get(command.execution_id)
+            if d is not None and not d.finished and command.seq not in self._applying:
+                self._applying.add(command.seq)
+                asyncio.get_running_loop().create_task(self._apply_command(command))
+
+    async def _apply_command(self, command: Any) -> None:
+        payload = command.payload or {}
+        try:
+            if command.kind == "kill":
+                await self.kill_async(command.execution_id, cascade=bool(payload.get("cascade", True)),
+                                      command=command.seq)
+            elif command.kind == "pause":
+                await self.pause_async(command.execution_id, command=command.seq)
+            elif command.kind == "resume":
+                await self.resume_async(command.execution_id, payload.get("inputs"), command=command.seq)
+            else:
+                raise IllegalArgumentError(f"Unknown command '{command.kind}'")
+        except KestraNbError as exc:   # refused here as it would have been in the sender's process
+            self.store.finish_command(command.seq, error_record(exc))
+        except Exception as exc:  # noqa: BLE001 - an engine bug: the sender is told, not left waiting
+            log.exception("kestra_nb: command %s on %s failed", command.kind, command.execution_id)
+            self.store.finish_command(command.seq, {"type": "KestraNbError", "message": f"{type(exc).__name__}: {exc}"})
+        finally:
+            self._applying.discard(command.seq)
 
     async def restart_async(self, execution_id: str, revision: int | None = None) -> Execution:
         """Restart a terminated (or paused) execution: failed task runs run again, successful ones are kept.
@@ -774,10 +966,12 @@ class Engine:
         elif isinstance(message, _Timer):
             self._timer_fired(d, message)
         elif isinstance(message, _Kill):
+            if message.command is not None:
+                d.commands.append(message.command)
             if not d.ex.state.current.is_terminated() and d.ex.state.current is not StateType.KILLING:
                 d.ex.state.transition(StateType.KILLING)
                 d.dirty = True
-                self._commit(d)  # KILLING is seen before the task runs end
+            self._commit(d)  # KILLING is seen before the task runs end
         elif isinstance(message, _Dequeue):
             if d.ex.state.current is StateType.QUEUED:
                 d.ex.state.transition(StateType.RUNNING)
@@ -1190,12 +1384,17 @@ class Engine:
                                message=message, execution_id=ex.id, tenant_id=ex.tenant_id))
 
     def _commit(self, d: _Driven) -> None:
-        if not d.dirty and not d.logs:
+        if not d.dirty and not d.logs and not d.commands:
             return
         parts = d.json.update(d.ex)
         logs = d.logs[:]  # the same list stays: running tasks' contexts append to it
+        commands = d.commands
         try:
-            self.store.save_execution(d.ex, logs, parts=parts)
+            if commands:
+                self.store.save_execution(d.ex, logs, parts=parts, commands=commands)
+                d.commands = []
+            else:
+                self.store.save_execution(d.ex, logs, parts=parts)
         except StoreError:
             d.json = ExecutionJson()   # what the store holds is not known: the next commit writes it all
             raise

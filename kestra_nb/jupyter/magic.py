@@ -90,6 +90,14 @@ LIST_PARSER = MagicArgumentParser(prog="flow list", add_help=False, description=
 LIST_PARSER.add_argument("namespace", nargs="?", help="only this namespace (and those under it)")
 SHOW_PARSER = MagicArgumentParser(prog="flow show", add_help=False, description="Show a stored execution.")
 SHOW_PARSER.add_argument("execution_id", metavar="EXECUTION_ID")
+ACTION_PARSERS = {name: MagicArgumentParser(prog=f"flow {name}", add_help=False, description=text)
+                  for name, text in (("kill", "Kill an execution, wherever it runs."),
+                                     ("pause", "Pause a running execution, wherever it runs."),
+                                     ("resume", "Resume a paused execution, wherever it runs."))}
+for _action in ACTION_PARSERS.values():
+    _action.add_argument("execution_id", metavar="EXECUTION_ID")
+ACTION_PARSERS["resume"].add_argument("-i", "--input", action="append", default=[], type=_pair("=", "input"),
+                                      metavar="NAME=VALUE", help="an onResume input value (repeatable)")
 
 HELP = f"""Kestra flows in a notebook.
 
@@ -97,6 +105,8 @@ HELP = f"""Kestra flows in a notebook.
 %flow run NAMESPACE.ID    run a stored flow (same options but --no-run and --server)
 %flow list [NAMESPACE]    the stored flows with their last execution
 %flow show EXECUTION_ID   the view of a stored execution
+%flow kill|pause EXECUTION_ID               kill or pause it, wherever it runs (another kernel, a server)
+%flow resume EXECUTION_ID [-i NAME=VALUE]   resume a paused one, with its Pause's onResume inputs
 
 {CELL_PARSER.format_help()}"""
 
@@ -228,10 +238,12 @@ class FlowMagics(Magics):
             self._list(_parse(LIST_PARSER, rest).namespace)
         elif command == "show":
             self._show(_parse(SHOW_PARSER, rest).execution_id)
+        elif command in ACTION_PARSERS:
+            self._act(command, _parse(ACTION_PARSERS[command], rest))
         elif command in ("", "help", "-h", "--help"):
             print(HELP)
         else:
-            raise UsageError(f"Unknown command `%flow {command}`: use run, list or show (or `%%flow` with "
+            raise UsageError(f"Unknown command `%flow {command}`: use run, list, show, kill, pause or resume (or `%%flow` with "
                              "the flow as the cell)")
 
     def _run_stored(self, line: str) -> None:
@@ -260,6 +272,22 @@ class FlowMagics(Magics):
             rows.append((f"{record.namespace}.{record.id}", record.revision,
                          last.id if last else "", last.state.current.value if last else ""))
         display(FlowTable(rows))
+
+    def _act(self, command: str, args: Any) -> None:
+        """Kill, pause or resume an execution: driven here, by another kernel or a server on the same home."""
+        engine = self.engine
+        try:
+            if command == "kill":
+                engine.kill(args.execution_id)
+            elif command == "pause":
+                engine.pause(args.execution_id)
+            else:
+                engine.resume(args.execution_id, inputs=dict(args.input))
+        except KestraNbError as exc:
+            raise UsageError(f"%flow {command} {args.execution_id}: {exc.message}") from None
+        ex = engine.get_execution(args.execution_id)
+        state = ex.state.current.value if ex is not None else "deleted"
+        print(f"Execution {args.execution_id}: {command} done, now {state}")
 
     def _show(self, execution_id: str) -> None:
         store = self.engine.store

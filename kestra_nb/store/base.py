@@ -22,6 +22,17 @@ from .storage import InternalStorage
 
 
 @dataclass(frozen=True, slots=True)
+class StoredCommand:
+    """A command given to an execution through the store, waiting for the process driving it."""
+
+    seq: int
+    tenant: str
+    execution_id: str
+    kind: str              # kill, pause, resume
+    payload: Any           # the command's arguments (JSON)
+
+
+@dataclass(frozen=True, slots=True)
 class FlowRecord:
     """One stored flow revision."""
 
@@ -102,11 +113,12 @@ class Store(Protocol):
 
     # ---- executions
     def save_execution(self, execution: Execution, logs: Sequence[LogEntry] = (), *,
-                       parts: ExecutionText | None = None) -> None:
+                       parts: ExecutionText | None = None, commands: Sequence[int] = ()) -> None:
         """Insert or update the execution (and append `logs`) in one transaction.
 
         `parts` is the execution's JSON as the engine's `ExecutionJson` writer left it: only the task runs
-        it says changed are written (all of them without it, or when it says a full write).
+        it says changed are written (all of them without it, or when it says a full write). `commands`
+        (stores shared by processes: see SQLiteStore.put_command) are marked done in the same transaction.
         """
 
     def get_execution(self, execution_id: str, *, tenant: str = "main") -> Execution | None:

@@ -167,9 +167,9 @@ class MemoryStore:
     # ----------------------------------------------------------------------------------- executions
 
     def save_execution(self, execution: Execution, logs: Sequence[LogEntry] = (), *,
-                       parts: ExecutionText | None = None) -> None:
+                       parts: ExecutionText | None = None, commands: Sequence[int] = ()) -> None:
         """Insert or update the execution (and append `logs`) in one transaction (the task runs `parts` says
-        changed; all of them without `parts`)."""
+        changed; all of them without `parts`). One process only: it has no `commands` to mark."""
         if parts is None:
             parts = execution_json(execution)
         tenant, start, end, duration = execution_columns(execution)

@@ -38,7 +38,7 @@ from ..errors import StoreError
 from ..model.execution import Execution, Level, LogEntry
 from ..model.jsonfmt import ExecutionText, dumps, execution_json, join_execution, log_from_dict, log_to_dict
 from ..model.state import StateType, utcnow
-from .base import EndedExecution, FlowRecord, KVEntry, TriggerState
+from .base import EndedExecution, FlowRecord, KVEntry, StoredCommand, TriggerState
 from .storage import InternalStorage
 from ._common import (
     check_kv_type, check_paging, execution_columns, from_us, kv_decode, kv_encode, sort_columns,
@@ -141,6 +141,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             UPDATE execution_counts SET n = n - 1 WHERE tenant = old.tenant AND namespace = old.namespace
                 AND flow_id = old.flow_id AND state = old.state;
         END""",
+    ),
+    (  # 8: commands (kill, pause, resume…) any process sharing the store gives an execution; the process
+        # driving it applies them and marks them done in the transaction that commits their effect
+        """CREATE TABLE commands (
+            seq INTEGER PRIMARY KEY, tenant TEXT NOT NULL, execution_id TEXT NOT NULL, kind TEXT NOT NULL,
+            payload TEXT, created INTEGER NOT NULL, done INTEGER, error TEXT)""",
+        "CREATE INDEX commands_pending ON commands (seq) WHERE done IS NULL",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -298,6 +305,7 @@ class SQLiteStore:
 
     def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
         home_path = Path(home).expanduser() if home is not None else home_dir()
+        self._wal_path = str(db_path(home_path)) + "-wal"
         self.path = db_path(home_path)
         self.storage = InternalStorage(home_path / "storage")
         self._lock = threading.RLock()
@@ -501,9 +509,10 @@ class SQLiteStore:
     # ----------------------------------------------------------------------------------- executions
 
     def save_execution(self, execution: Execution, logs: Sequence[LogEntry] = (), *,
-                       parts: ExecutionText | None = None) -> None:
+                       parts: ExecutionText | None = None, commands: Sequence[int] = ()) -> None:
         """Insert or update the execution (and append `logs`) in one transaction: its row, and the rows of the
-        task runs `parts` says changed (all of them without `parts`, or when it says a full write)."""
+        task runs `parts` says changed (all of them without `parts`, or when it says a full write); the
+        `commands` (seqs) whose effect this is are marked done in the same transaction."""
         # The hot path: everything is computed before taking the lock; no context manager, no SELECT.
         if parts is None:
             parts = execution_json(execution)
@@ -518,7 +527,7 @@ class SQLiteStore:
         with self._lock:
             cur = self._cur
             try:
-                if log_rows is None and not task_rows and not full:
+                if log_rows is None and not task_rows and not full and not commands:
                     cur.execute(_UPSERT_EXECUTION, row)  # a single statement is its own transaction
                 else:
                     cur.execute("BEGIN IMMEDIATE")
@@ -530,6 +539,10 @@ class SQLiteStore:
                             cur.executemany(_PUT_TASK_RUN, task_rows)
                         if log_rows is not None:
                             cur.executemany(_INSERT_LOG, log_rows)
+                        if commands:
+                            done = to_us(utcnow())
+                            cur.executemany("UPDATE commands SET done = ? WHERE seq = ? AND done IS NULL",
+                                            [(done, seq) for seq in commands])
                         cur.execute("COMMIT")
                     except BaseException:
                         self._rollback()
@@ -672,6 +685,7 @@ class SQLiteStore:
                 return False
             cur.execute("DELETE FROM executions WHERE id = ? AND tenant = ?", (execution_id, tenant))
             cur.execute("DELETE FROM task_runs WHERE execution_id = ?", (execution_id,))
+            cur.execute("DELETE FROM commands WHERE execution_id = ?", (execution_id,))
             cur.execute("DELETE FROM logs WHERE execution_id = ? AND tenant = ?", (execution_id, tenant))
             cur.execute("DELETE FROM metrics WHERE execution_id = ? AND tenant = ?", (execution_id, tenant))
         self.storage.delete_execution(row[0], row[1], execution_id)
@@ -857,6 +871,15 @@ class SQLiteStore:
 
     # ------------------------------------------------------------------------------------ lifecycle
 
+    def change_signal(self) -> tuple[int, int]:
+        """A token that changes when anyone (this process too) commits to the store, read without SQLite: the
+        write-ahead log's modification time and size (a stat, ~2 µs, for watchers that look often)."""
+        try:
+            st = os.stat(self._wal_path)
+        except OSError:
+            return (0, 0)
+        return (st.st_mtime_ns, st.st_size)
+
     def data_version(self) -> int:
         """SQLite's data_version: it changes when another connection (process) commits."""
         return self._query("PRAGMA data_version")[0][0]
@@ -864,6 +887,71 @@ class SQLiteStore:
     def integrity_check(self) -> str:
         """SQLite's `PRAGMA integrity_check` result (`ok` when the file is sound)."""
         return "\n".join(str(row[0]) for row in self._query("PRAGMA integrity_check"))
+
+    # -------------------------------------------------------------------------------------- commands
+
+    def put_command(self, execution_id: str, kind: str, payload: Any = None, *, tenant: str = "main") -> int:
+        """Store a command for the process driving the execution; its seq."""
+        with self._write() as cur:
+            cur.execute("INSERT INTO commands (tenant, execution_id, kind, payload, created) VALUES (?, ?, ?, ?, ?)",
+                        (tenant, execution_id, kind, None if payload is None else dumps(payload),
+                         to_us(utcnow())))
+            return int(cur.lastrowid)
+
+    def pending_commands(self) -> list[StoredCommand]:
+        """The commands not done yet, oldest first (a partial index holds only those)."""
+        rows = self._query("SELECT seq, tenant, execution_id, kind, payload FROM commands WHERE done IS NULL "
+                           "ORDER BY seq")
+        return [StoredCommand(seq, tenant, execution_id, kind, None if payload is None else json.loads(payload))
+                for seq, tenant, execution_id, kind, payload in rows]
+
+    def finish_command(self, seq: int, error: dict[str, Any] | None = None) -> None:
+        """Mark a command done with no effect to commit: refused (`error`), or nothing left to do."""
+        with self._write() as cur:
+            cur.execute("UPDATE commands SET done = ?, error = ? WHERE seq = ? AND done IS NULL",
+                        (to_us(utcnow()), None if error is None else dumps(error), seq))
+
+    def command_outcome(self, seq: int) -> tuple[bool, dict[str, Any] | None]:
+        """(done, error) of a command (an unknown seq reads as done: it was deleted with its execution)."""
+        rows = self._query("SELECT done, error FROM commands WHERE seq = ?", (seq,))
+        if not rows:
+            return True, None
+        done, error = rows[0]
+        return done is not None, None if error is None else json.loads(error)
+
+    def driver(self, execution_id: str) -> str | None:
+        """The owner id of the live process (this one included: `self.owner`) that owns the execution, or
+        None when none does (its process died, or it was never driven)."""
+        rows = self._query("SELECT owner FROM executions WHERE id = ?", (execution_id,))
+        owner = rows[0][0] if rows else None
+        if not owner or (owner != self.owner and not _owner_alive(self.path.parent, owner)):
+            return None
+        return owner
+
+    def claim_execution(self, execution_id: str, states: Iterable[StateType]) -> Execution | None:
+        """Take over one execution in `states` whose driving process has died (as `claim_orphans` does for
+        all of them); None when it is not in those states or its driver lives."""
+        wanted = {StateType(s).value for s in states}
+        with self._lock:
+            cur = self._cur
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    row = cur.execute("SELECT owner, state FROM executions WHERE id = ?", (execution_id,)).fetchone()
+                    claimed = None
+                    if row is not None and row[1] in wanted and row[0] != self.owner \
+                            and not _owner_alive(self.path.parent, row[0]):
+                        cur.execute("UPDATE executions SET owner = ? WHERE id = ?", (self.owner, execution_id))
+                        rows = cur.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM executions WHERE id = ?",
+                                           (execution_id,)).fetchall()
+                        claimed = Execution.from_dict(json.loads(self._texts(cur, rows)[0]))
+                    cur.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+            except sqlite3.Error as exc:
+                raise self._fail(exc) from exc
+        return claimed
 
     def claim_orphans(self, states: Iterable[StateType]) -> list[Execution]:
         """Take over the executions in `states` whose driving process has died; they are ours from now on.

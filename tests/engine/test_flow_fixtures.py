@@ -804,8 +804,8 @@ def test_the_stored_document_is_the_whole_execution_at_every_commit(case: Case, 
     save = store.save_execution
     commits: list[str] = []
 
-    def checked(execution, logs=(), *, parts=None):
-        save(execution, logs, parts=parts)
+    def checked(execution, logs=(), **kwargs):
+        save(execution, logs, **kwargs)
         stored = store.get_execution_document(execution.id)
         assert stored == execution_to_dict(execution), f"commit {len(commits)} of {execution.id} stored differently"
         commits.append(execution.id)

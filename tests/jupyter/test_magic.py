@@ -347,3 +347,48 @@ def test_server_option_runs_remotely(shell: Any, tmp_path: Path) -> None:
     finally:
         server.stop()
         thread.join(15)
+
+
+PAUSE_FOR_APPROVAL = """id: approval
+namespace: company.team
+tasks:
+  - id: approve
+    type: io.kestra.plugin.core.flow.Pause
+    onResume:
+      - id: reason
+        type: STRING
+  - id: after
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ outputs.approve.onResume.reason }}"
+"""
+
+
+def test_flow_resume_kill_pause_act_on_what_another_kernel_drives(shell: Any, jengine: Any, tmp_path: Path,
+                                                                   capsys: Any) -> None:
+    """`%flow resume|kill|pause ID` from this kernel, on executions another kernel's engine (same home)
+    drives: the command goes through the store and that engine applies it."""
+    from kestra_nb.engine import Engine
+    from kestra_nb.model.state import StateType
+    from tests.engine.test_commands import _finished, _start
+
+    other = Engine(tmp_path / "store")   # the other kernel
+    try:
+        paused = _start(other, PAUSE_FOR_APPROVAL)
+        shell.run_line_magic("flow", f"resume {paused} -i reason=approved")
+        assert f"Execution {paused}: resume done" in capsys.readouterr().out
+        ex = _finished(other, paused)
+        assert ex.state == "SUCCESS" and ex.task_run_list[-1].outputs == {"value": "approved"}
+
+        long = _start(other, SLEEPY, StateType.RUNNING)
+        shell.run_line_magic("flow", f"pause {long}")
+        assert "now PAUSED" in capsys.readouterr().out
+        shell.run_line_magic("flow", f"kill {long}")
+        assert _finished(other, long).state == "KILLED"
+        with pytest.raises(Exception, match=f"%flow kill {long}: Execution is already finished"):
+            shell.run_line_magic("flow", f"kill {long}")
+        with pytest.raises(Exception, match="Execution 'nope' not found"):
+            shell.run_line_magic("flow", "resume nope")
+        with pytest.raises(Exception, match="expected input as KEY=VALUE"):
+            shell.run_line_magic("flow", f"resume {paused} -i novalue")
+    finally:
+        other.close()

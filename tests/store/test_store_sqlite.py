@@ -213,6 +213,7 @@ def test_migration_7_counts_the_executions_already_stored(tmp_path):
     for trigger in ("executions_count_insert", "executions_count_update", "executions_count_delete"):
         conn.execute(f"DROP TRIGGER {trigger}")
     conn.execute("DROP TABLE execution_counts")
+    conn.execute("DROP TABLE commands")   # (migration 8's, made again after 7)
     conn.execute("PRAGMA user_version = 6")
     conn.close()
     with SQLiteStore(tmp_path) as store:
