@@ -64,6 +64,16 @@ def _parser() -> argparse.ArgumentParser:
     server.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                         help="let pages of this origin (https://app.example:8443) change things and read "
                              "answers (CORS; or KESTRA_NB_ALLOWED_ORIGINS=a,b)")
+    for name, text in (("kill", "kill an execution, wherever it runs (another kernel, a server)"),
+                       ("pause", "pause a running execution, wherever it runs"),
+                       ("resume", "resume a paused execution, wherever it runs")):
+        action = sub.add_parser(name, help=text)
+        action.add_argument("execution_id", metavar="EXECUTION_ID")
+        if name == "resume":
+            action.add_argument("-i", "--input", action="append", default=[], type=_pair("=", "an input"),
+                                metavar="NAME=VALUE", help="an onResume input value (repeatable)")
+        action.add_argument("--home", type=Path, help="the store's home directory (default: KESTRA_NB_HOME)")
+        _remote(action, required=False)
     deploy = sub.add_parser("deploy", help="create or update flows on a kestra_nb server or a Kestra cluster")
     deploy.add_argument("flows", type=Path, nargs="+", help="YAML files")
     _remote(deploy, required=True)
@@ -255,7 +265,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _server(args)
     if args.command == "deploy":
         return _deploy(args)
+    if args.command in ("kill", "pause", "resume"):
+        return _act(args)
     return _validate(args)
+
+
+def _act(args: argparse.Namespace) -> int:
+    """kill, pause or resume an execution: in the local home (whichever process drives it), or on a server."""
+    inputs = dict(getattr(args, "input", None) or [])
+    try:
+        if args.server:
+            with _client(args) as client:
+                if args.command == "resume":
+                    client.resume(args.execution_id, inputs)
+                else:
+                    getattr(client, args.command)(args.execution_id)
+                state = client.get(args.execution_id)["state"]["current"]
+        else:
+            from .engine import Engine
+
+            engine = Engine(args.home, recover=False)   # (it acts on one execution; a dead driver's is taken over)
+            try:
+                if args.command == "resume":
+                    engine.resume(args.execution_id, inputs=inputs)
+                elif args.command == "pause":
+                    engine.pause(args.execution_id)
+                else:
+                    engine.kill(args.execution_id)
+                ex = engine.get_execution(args.execution_id)
+                state = ex.state.current.value if ex is not None else "deleted"
+            finally:
+                engine.close()
+    except KestraNbError as exc:
+        print(f"kestra-nb {args.command}: {exc}", file=sys.stderr)
+        return 1
+    print(f"Execution {args.execution_id}: {args.command} done, now {state}")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

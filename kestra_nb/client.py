@@ -324,6 +324,10 @@ class KestraClient:
             self._request("POST", self._path("executions", execution_id, "resume"),
                           files=self._multipart(inputs, files), invalid=InputValidationError)
 
+    def pause(self, execution_id: str) -> None:
+        """Pause a running execution by hand (Kestra 1.x route: 204)."""
+        self._request("POST", self._path("executions", execution_id, "pause"))
+
     def file_size(self, execution_id: str, uri: str) -> int:
         """The size in bytes of a `kestra:///` file of the execution."""
         return int(self._request("GET", self._path("executions", execution_id, "file", "metas"),

@@ -88,3 +88,57 @@ def test_console_script_end_to_end(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "SUCCESS" in done.stdout
+
+
+def test_kill_pause_resume_act_on_what_another_process_drives(tmp_path, capsys):
+    """`kestra-nb resume|pause|kill ID` on the local home: the execution runs in another engine (a kernel)."""
+    from kestra_nb.engine import Engine
+    from kestra_nb.model.state import StateType
+    from tests.engine.test_commands import PAUSED, TWO_STEPS, _finished, _start
+
+    home = tmp_path / "home"
+    kernel = Engine(home)
+    try:
+        paused = _start(kernel, PAUSED)
+        assert main(["resume", paused, "-i", "reason=from a terminal", "--home", str(home)]) == 0
+        assert f"Execution {paused}: resume done" in capsys.readouterr().out
+        ex = _finished(kernel, paused)
+        assert ex.state == "SUCCESS"
+        assert ex.task_run_list[0].outputs["onResume"]["reason"] == "from a terminal"
+
+        assert main(["resume", paused, "--home", str(home)]) == 1
+        assert "is not paused, can't resume it" in capsys.readouterr().err
+
+        running = _start(kernel, TWO_STEPS, StateType.RUNNING)
+        assert main(["pause", running, "--home", str(home)]) == 0
+        assert "now PAUSED" in capsys.readouterr().out
+        assert main(["kill", running, "--home", str(home)]) == 0
+        assert _finished(kernel, running).state == "KILLED"
+        assert main(["kill", "nope", "--home", str(home)]) == 1
+        assert "Execution 'nope' not found." in capsys.readouterr().err
+    finally:
+        kernel.close()
+
+
+def test_kill_and_resume_on_a_server(tmp_path, capsys):
+    from kestra_nb.engine import Engine
+    from tests.api.test_server import start_process
+    from tests.engine.test_commands import LONG, PAUSED, _finished, _start
+
+    home = tmp_path / "home"
+    kernel = Engine(home)
+    proc, url = start_process(home)
+    try:
+        paused = _start(kernel, PAUSED)
+        assert main(["resume", paused, "-i", "reason=remote", "--server", url]) == 0
+        assert _finished(kernel, paused).state == "SUCCESS"
+        long = _start(kernel, LONG)
+        assert main(["kill", long, "--server", url]) == 0
+        assert _finished(kernel, long).state == "KILLED"
+        capsys.readouterr()
+        assert main(["resume", long, "--server", url]) == 1
+        assert "not paused" in capsys.readouterr().err
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        kernel.close()
