@@ -4,7 +4,8 @@
    pause and resume in turn, sent by this process to a RUNNING execution a child process drives, timed from
    the call to its answer (the answer comes once the driver has committed it).
 2. A process with nothing to do costs ≤ 1% of a core: the child's CPU time over a few seconds, first while
-   it drives one PAUSED execution (it watches the store's data_version), then with nothing driven.
+   it drives one PAUSED execution (its doorbell socket waits in epoll; a look at the store each second),
+   then with nothing driven.
 """
 from __future__ import annotations
 

@@ -66,7 +66,8 @@ def _parser() -> argparse.ArgumentParser:
                              "answers (CORS; or KESTRA_NB_ALLOWED_ORIGINS=a,b)")
     for name, text in (("kill", "kill an execution, wherever it runs (another kernel, a server)"),
                        ("pause", "pause a running execution, wherever it runs"),
-                       ("resume", "resume a paused execution, wherever it runs")):
+                       ("resume", "resume a paused execution, wherever it runs"),
+                       ("restart", "run a failed, killed or paused execution's failed task runs again")):
         action = sub.add_parser(name, help=text)
         action.add_argument("execution_id", metavar="EXECUTION_ID")
         if name == "resume":
@@ -265,19 +266,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _server(args)
     if args.command == "deploy":
         return _deploy(args)
-    if args.command in ("kill", "pause", "resume"):
+    if args.command in ("kill", "pause", "resume", "restart"):
         return _act(args)
     return _validate(args)
 
 
 def _act(args: argparse.Namespace) -> int:
-    """kill, pause or resume an execution: in the local home (whichever process drives it), or on a server."""
+    """kill, pause, resume or restart an execution: in the local home (whichever process drives it, a restart
+    then runs here until it ends), or on a server."""
     inputs = dict(getattr(args, "input", None) or [])
     try:
         if args.server:
             with _client(args) as client:
                 if args.command == "resume":
                     client.resume(args.execution_id, inputs)
+                elif args.command == "restart":
+                    client.restart(args.execution_id)
                 else:
                     getattr(client, args.command)(args.execution_id)
                 state = client.get(args.execution_id)["state"]["current"]
@@ -290,6 +294,8 @@ def _act(args: argparse.Namespace) -> int:
                     engine.resume(args.execution_id, inputs=inputs)
                 elif args.command == "pause":
                     engine.pause(args.execution_id)
+                elif args.command == "restart":   # this process drives it (unless paused elsewhere): to its end
+                    engine.restart(args.execution_id)
                 else:
                     engine.kill(args.execution_id)
                 ex = engine.get_execution(args.execution_id)

@@ -324,6 +324,10 @@ class KestraClient:
             self._request("POST", self._path("executions", execution_id, "resume"),
                           files=self._multipart(inputs, files), invalid=InputValidationError)
 
+    def restart(self, execution_id: str) -> dict[str, Any]:
+        """Restart a failed, killed or paused execution; the execution as restarted."""
+        return self._request("POST", self._path("executions", execution_id, "restart")).json()
+
     def pause(self, execution_id: str) -> None:
         """Pause a running execution by hand (Kestra 1.x route: 204)."""
         self._request("POST", self._path("executions", execution_id, "pause"))

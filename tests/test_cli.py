@@ -114,6 +114,9 @@ def test_kill_pause_resume_act_on_what_another_process_drives(tmp_path, capsys):
         assert "now PAUSED" in capsys.readouterr().out
         assert main(["kill", running, "--home", str(home)]) == 0
         assert _finished(kernel, running).state == "KILLED"
+        capsys.readouterr()
+        assert main(["restart", running, "--home", str(home)]) == 0   # runs here, to its end
+        assert f"Execution {running}: restart done, now SUCCESS" in capsys.readouterr().out
         assert main(["kill", "nope", "--home", str(home)]) == 1
         assert "Execution 'nope' not found." in capsys.readouterr().err
     finally:
@@ -138,6 +141,8 @@ def test_kill_and_resume_on_a_server(tmp_path, capsys):
         capsys.readouterr()
         assert main(["resume", long, "--server", url]) == 1
         assert "not paused" in capsys.readouterr().err
+        assert main(["restart", long, "--server", url]) == 0
+        assert "restart done" in capsys.readouterr().out
     finally:
         proc.terminate()
         proc.wait(10)

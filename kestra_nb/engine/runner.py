@@ -68,7 +68,7 @@ UNSTORED_RETRY_MAX = 5.0   # seconds between tries at storing the end of an exec
 # a command at once, without polling, each driving process has a doorbell (a Linux abstract datagram socket
 # named after its store owner) that a sender rings after storing a command. A lost ring is caught by a look
 # at the store every DOORBELL_FALLBACK seconds while something is driven (and at every COMMAND_POLL where
-# there is no doorbell). A sender looks for the outcome every COMMAND_POLL seconds while it waits, and waits
+# there is no doorbell). A sender reads the outcome every COMMAND_POLL seconds while it waits, and waits
 # at most COMMAND_WAIT for the driver before answering that the command stays queued.
 COMMAND_POLL = 0.005
 DOORBELL_FALLBACK = 1.0
@@ -394,12 +394,14 @@ class Engine:
             ex.inputs = resolve_inputs(flow.inputs, inputs or {}, variables=execution_variables(flow, ex))
         return ex
 
-    async def start(self, flow: Flow, ex: Execution) -> Execution:
+    async def start(self, flow: Flow, ex: Execution, *, command: int | None = None) -> Execution:
         """Store a new execution and start driving it; returns once CREATED is committed.
 
         Under the flow's `concurrency.limit` it is QUEUED, CANCELLED or FAILED per `behavior`.
         """
         d = _Driven(flow, ex)
+        if command is not None:   # a stored command this start carries out (a restart from another process)
+            d.commands.append(command)
         self._commit(d)
         if flow.concurrency and ex.state.current is StateType.CREATED:
             self._limit_concurrency(d)
@@ -702,17 +704,12 @@ class Engine:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + COMMAND_WAIT
         next_check = loop.time() + DRIVER_CHECK
-        signal = getattr(store, "change_signal", store.data_version)
-        version = None
-        while True:
-            current = signal()   # changes when anyone commits: read the outcome then
-            if current != version or seq in self._applying or ex.id in self._driven:
-                version = current
-                done, error = store.command_outcome(seq)
-                if done:
-                    if error is not None:
-                        raise recorded_error(error)
-                    return False
+        while True:   # (a bounded wait of one caller: an indexed read every COMMAND_POLL)
+            done, error = store.command_outcome(seq)
+            if done:
+                if error is not None:
+                    raise recorded_error(error)
+                return False
             now = loop.time()
             if now >= deadline:
                 raise IllegalStateError(
@@ -776,6 +773,8 @@ class Engine:
                 await self.pause_async(command.execution_id, command=command.seq)
             elif command.kind == "resume":
                 await self.resume_async(command.execution_id, payload.get("inputs"), command=command.seq)
+            elif command.kind == "restart":
+                await self.restart_async(command.execution_id, payload.get("revision"), command=command.seq)
             else:
                 raise IllegalArgumentError(f"Unknown command '{command.kind}'")
         except KestraNbError as exc:   # refused here as it would have been in the sender's process
@@ -786,20 +785,32 @@ class Engine:
         finally:
             self._applying.discard(command.seq)
 
-    async def restart_async(self, execution_id: str, revision: int | None = None) -> Execution:
+    async def restart_async(self, execution_id: str, revision: int | None = None, *,
+                            command: int | None = None) -> Execution:
         """Restart a terminated (or paused) execution: failed task runs run again, successful ones are kept.
 
         Same id (a new one, with `parentId`, when another `revision` is asked for); `attemptNumber` + 1.
+        A paused execution another process drives is restarted there (a command through the store).
         """
         if execution_id in self._driven and self._driven[execution_id].ex.state.current is not StateType.PAUSED:
             current = self._driven[execution_id].ex.state.current
             raise IllegalStateError(
                 f"Execution must be terminated to be restarted, current state is '{current.value}' !")
-        held = self._driven.pop(execution_id, None)
+        held = self._driven.get(execution_id)
         ex = held.ex if held is not None else self._stored(execution_id)
         if not (ex.state.current.is_terminated() or ex.state.current is StateType.PAUSED):
             raise IllegalStateError(
                 f"Execution must be terminated to be restarted, current state is '{ex.state.current.value}' !")
+        if held is None and ex.state.current is StateType.PAUSED and hasattr(self.store, "put_command") \
+                and self.store.driver(ex.id) not in (None, self.store.owner):
+            if revision not in (None, ex.flow_revision):
+                raise IllegalStateError(f"Execution '{ex.id}' is paused in another process: restart it with its "
+                                        "own revision, or kill it first")
+            if not await self._remote(ex, "restart", {"revision": None}):
+                return self._stored(execution_id)
+            held = self._driven.get(execution_id)
+            ex = held.ex if held is not None else self._stored(execution_id)
+        self._driven.pop(execution_id, None)
         if held is not None and held.task is not None:  # paused and driven here: the restart takes over
             held.task.cancel()
         flow, flow_revision = self.load_flow(ex.namespace, ex.flow_id, revision or ex.flow_revision)
@@ -826,7 +837,7 @@ class Engine:
         ex.outputs = None
         ex.metadata.attempt_number += 1
         ex.state.transition(StateType.RESTARTED, now)
-        await self.start(flow, ex)
+        await self.start(flow, ex, command=command)
         return ex
 
     async def replay_async(self, execution_id: str, task_run_id: str | None = None, revision: int | None = None,

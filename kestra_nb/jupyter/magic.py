@@ -93,9 +93,13 @@ SHOW_PARSER.add_argument("execution_id", metavar="EXECUTION_ID")
 ACTION_PARSERS = {name: MagicArgumentParser(prog=f"flow {name}", add_help=False, description=text)
                   for name, text in (("kill", "Kill an execution, wherever it runs."),
                                      ("pause", "Pause a running execution, wherever it runs."),
-                                     ("resume", "Resume a paused execution, wherever it runs."))}
+                                     ("resume", "Resume a paused execution, wherever it runs."),
+                                     ("restart", "Restart a failed, killed or paused execution (same id)."),
+                                     ("replay", "Replay an execution as a new one, from the start or a task."))}
 for _action in ACTION_PARSERS.values():
     _action.add_argument("execution_id", metavar="EXECUTION_ID")
+ACTION_PARSERS["replay"].add_argument("--from", dest="from_task", metavar="TASK",
+                                      help="replay from this task's (last) task run on")
 ACTION_PARSERS["resume"].add_argument("-i", "--input", action="append", default=[], type=_pair("=", "input"),
                                       metavar="NAME=VALUE", help="an onResume input value (repeatable)")
 
@@ -107,6 +111,8 @@ HELP = f"""Kestra flows in a notebook.
 %flow show EXECUTION_ID   the view of a stored execution
 %flow kill|pause EXECUTION_ID               kill or pause it, wherever it runs (another kernel, a server)
 %flow resume EXECUTION_ID [-i NAME=VALUE]   resume a paused one, with its Pause's onResume inputs
+%flow restart EXECUTION_ID                  run its failed (or paused) task runs again, same id
+%flow replay EXECUTION_ID [--from TASK]     a new execution of it, from the start or from TASK on
 
 {CELL_PARSER.format_help()}"""
 
@@ -243,7 +249,7 @@ class FlowMagics(Magics):
         elif command in ("", "help", "-h", "--help"):
             print(HELP)
         else:
-            raise UsageError(f"Unknown command `%flow {command}`: use run, list, show, kill, pause or resume (or `%%flow` with "
+            raise UsageError(f"Unknown command `%flow {command}`: use run, list, show, kill, pause, resume, restart or replay (or `%%flow` with "
                              "the flow as the cell)")
 
     def _run_stored(self, line: str) -> None:
@@ -277,17 +283,36 @@ class FlowMagics(Magics):
         """Kill, pause or resume an execution: driven here, by another kernel or a server on the same home."""
         engine = self.engine
         try:
+            target = args.execution_id
             if command == "kill":
-                engine.kill(args.execution_id)
+                engine.kill(target)
             elif command == "pause":
-                engine.pause(args.execution_id)
+                engine.pause(target)
+            elif command == "resume":
+                engine.resume(target, inputs=dict(args.input))
+            elif command == "restart":
+                target = engine.restart(target, wait=False).id
             else:
-                engine.resume(args.execution_id, inputs=dict(args.input))
+                target = engine.replay(target, self._task_run_of(target, args.from_task), wait=False).id
         except KestraNbError as exc:
             raise UsageError(f"%flow {command} {args.execution_id}: {exc.message}") from None
-        ex = engine.get_execution(args.execution_id)
+        ex = engine.get_execution(target)
         state = ex.state.current.value if ex is not None else "deleted"
-        print(f"Execution {args.execution_id}: {command} done, now {state}")
+        made = f" as execution {target}" if target != args.execution_id else ""
+        print(f"Execution {args.execution_id}: {command} done{made}, now {state} (`%flow show {target}` shows it)")
+
+    def _task_run_of(self, execution_id: str, task_id: str | None) -> str | None:
+        """The id of the last task run of `task_id` in the execution (None without a task)."""
+        if task_id is None:
+            return None
+        ex = self.engine.get_execution(execution_id)
+        if ex is None:
+            raise UsageError(f"Execution '{execution_id}' not found")
+        runs = [tr for tr in ex.task_run_list if tr.task_id == task_id]
+        if not runs:
+            raise UsageError(f"--from {task_id}: execution {execution_id} has no task run of `{task_id}`; its "
+                             f"tasks: {', '.join(dict.fromkeys(tr.task_id for tr in ex.task_run_list)) or 'none'}")
+        return runs[-1].id
 
     def _show(self, execution_id: str) -> None:
         store = self.engine.store

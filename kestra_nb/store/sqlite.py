@@ -305,7 +305,6 @@ class SQLiteStore:
 
     def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
         home_path = Path(home).expanduser() if home is not None else home_dir()
-        self._wal_path = str(db_path(home_path)) + "-wal"
         self.path = db_path(home_path)
         self.storage = InternalStorage(home_path / "storage")
         self._lock = threading.RLock()
@@ -870,15 +869,6 @@ class SQLiteStore:
         return [EndedExecution(i, ns, f, StateType(st), from_us(end)) for i, ns, f, st, end in rows]  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------------------------ lifecycle
-
-    def change_signal(self) -> tuple[int, int]:
-        """A token that changes when anyone (this process too) commits to the store, read without SQLite: the
-        write-ahead log's modification time and size (a stat, ~2 µs, for watchers that look often)."""
-        try:
-            st = os.stat(self._wal_path)
-        except OSError:
-            return (0, 0)
-        return (st.st_mtime_ns, st.st_size)
 
     def data_version(self) -> int:
         """SQLite's data_version: it changes when another connection (process) commits."""

@@ -259,3 +259,18 @@ def test_the_standalone_server_resumes_and_kills_what_a_kernel_drives(tmp_path: 
         proc.terminate()
         proc.wait(10)
         engine.close()
+
+
+def test_restart_a_paused_execution_another_engine_drives(pair) -> None:
+    """A restart of a paused execution goes to its driver (two drivers of one execution would corrupt it)."""
+    driver, other = pair
+    execution_id = _start(driver, PAUSED)
+    restarted = other.restart(execution_id, wait=False)
+    assert restarted.id == execution_id and restarted.metadata.attempt_number == 2
+    assert execution_id in driver._driven and execution_id not in other._driven
+    other.resume(execution_id, inputs={"reason": "after restart"})
+    ex = _finished(driver, execution_id)
+    assert ex.state == "SUCCESS" and ex.metadata.attempt_number == 2
+    with pytest.raises(IllegalStateError, match="must be terminated to be restarted"):
+        running = _start(driver, TWO_STEPS, StateType.RUNNING)
+        other.restart(running, wait=False)

@@ -390,5 +390,17 @@ def test_flow_resume_kill_pause_act_on_what_another_kernel_drives(shell: Any, je
             shell.run_line_magic("flow", "resume nope")
         with pytest.raises(Exception, match="expected input as KEY=VALUE"):
             shell.run_line_magic("flow", f"resume {paused} -i novalue")
+
+        shell.run_line_magic("flow", f"restart {long}")   # killed: its task runs again, same id
+        out = capsys.readouterr().out
+        assert f"Execution {long}: restart done, now" in out and f"%flow show {long}" in out
+        shell.run_line_magic("flow", f"kill {long}")
+        shell.run_line_magic("flow", f"replay {paused} --from after")
+        out = capsys.readouterr().out
+        replayed = out.split(" as execution ", 1)[1].split(",", 1)[0]
+        ex = jengine._call(jengine.wait_async(replayed)).result(10)
+        assert ex.state == "SUCCESS" and ex.task_run_list[-1].outputs == {"value": "approved"}
+        with pytest.raises(Exception, match="has no task run of `nope`; its tasks: approve, after"):
+            shell.run_line_magic("flow", f"replay {paused} --from nope")
     finally:
         other.close()

@@ -204,3 +204,19 @@ def test_format_ms(ms: float | None, text: str) -> None:
     from kestra_nb.jupyter.widgets.viewmodel import format_ms
 
     assert format_ms(ms) == text
+
+
+def test_a_paused_execution_says_how_to_resume_it(jengine: Any) -> None:
+    from tests.engine.test_commands import PAUSED, _start
+
+    execution_id = _start(jengine, PAUSED)
+    model = ViewModel()
+    model.update(jengine.store.get_execution_document(execution_id))
+    hint = model.summary()["hint"]
+    assert f"%flow resume {execution_id}" in hint and f"kestra-nb resume {execution_id}" in hint
+    html = static.header_html(model.summary(), model.now())
+    assert 'class="kn-hint"' in html and f"%flow resume {execution_id}" in html
+    jengine.resume(execution_id, inputs={"reason": "seen"})
+    model.update(jengine._call(jengine.wait_async(execution_id)).result(10).to_dict())
+    assert model.summary()["hint"] == ""
+    assert "kn-hint" not in static.header_html(model.summary(), model.now())

@@ -28,6 +28,8 @@ CSS = """
 .kn-head{display:flex;flex-wrap:wrap;align-items:center;gap:8px;margin-bottom:6px;line-height:18px}
 .kn-badge{color:#fff;border-radius:4px;padding:1px 7px;font-weight:600;font-size:11px}
 .kn-flow{font-weight:600}
+.kn-hint{margin:0 0 6px;padding:3px 6px;border-left:3px solid #918BA9;background:var(--jp-layout-color2,#f6f8fa);
+  font-family:var(--jp-code-font-family,monospace);font-size:11px;overflow-wrap:anywhere}
 .kn-muted{color:var(--jp-ui-font-color2,#656d76)}
 .kn-label-chip{border:1px solid var(--jp-border-color2,#d0d7de);border-radius:10px;padding:0 6px;font-size:11px}
 .kn-tl{max-height:420px;overflow-y:auto;border-top:1px solid var(--jp-border-color3,#eaeef2)}
@@ -78,7 +80,8 @@ def header_html(summary: Mapping[str, Any], now: float) -> str:
             f'style="background:{color(state)}">{escape(state)}</span>'
             f'<span class="kn-flow">{escape(summary.get("namespace", ""))}.{escape(summary.get("flowId", ""))}'
             f'</span>{revision}<span class="kn-muted kn-exid">{escape(summary.get("id", ""))}</span>{labels}'
-            f'<span class="kn-total" title="total duration">{format_ms(total)}</span></div>')
+            f'<span class="kn-total" title="total duration">{format_ms(total)}</span></div>'
+            + (f'<div class="kn-hint">{escape(summary["hint"])}</div>' if summary.get("hint") else ""))
 
 
 def timeline_html(summary: Mapping[str, Any], rows: list[Mapping[str, Any]], now: float) -> str:

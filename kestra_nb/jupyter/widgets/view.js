@@ -30,7 +30,8 @@ function header(summary, now, colors) {
   return `<div class="kn-head"><span class="kn-badge" data-state="${esc(state)}" style="background:${colors[state] || "#918BA9"}">${esc(state)}</span>` +
     `<span class="kn-flow">${esc(summary.namespace || "")}.${esc(summary.flowId || "")}</span>${revision}` +
     `<span class="kn-muted kn-exid">${esc(summary.id || "")}</span>${labels}` +
-    `<span class="kn-total" title="total duration">${fmt(total)}</span></div>`;
+    `<span class="kn-total" title="total duration">${fmt(total)}</span></div>` +
+    (summary.hint ? `<div class="kn-hint">${esc(summary.hint)}</div>` : "");
 }
 
 // Rows of child executions (subflows) carry `under`: the subflow rows they are nested in; a folded one hides them.

@@ -112,7 +112,17 @@ class ViewModel:
                   if not str(label.get("key", "")).startswith("system.")]
         return {"id": doc.get("id", ""), "namespace": doc.get("namespace", ""), "flowId": doc.get("flowId", ""),
                 "revision": doc.get("flowRevision"), "state": current, "start": self.origin, "end": end,
-                "labels": labels, "parentId": doc.get("parentId")}
+                "labels": labels, "parentId": doc.get("parentId"), "hint": self._hint(doc, current)}
+
+    @staticmethod
+    def _hint(doc: Mapping[str, Any], current: str) -> str:
+        """What a user can do about the execution's state (a paused one: how to resume it, from anywhere)."""
+        if current != "PAUSED" or not doc.get("id"):
+            return ""
+        execution_id = doc["id"]
+        return (f"Paused: resume it with `%flow resume {execution_id} [-i NAME=VALUE]` in another notebook, "
+                f"`kestra-nb resume {execution_id}` in a terminal, or POST …/api/v1/main/executions/"
+                f"{execution_id}/resume; `%flow kill {execution_id}` stops it")
 
     def rows(self) -> list[dict[str, Any]]:
         """The timeline: one row per task run, parents before their children, siblings by start; a subflow

@@ -1,0 +1,73 @@
+"""A `%%flow` cell blocked on a Pause in a real kernel (nbclient) is resumed from another process sharing
+its home (issue 14): its view said how, and the cell then finishes with the resumed execution."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from kestra_nb.engine import Engine
+from kestra_nb.model.state import StateType
+
+CELL = """%%flow --out approved
+id: approval
+namespace: company.team
+tasks:
+  - id: approve
+    type: io.kestra.plugin.core.flow.Pause
+    onResume:
+      - id: reason
+        type: STRING
+  - id: after
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ outputs.approve.onResume.reason }}"
+"""
+
+
+def _paused_execution(engine: Engine, deadline: float) -> str:
+    """The id of the kernel's execution once it is PAUSED (another process: watched through the store)."""
+    while time.monotonic() < deadline:
+        found, _ = engine.store.search_executions(namespace="company.team", flow_id="approval",
+                                                  states=[StateType.PAUSED])
+        if found:
+            return found[0].id
+        time.sleep(0.02)   # another process's commits: nothing in this one to wait on
+    pytest.fail("the kernel's execution did not pause in time")
+
+
+def test_a_cell_blocked_on_a_pause_is_resumed_from_another_process(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("KESTRA_NB_HOME", str(home))
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("%load_ext kestra_nb"),
+        nbformat.v4.new_code_cell(CELL),
+        nbformat.v4.new_code_cell("print(approved.state, approved.task_run_list[-1].outputs['value'])"),
+    ])
+    client = NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}})
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            client.execute()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test's thread
+            errors.append(exc)
+
+    kernel = threading.Thread(target=run)
+    kernel.start()
+    engine = Engine(home, recover=False)
+    try:
+        execution_id = _paused_execution(engine, time.monotonic() + 90)
+        resumed = engine.resume(execution_id, inputs={"reason": "from another process"})
+        assert resumed.state.current is not StateType.PAUSED
+    finally:
+        kernel.join(120)
+        engine.close()
+    assert not kernel.is_alive() and not errors, errors
+    assert nb.cells[2].outputs[0]["text"] == "SUCCESS from another process\n"
+    view = nb.cells[1].outputs[-1]["data"]["text/html"]
+    assert "SUCCESS" in view
