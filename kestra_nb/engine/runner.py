@@ -526,6 +526,11 @@ class Engine:
                           and (c.ex.trigger.variables or {}).get("executionId") == execution_id]:
                 await self.kill_async(child.ex.id)
             self.executions.kill_scheduled_children(execution_id)
+            if hasattr(self.store, "put_command"):   # children another process drives get the kill there
+                for child in self.store.executions_in_states(RECOVERABLE, tenant=d.ex.tenant_id or "main"):
+                    if started_by(child) == execution_id and child.id not in self._driven:
+                        with suppress(IllegalStateError, NotFoundError):   # (it ended meanwhile)
+                            await self.kill_async(child.id)
 
     def kill(self, execution_id: str, wait: bool = False, timeout: float | None = 30) -> Execution | None:
         """Kill from any thread but the loop's; with `wait`, return the execution once KILLED."""

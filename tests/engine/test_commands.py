@@ -255,6 +255,17 @@ def test_the_standalone_server_resumes_and_kills_what_a_kernel_drives(tmp_path: 
             assert r.json()["state"]["current"] in ("KILLING", "KILLED")
             assert _finished(engine, long).state == "KILLED"
             assert client.delete("/api/v1/main/executions/nope/kill").status_code == 404
+
+            from tests.api.test_files import RESUME_FLOW   # a FILE onResume input, stored by the server
+            holding = _start(engine, RESUME_FLOW)
+            r = client.post(f"/api/v1/main/executions/{holding}/actions/resume",
+                            files={"report": ("report.pdf", b"%PDF-1.7 fake"), "reason": (None, "ok")})
+            assert r.status_code == 200 and r.json()["state"]["current"] != "PAUSED", r.text
+            ex = _finished(engine, holding)
+            uri = f"kestra:///company/team/approve/executions/{holding}/inputs/report/report.pdf"
+            assert ex.state == "SUCCESS" and ex.task_run_list[0].outputs == {"onResume": {"report": uri, "reason": "ok"}}
+            with engine.store.storage.open(uri) as stored:
+                assert stored.read() == b"%PDF-1.7 fake"
     finally:
         proc.terminate()
         proc.wait(10)
@@ -274,3 +285,24 @@ def test_restart_a_paused_execution_another_engine_drives(pair) -> None:
     with pytest.raises(IllegalStateError, match="must be terminated to be restarted"):
         running = _start(driver, TWO_STEPS, StateType.RUNNING)
         other.restart(running, wait=False)
+
+
+def test_a_kill_cascades_to_children_another_engine_drives(pair) -> None:
+    from kestra_nb.model.execution import ExecutionTrigger
+    from kestra_nb.parsing import parse_flow
+
+    driver, other = pair
+    parent = _start(driver, LONG)
+    flow = parse_flow(LONG.replace("id: long", "id: child"))
+    other.deploy(flow.source)
+    child = other.new_execution(flow, 1)
+    child.trigger = ExecutionTrigger("call", "io.kestra.plugin.core.flow.Subflow",
+                                     {"executionId": parent, "namespace": "company.team", "flowId": "long"})
+
+    async def go():
+        await other.start(flow, child)
+
+    other._call(go()).result(10)
+    driver.kill(parent)
+    assert _finished(driver, parent).state == "KILLED"
+    assert _finished(other, child.id).state == "KILLED"
