@@ -71,3 +71,30 @@ def test_a_cell_blocked_on_a_pause_is_resumed_from_another_process(tmp_path: Pat
     assert nb.cells[2].outputs[0]["text"] == "SUCCESS from another process\n"
     view = nb.cells[1].outputs[-1]["data"]["text/html"]
     assert "SUCCESS" in view
+
+
+def test_the_jupyter_servers_api_resumes_and_kills_what_a_kernel_drives(tmp_path: Path) -> None:
+    """The issue's first finding: POST …/resume and …/kill on the Jupyter server answered 409 "not driven
+    by this process" for a kernel's execution. Here an engine of this process plays the kernel."""
+    import httpx
+
+    from tests.engine.test_commands import LONG, PAUSED, _finished, _start
+    from tests.jupyter.conftest import jupyter_process
+
+    home, root = tmp_path / "home", tmp_path / "root"
+    root.mkdir()
+    kernel = Engine(home)
+    try:
+        with jupyter_process(tmp_path, root, home) as server:
+            headers = {"Authorization": f"token {server.token}"}
+            with httpx.Client(base_url=server.url + "kestra/api/v1/main", headers=headers, timeout=30) as http:
+                paused = _start(kernel, PAUSED)
+                r = http.post(f"/executions/{paused}/resume", files={"reason": (None, "from JupyterLab")})
+                assert r.status_code == 204, r.text
+                assert _finished(kernel, paused).state == "SUCCESS"
+                long = _start(kernel, LONG)
+                assert http.delete(f"/executions/{long}/kill").status_code == 202
+                assert _finished(kernel, long).state == "KILLED"
+                assert http.post(f"/executions/{long}/resume").status_code == 409
+    finally:
+        kernel.close()
