@@ -783,12 +783,19 @@ class Engine:
             else:
                 raise IllegalArgumentError(f"Unknown command '{command.kind}'")
         except KestraNbError as exc:   # refused here as it would have been in the sender's process
-            self.store.finish_command(command.seq, error_record(exc))
+            self._finish_command(command.seq, error_record(exc))
         except Exception as exc:  # noqa: BLE001 - an engine bug: the sender is told, not left waiting
             log.exception("kestra_nb: command %s on %s failed", command.kind, command.execution_id)
-            self.store.finish_command(command.seq, {"type": "KestraNbError", "message": f"{type(exc).__name__}: {exc}"})
-        finally:
-            self._applying.discard(command.seq)
+            self._finish_command(command.seq, {"type": "KestraNbError", "message": f"{type(exc).__name__}: {exc}"})
+        # (applied: it stays in _applying until the commit carrying its effect marks it done, see _commit)
+
+    def _finish_command(self, seq: int, error: dict[str, Any] | None) -> None:
+        """A command with no effect to commit: refused, or moot (what it was for has ended)."""
+        try:
+            self.store.finish_command(seq, error)
+        except StoreError as exc:
+            log.error("kestra_nb: cannot mark command %s done: %s", seq, exc)
+        self._applying.discard(seq)
 
     async def restart_async(self, execution_id: str, revision: int | None = None, *,
                             command: int | None = None) -> Execution:
@@ -935,6 +942,10 @@ class Engine:
                 worker.cancel()
             for timer in d.timers.values():
                 timer.cancel()
+            while not d.inbox.empty():   # a kill it got as it ended: moot, done (its sender is not left waiting)
+                message = d.inbox.get_nowait()
+                if isinstance(message, _Kill) and message.command is not None:
+                    self._finish_command(message.command, None)
             for waiter in d.waiters:
                 if not waiter.done():
                     waiter.set_result(d.ex)
@@ -1416,6 +1427,8 @@ class Engine:
             raise
         del d.logs[:len(logs)]   # (kept if the store refused them: the next commit tries again)
         d.dirty = False
+        if commands:
+            self._applying.difference_update(commands)
         if self.bus.listened(d.ex.id):
             self.bus.publish(ExecutionUpdated(d.ex.id, d.ex.state.current, parts.detach(), d.finished,
                                               started_by(d.ex)))

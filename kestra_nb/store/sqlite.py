@@ -922,25 +922,15 @@ class SQLiteStore:
         """Take over one execution in `states` whose driving process has died (as `claim_orphans` does for
         all of them); None when it is not in those states or its driver lives."""
         wanted = {StateType(s).value for s in states}
-        with self._lock:
-            cur = self._cur
-            try:
-                cur.execute("BEGIN IMMEDIATE")
-                try:
-                    row = cur.execute("SELECT owner, state FROM executions WHERE id = ?", (execution_id,)).fetchone()
-                    claimed = None
-                    if row is not None and row[1] in wanted and row[0] != self.owner \
-                            and not _owner_alive(self.path.parent, row[0]):
-                        cur.execute("UPDATE executions SET owner = ? WHERE id = ?", (self.owner, execution_id))
-                        rows = cur.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM executions WHERE id = ?",
-                                           (execution_id,)).fetchall()
-                        claimed = Execution.from_dict(json.loads(self._texts(cur, rows)[0]))
-                    cur.execute("COMMIT")
-                except BaseException:
-                    self._rollback()
-                    raise
-            except sqlite3.Error as exc:
-                raise self._fail(exc) from exc
+        claimed = None
+        with self._write() as cur:
+            row = cur.execute("SELECT owner, state FROM executions WHERE id = ?", (execution_id,)).fetchone()
+            if row is not None and row[1] in wanted and row[0] != self.owner \
+                    and not _owner_alive(self.path.parent, row[0]):
+                cur.execute("UPDATE executions SET owner = ? WHERE id = ?", (self.owner, execution_id))
+                rows = cur.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM executions WHERE id = ?",
+                                   (execution_id,)).fetchall()
+                claimed = Execution.from_dict(json.loads(self._texts(cur, rows)[0]))
         return claimed
 
     def claim_orphans(self, states: Iterable[StateType]) -> list[Execution]:

@@ -12,20 +12,9 @@ from nbclient import NotebookClient
 
 from kestra_nb.engine import Engine
 from kestra_nb.model.state import StateType
+from tests.engine.test_commands import PAUSED
 
-CELL = """%%flow --out approved
-id: approval
-namespace: company.team
-tasks:
-  - id: approve
-    type: io.kestra.plugin.core.flow.Pause
-    onResume:
-      - id: reason
-        type: STRING
-  - id: after
-    type: io.kestra.plugin.core.debug.Return
-    format: "{{ outputs.approve.onResume.reason }}"
-"""
+CELL = "%%flow --out approved\n" + PAUSED
 
 
 def _paused_execution(engine: Engine, deadline: float) -> str:
@@ -46,7 +35,7 @@ def test_a_cell_blocked_on_a_pause_is_resumed_from_another_process(tmp_path: Pat
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("%load_ext kestra_nb"),
         nbformat.v4.new_code_cell(CELL),
-        nbformat.v4.new_code_cell("print(approved.state, approved.task_run_list[-1].outputs['value'])"),
+        nbformat.v4.new_code_cell("print(approved.state, approved.task_run_list[-1].outputs['values']['reason'])"),
     ])
     client = NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}})
     errors: list[BaseException] = []
@@ -78,7 +67,7 @@ def test_the_jupyter_servers_api_resumes_and_kills_what_a_kernel_drives(tmp_path
     by this process" for a kernel's execution. Here an engine of this process plays the kernel."""
     import httpx
 
-    from tests.engine.test_commands import LONG, PAUSED, _finished, _start
+    from tests.engine.test_commands import LONG, _finished, _start
     from tests.jupyter.conftest import jupyter_process
 
     home, root = tmp_path / "home", tmp_path / "root"

@@ -349,18 +349,6 @@ def test_server_option_runs_remotely(shell: Any, tmp_path: Path) -> None:
         thread.join(15)
 
 
-PAUSE_FOR_APPROVAL = """id: approval
-namespace: company.team
-tasks:
-  - id: approve
-    type: io.kestra.plugin.core.flow.Pause
-    onResume:
-      - id: reason
-        type: STRING
-  - id: after
-    type: io.kestra.plugin.core.debug.Return
-    format: "{{ outputs.approve.onResume.reason }}"
-"""
 
 
 def test_flow_resume_kill_pause_act_on_what_another_kernel_drives(shell: Any, jengine: Any, tmp_path: Path,
@@ -369,15 +357,15 @@ def test_flow_resume_kill_pause_act_on_what_another_kernel_drives(shell: Any, je
     drives: the command goes through the store and that engine applies it."""
     from kestra_nb.engine import Engine
     from kestra_nb.model.state import StateType
-    from tests.engine.test_commands import _finished, _start
+    from tests.engine.test_commands import PAUSED, _finished, _start
 
     other = Engine(tmp_path / "store")   # the other kernel
     try:
-        paused = _start(other, PAUSE_FOR_APPROVAL)
+        paused = _start(other, PAUSED)
         shell.run_line_magic("flow", f"resume {paused} -i reason=approved")
         assert f"Execution {paused}: resume done" in capsys.readouterr().out
         ex = _finished(other, paused)
-        assert ex.state == "SUCCESS" and ex.task_run_list[-1].outputs == {"value": "approved"}
+        assert ex.state == "SUCCESS" and ex.task_run_list[-1].outputs == {"values": {"reason": "approved"}}
 
         long = _start(other, SLEEPY, StateType.RUNNING)
         shell.run_line_magic("flow", f"pause {long}")
@@ -399,7 +387,7 @@ def test_flow_resume_kill_pause_act_on_what_another_kernel_drives(shell: Any, je
         out = capsys.readouterr().out
         replayed = out.split(" as execution ", 1)[1].split(",", 1)[0]
         ex = jengine._call(jengine.wait_async(replayed)).result(10)
-        assert ex.state == "SUCCESS" and ex.task_run_list[-1].outputs == {"value": "approved"}
+        assert ex.state == "SUCCESS" and ex.task_run_list[-1].outputs == {"values": {"reason": "approved"}}
         with pytest.raises(Exception, match="has no task run of `nope`; its tasks: approve, after"):
             shell.run_line_magic("flow", f"replay {paused} --from nope")
     finally:
