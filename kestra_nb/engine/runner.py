@@ -69,7 +69,7 @@ UNSTORED_RETRY_MAX = 5.0   # seconds between tries at storing the end of an exec
 # named after its store owner) that a sender rings after storing a command. A lost ring is caught by a look
 # at the store every DOORBELL_FALLBACK seconds while something is driven (and at every COMMAND_POLL where
 # there is no doorbell). A sender reads the outcome every COMMAND_POLL seconds while it waits, and waits
-# at most COMMAND_WAIT for the driver before answering that the command stays queued.
+# at most COMMAND_WAIT for the driver before withdrawing the command and answering 409.
 COMMAND_POLL = 0.005
 DOORBELL_FALLBACK = 1.0
 COMMAND_WAIT = 10.0
@@ -716,10 +716,12 @@ class Engine:
                     raise recorded_error(error)
                 return False
             now = loop.time()
-            if now >= deadline:
-                raise IllegalStateError(
-                    f"Execution '{ex.id}' is driven by another process that did not apply the {kind} within "
-                    f"{COMMAND_WAIT:g} s; the command stays queued for it")
+            if now >= deadline:   # taken back, so that it is not applied later, when nobody expects it
+                message = (f"Execution '{ex.id}' is driven by another process that did not apply the {kind} "
+                           f"within {COMMAND_WAIT:g} s; the command was withdrawn")
+                if store.withdraw_command(seq, message):
+                    raise IllegalStateError(message)
+                continue   # applied just now: its outcome is read on the next turn
             if now >= next_check:   # its driver died meanwhile: take the execution over; our watcher applies it
                 next_check = now + DRIVER_CHECK
                 await self._take_over(ex.id)

@@ -901,6 +901,13 @@ class SQLiteStore:
             cur.execute("UPDATE commands SET done = ?, error = ? WHERE seq = ? AND done IS NULL",
                         (to_us(utcnow()), None if error is None else dumps(error), seq))
 
+    def withdraw_command(self, seq: int, reason: str) -> bool:
+        """Take back a command not applied yet (its sender stopped waiting): True if it was still pending."""
+        with self._write() as cur:
+            cur.execute("UPDATE commands SET done = ?, error = ? WHERE seq = ? AND done IS NULL",
+                        (to_us(utcnow()), dumps({"type": "IllegalStateError", "message": reason}), seq))
+            return cur.rowcount == 1
+
     def command_outcome(self, seq: int) -> tuple[bool, dict[str, Any] | None]:
         """(done, error) of a command (an unknown seq reads as done: it was deleted with its execution)."""
         rows = self._query("SELECT done, error FROM commands WHERE seq = ?", (seq,))

@@ -306,3 +306,36 @@ def test_a_kill_cascades_to_children_another_engine_drives(pair) -> None:
     driver.kill(parent)
     assert _finished(driver, parent).state == "KILLED"
     assert _finished(other, child.id).state == "KILLED"
+
+
+def test_a_command_the_driver_does_not_apply_in_time_is_withdrawn(tmp_path: Path, monkeypatch) -> None:
+    """A sender that stops waiting takes its command back: it is never applied later, unexpectedly."""
+    from kestra_nb.engine import runner
+
+    home = tmp_path / "home"
+    proc, execution_id = _driver_in_a_child(home, PAUSED, tmp_path)
+    try:
+        os.kill(proc.pid, signal.SIGSTOP)   # alive (its lock held) but not applying anything
+        monkeypatch.setattr(runner, "COMMAND_WAIT", 0.3)
+        sender = Engine(home, recover=False)
+        try:
+            with pytest.raises(IllegalStateError, match="did not apply the resume within 0.3 s; the command "
+                                                        "was withdrawn"):
+                sender.resume(execution_id, inputs={"reason": "too late"})
+            assert sender.store.pending_commands() == []
+        finally:
+            sender.close()
+        os.kill(proc.pid, signal.SIGCONT)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        engine = Engine(home)   # recovers the execution: still PAUSED, the withdrawn resume not applied
+        try:
+            assert engine.get_execution(execution_id).state.current is StateType.PAUSED
+            engine.resume(execution_id, inputs={"reason": "now"})
+            assert _finished(engine, execution_id).state == "SUCCESS"
+        finally:
+            engine.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
