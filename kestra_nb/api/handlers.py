@@ -29,7 +29,7 @@ import tornado.web
 from tornado.iostream import StreamClosedError
 
 from ..model.ids import namespace_problem
-from ..model.jsonfmt import dumps, parse_duration, parse_instant
+from ..model.jsonfmt import JsonText, dumps, parse_duration, parse_instant
 from . import sse
 from .auth import CHALLENGE, BasicAuth
 from .errors import ApiError, BadRequest, InvalidEntity, UnsupportedMediaType, error_status, json_error
@@ -371,7 +371,7 @@ class ApiHandler(tornado.web.RequestHandler):
             self._finish(result.encode("utf-8") if isinstance(result, str) else result)
         else:
             self.set_header("Content-Type", "application/json")
-            self._finish(dumps(result).encode("utf-8"))
+            self._finish((result if isinstance(result, JsonText) else dumps(result)).encode("utf-8"))
 
     def _unauthorized(self) -> None:
         self.set_status(401)

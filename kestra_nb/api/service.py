@@ -33,6 +33,7 @@ from ..model.execution import SYSTEM_PREFIX, Execution, Label, Level, LogEntry
 from ..model.flow import Flow
 from ..model.ids import new_id
 from ..model.jsonfmt import (
+    JsonText,
     dumps,
     format_instant,
     log_to_dict,
@@ -394,9 +395,13 @@ class ApiService:
             raise NotFoundError(f"Execution '{execution_id}' not found.")
         return doc
 
-    def get_execution(self, execution_id: str) -> dict[str, Any]:
-        """The execution as last committed."""
-        return self._document(execution_id)
+    def get_execution(self, execution_id: str) -> JsonText:
+        """The execution as last committed: the stored text, sent as is (a 10,000-task-run document is not
+        parsed and encoded again for each GET)."""
+        text = self.store.get_execution_text(execution_id)
+        if text is None:
+            raise NotFoundError(f"Execution '{execution_id}' not found.")
+        return JsonText(text)
 
     def execution_outputs(self, execution_id: str) -> dict[str, Any]:
         """The flow-level outputs, as a bare map (Kestra 2.0's outputs API)."""

@@ -405,6 +405,12 @@ def _default(o: Any) -> Any:
     raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
 
 
+class JsonText(str):
+    """Text that is JSON already (a stored execution document): an API answer sends it as it is."""
+
+    __slots__ = ()
+
+
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default)
 
 

@@ -223,6 +223,7 @@ def test_get_and_404(http):
     doc = http.run("company.team", "myflow")
     got = http.get(f"/api/v1/executions/{doc['id']}")
     assert got.status_code == 200 and got.json()["id"] == doc["id"]
+    assert got.content == http.server.engine.store.get_execution_text(doc["id"]).encode()   # sent as stored
     r = http.get(f"{E}/nope")
     assert r.status_code == 404
     assert r.json() == {"message": "Not Found: Execution 'nope' not found.",
