@@ -522,8 +522,7 @@ class Engine:
             return
         d.inbox.put_nowait(_Kill(command))
         if cascade:
-            for child in [c for c in self._driven.values() if not c.finished and c.ex.trigger is not None
-                          and (c.ex.trigger.variables or {}).get("executionId") == execution_id]:
+            for child in [c for c in self._driven.values() if not c.finished and started_by(c.ex) == execution_id]:
                 await self.kill_async(child.ex.id)
             self.executions.kill_scheduled_children(execution_id)
             if hasattr(self.store, "put_command"):   # children another process drives get the kill there
@@ -1419,17 +1418,14 @@ class Engine:
         logs = d.logs[:]  # the same list stays: running tasks' contexts append to it
         commands = d.commands
         try:
-            if commands:
-                self.store.save_execution(d.ex, logs, parts=parts, commands=commands)
-                d.commands = []
-            else:
-                self.store.save_execution(d.ex, logs, parts=parts)
+            self.store.save_execution(d.ex, logs, parts=parts, commands=commands)
         except StoreError:
             d.json = ExecutionJson()   # what the store holds is not known: the next commit writes it all
             raise
         del d.logs[:len(logs)]   # (kept if the store refused them: the next commit tries again)
         d.dirty = False
-        if commands:
+        if commands:   # (kept, as the logs, if the store refused them)
+            d.commands = []
             self._applying.difference_update(commands)
         if self.bus.listened(d.ex.id):
             self.bus.publish(ExecutionUpdated(d.ex.id, d.ex.state.current, parts.detach(), d.finished,

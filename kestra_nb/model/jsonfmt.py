@@ -214,22 +214,12 @@ class ExecutionText:
         self._parts = parts
         self._dicts = dicts
 
-    def text(self) -> str:
-        """The whole document's text (what `execution_to_dict` would dump)."""
-        return join_execution(self.head, self.tail, self.task_runs)
-
     def detach(self) -> Callable[[], dict[str, Any]]:
-        """The document as of now, built when first called (its task-run dicts are shared: read them only)."""
+        """The document as of now, built when called (ExecutionUpdated calls it once, on first read; its
+        task-run dicts are shared: read them only)."""
         head, tail = self._parts
         dicts = tuple(self._dicts)
-        built: list[dict[str, Any]] = []
-
-        def document() -> dict[str, Any]:
-            if not built:
-                built.append({**head, "taskRunList": list(dicts), **tail} if dicts else {**head, **tail})
-            return built[0]
-
-        return document
+        return lambda: {**head, "taskRunList": list(dicts), **tail} if dicts else {**head, **tail}
 
 
 def join_execution(head: str, tail: str, task_runs: Sequence[str]) -> str:

@@ -576,19 +576,25 @@ class SQLiteStore:
             out.append(join_execution(document[:at], document[at + 1:], texts))
         return out
 
-    def _read_documents(self, sql: str, params: Sequence[Any]) -> list[str]:
-        """The whole texts of the executions `sql` selects (its first columns: _DOCUMENT_COLUMNS)."""
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Cursor]:
+        """One read transaction (its reads see one commit: a row and its task-run rows agree)."""
         with self._lock:
             cur = self._cur
             try:
                 cur.execute("BEGIN")
                 try:
-                    return self._texts(cur, cur.execute(sql, params).fetchall())
+                    yield cur
                 finally:
                     cur.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
                 raise self._fail(exc) from exc
+
+    def _read_documents(self, sql: str, params: Sequence[Any]) -> list[str]:
+        """The whole texts of the executions `sql` selects (its first columns: _DOCUMENT_COLUMNS)."""
+        with self._reading() as cur:
+            return self._texts(cur, cur.execute(sql, params).fetchall())
 
     def get_execution(self, execution_id: str, *, tenant: str = "main") -> Execution | None:
         """The stored execution, or None."""
@@ -649,20 +655,11 @@ class SQLiteStore:
         counted = not labels and start_after is None and start_before is None
         count_sql = (f"SELECT coalesce(sum(n), 0) FROM execution_counts WHERE {where}" if counted
                      else f"SELECT count(*) FROM executions WHERE {where}")
-        with self._lock:
-            cur = self._cur
-            try:
-                cur.execute("BEGIN")
-                try:
-                    total = cur.execute(count_sql, params).fetchone()[0]
-                    texts = self._texts(cur, cur.execute(
-                        f"SELECT {_DOCUMENT_COLUMNS} FROM executions WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-                        [*params, size, (page - 1) * size]).fetchall())
-                finally:
-                    cur.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise self._fail(exc) from exc
+        with self._reading() as cur:
+            total = cur.execute(count_sql, params).fetchone()[0]
+            texts = self._texts(cur, cur.execute(
+                f"SELECT {_DOCUMENT_COLUMNS} FROM executions WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                [*params, size, (page - 1) * size]).fetchall())
         return [json.loads(text) for text in texts], total
 
     def executions_in_states(self, states: Iterable[StateType], *, tenant: str = "main") -> list[Execution]:
