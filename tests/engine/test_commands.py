@@ -339,3 +339,61 @@ def test_a_command_the_driver_does_not_apply_in_time_is_withdrawn(tmp_path: Path
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+SENDER = textwrap.dedent("""
+    import os, signal, sys
+    from kestra_nb.engine import Engine
+    from kestra_nb.store.sqlite import SQLiteStore
+    when = sys.argv[3]
+    put = SQLiteStore.put_command
+
+    def dying_put(self, *args, **kwargs):   # the receiver dies on one side or the other of storing the command
+        if when == "before":
+            os.kill(os.getpid(), signal.SIGKILL)
+        seq = put(self, *args, **kwargs)
+        print(seq, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    SQLiteStore.put_command = dying_put
+    Engine(sys.argv[1], recover=False).resume(sys.argv[2], inputs={"reason": "sent by the dead"})
+""")
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_receiver_killed_around_storing_a_command_loses_it_or_has_it_applied_once(pair, tmp_path: Path,
+                                                                                      when: str) -> None:
+    """kill -9 of the process that received a resume: before it stored the command, nothing happened (the
+    caller got no answer, and retrying applies it once); after, the driver applies it exactly once."""
+    driver, other = pair
+    execution_id = _start(driver, PAUSED)
+    proc = subprocess.run([sys.executable, "-c", SENDER, str(tmp_path / "home"), execution_id, when], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    if when == "before":
+        assert proc.stdout == ""
+        assert other.store.pending_commands() == []
+        assert driver.get_execution(execution_id).state.current is StateType.PAUSED
+        other.resume(execution_id, inputs={"reason": "retried"})   # the caller's retry
+    ex = _finished(driver, execution_id)
+    assert ex.state == "SUCCESS"
+    approve = next(tr for tr in ex.task_run_list if tr.task_id == "approve")
+    assert approve.outputs["onResume"]["reason"] == ("retried" if when == "before" else "sent by the dead")
+    assert [h.state.value for h in ex.state.histories].count("PAUSED") == 1   # resumed once
+    assert [h.state.value for h in approve.state.histories].count("PAUSED") == 1
+    if when == "after":
+        assert driver.store.command_outcome(int(proc.stdout)) == (True, None)
+    assert driver.store.pending_commands() == []
+
+
+def test_delete_an_execution_another_engine_drives(pair) -> None:
+    """The API's delete kills it through its driver first, so the driver's last commit cannot bring it back."""
+    from kestra_nb.api.service import ApiService
+
+    driver, other = pair
+    execution_id = _start(driver, LONG)
+    service = ApiService(other)
+    other._call(service.delete_execution(execution_id)).result(20)
+    assert execution_id not in driver._driven
+    assert driver.get_execution(execution_id) is None and other.get_execution(execution_id) is None
+    assert driver.store.pending_commands() == []
