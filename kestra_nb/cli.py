@@ -289,16 +289,9 @@ def _act(args: argparse.Namespace) -> int:
             from .engine import Engine
 
             engine = Engine(args.home, recover=False)   # (it acts on one execution; a dead driver's is taken over)
-            try:
-                if args.command == "resume":
-                    engine.resume(args.execution_id, inputs=inputs)
-                elif args.command == "pause":
-                    engine.pause(args.execution_id)
-                elif args.command == "restart":   # this process drives it (unless paused elsewhere): to its end
-                    engine.restart(args.execution_id)
-                else:
-                    engine.kill(args.execution_id)
-                ex = engine.get_execution(args.execution_id)
+            try:   # a restart this process drives (unless paused elsewhere) runs here until it ends
+                target = engine.act(args.command, args.execution_id, inputs=inputs, wait=True)
+                ex = engine.get_execution(target)
                 state = ex.state.current.value if ex is not None else "deleted"
             finally:
                 engine.close()

@@ -914,6 +914,27 @@ class Engine:
         ex = self._call(self.replay_async(execution_id, task_run_id, revision, inputs)).result(30)
         return self._call(self.wait_async(ex.id)).result(timeout) if wait else ex
 
+    ACTIONS = ("kill", "pause", "resume", "restart", "replay")
+
+    def act(self, action: str, execution_id: str, *, inputs: Mapping[str, Any] | None = None,
+            task_run_id: str | None = None, wait: bool = False) -> str:
+        """One of ACTIONS on an execution, wherever it is driven (the magic's and the CLI's `kill ID` …): the
+        id it acted on (restart and replay may make a new one); with `wait`, a restart or replay run here is
+        waited for until it ends."""
+        if action == "kill":
+            self.kill(execution_id)
+        elif action == "pause":
+            self.pause(execution_id)
+        elif action == "resume":
+            self.resume(execution_id, inputs=inputs)
+        elif action == "restart":
+            return self.restart(execution_id, wait=wait).id
+        elif action == "replay":
+            return self.replay(execution_id, task_run_id, wait=wait).id
+        else:
+            raise IllegalArgumentError(f"Unknown action '{action}', expected one of {', '.join(self.ACTIONS)}")
+        return execution_id
+
     # -------------------------------------------------------------------------------------- driving
 
     async def _drive(self, d: _Driven) -> None:

@@ -283,17 +283,9 @@ class FlowMagics(Magics):
         """Kill, pause or resume an execution: driven here, by another kernel or a server on the same home."""
         engine = self.engine
         try:
-            target = args.execution_id
-            if command == "kill":
-                engine.kill(target)
-            elif command == "pause":
-                engine.pause(target)
-            elif command == "resume":
-                engine.resume(target, inputs=dict(args.input))
-            elif command == "restart":
-                target = engine.restart(target, wait=False).id
-            else:
-                target = engine.replay(target, self._task_run_of(target, args.from_task), wait=False).id
+            task_run_id = self._task_run_of(args.execution_id, args.from_task) if command == "replay" else None
+            target = engine.act(command, args.execution_id, inputs=dict(getattr(args, "input", None) or []),
+                                task_run_id=task_run_id)
         except KestraNbError as exc:
             raise UsageError(f"%flow {command} {args.execution_id}: {exc.message}") from None
         ex = engine.get_execution(target)

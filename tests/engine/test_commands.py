@@ -397,3 +397,11 @@ def test_delete_an_execution_another_engine_drives(pair) -> None:
     assert execution_id not in driver._driven
     assert driver.get_execution(execution_id) is None and other.get_execution(execution_id) is None
     assert driver.store.pending_commands() == []
+
+
+def test_act_names_the_actions_it_knows(pair) -> None:
+    from kestra_nb.errors import IllegalArgumentError
+
+    driver, _ = pair
+    with pytest.raises(IllegalArgumentError, match="Unknown action 'stop', expected one of kill, pause, resume"):
+        driver.act("stop", "any")
