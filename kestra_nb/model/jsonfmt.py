@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from json.encoder import encode_basestring as _quote   # the C encoder's string form (ensure_ascii=False)
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Sequence
 
@@ -164,6 +165,48 @@ def task_run_to_dict(tr: TaskRun) -> dict[str, Any]:
     return d
 
 
+def _state_text(state: State) -> str:
+    """`dumps(state_to_dict(state))`, written directly (the engine's hot path: every task run's states)."""
+    histories = state.histories
+    dates = [format_instant(h.date) for h in histories]
+    text = '{"current":"%s","histories":[%s]' % (state.current.value, ",".join(
+        ['{"state":"%s","date":"%s"}' % (h.state.value, date) for h, date in zip(histories, dates)]))
+    end = state.end_date
+    if end is not None:
+        text += ',"duration":"%s","endDate":"%s"' % (
+            format_duration(end - histories[0].date), dates[-1] if end is histories[-1].date else format_instant(end))
+    return text + ',"startDate":"%s"}' % dates[0] if histories else text + "}"
+
+
+def task_run_text(tr: TaskRun) -> str:
+    """`dumps(task_run_to_dict(tr))`, written directly: ids and states are JSON-quoted as they are, only
+    the outputs go through the encoder."""
+    parts = ['{"tenantId":%s,' % _quote(tr.tenant_id) if tr.tenant_id is not None else "{",
+             '"id":%s,"executionId":%s,"namespace":%s,"flowId":%s,"taskId":%s' % (
+                 _quote(tr.id), _quote(tr.execution_id), _quote(tr.namespace), _quote(tr.flow_id),
+                 _quote(tr.task_id))]
+    if tr.parent_task_run_id is not None:
+        parts.append(',"parentTaskRunId":' + _quote(tr.parent_task_run_id))
+    if tr.value is not None:
+        parts.append(',"value":' + (_quote(tr.value) if type(tr.value) is str else dumps(tr.value)))
+    if tr.attempts is not None:
+        parts.append(',"attempts":[%s]' % ",".join([_attempt_text(a) for a in tr.attempts]))
+    parts.append(',"outputs":%s,"state":%s' % ("null" if tr.outputs is None else dumps(tr.outputs),
+                                                _state_text(tr.state)))
+    if tr.iteration is not None:
+        parts.append(',"iteration":' + dumps(tr.iteration))
+    if tr.dynamic is not None:
+        parts.append(',"dynamic":' + dumps(tr.dynamic))
+    parts.append("}")
+    return "".join(parts)
+
+
+def _attempt_text(a: Attempt) -> str:
+    if a.worker_id is None and a.log_file is None:
+        return '{"state":%s}' % _state_text(a.state)
+    return dumps(attempt_to_dict(a))
+
+
 def attempt_to_dict(a: Attempt) -> dict[str, Any]:
     d: dict[str, Any] = {"state": state_to_dict(a.state)}
     if a.worker_id is not None:
@@ -206,7 +249,7 @@ class ExecutionText:
     __slots__ = ("head", "tail", "task_runs", "changed", "_parts", "_dicts")
 
     def __init__(self, head: str, tail: str, task_runs: list[str], changed: list[int] | None,
-                 parts: tuple[dict[str, Any], dict[str, Any]], dicts: list[dict[str, Any]]) -> None:
+                 parts: tuple[dict[str, Any], dict[str, Any]], dicts: list[dict[str, Any] | None]) -> None:
         self.head = head
         self.tail = tail
         self.task_runs = task_runs
@@ -218,8 +261,13 @@ class ExecutionText:
         """The document as of now, built when called (ExecutionUpdated calls it once, on first read; its
         task-run dicts are shared: read them only)."""
         head, tail = self._parts
-        dicts = tuple(self._dicts)
-        return lambda: {**head, "taskRunList": list(dicts), **tail} if dicts else {**head, **tail}
+        dicts = self._dicts
+        texts = self.task_runs
+        for i, d in enumerate(dicts):   # (parsed once each: an ended task run keeps its dict)
+            if d is None:
+                dicts[i] = json.loads(texts[i])
+        runs = tuple(dicts)
+        return lambda: {**head, "taskRunList": list(runs), **tail} if runs else {**head, **tail}
 
 
 def join_execution(head: str, tail: str, task_runs: Sequence[str]) -> str:
@@ -240,7 +288,7 @@ class ExecutionJson:
     def __init__(self) -> None:
         self._runs: list[TaskRun] | None = None
         self._keys: list[tuple[Any, ...]] = []
-        self._dicts: list[dict[str, Any]] = []
+        self._dicts: list[dict[str, Any] | None] = []   # a task run's dict once a reader needed it
         self._texts: list[str] = []
         self._open: dict[int, None] = {}   # positions of task runs not ended at the last update, in order
 
@@ -257,8 +305,8 @@ class ExecutionJson:
             key = _task_run_key(tr)
             if key != keys[i]:
                 keys[i] = key
-                d = dicts[i] = task_run_to_dict(tr)
-                texts[i] = dumps(d)
+                dicts[i] = None   # (parsed from the text if a reader asks: see ExecutionText.detach)
+                texts[i] = task_run_text(tr)
                 if changed is not None:
                     changed.append(i)
             if tr.state.current.is_terminated():
@@ -266,9 +314,8 @@ class ExecutionJson:
         for i in range(len(texts), len(runs)):
             tr = runs[i]
             keys.append(_task_run_key(tr))
-            d = task_run_to_dict(tr)
-            dicts.append(d)
-            texts.append(dumps(d))
+            dicts.append(None)
+            texts.append(task_run_text(tr))
             if changed is not None:
                 changed.append(i)
             if not tr.state.current.is_terminated():
