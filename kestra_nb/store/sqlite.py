@@ -36,7 +36,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from ..config import db_path, home_dir
 from ..errors import StoreError
 from ..model.execution import Execution, Level, LogEntry
-from ..model.jsonfmt import ExecutionText, dumps, execution_json, join_execution, log_from_dict, log_to_dict
+from ..model.jsonfmt import ExecutionText, dumps, execution_json, join_execution, log_from_dict, log_text
 from ..model.state import StateType, utcnow
 from .base import EndedExecution, FlowRecord, KVEntry, StoredCommand, TriggerState
 from .storage import InternalStorage
@@ -188,7 +188,7 @@ def _flow(row: tuple[Any, ...]) -> FlowRecord:
 def _log_row(entry: LogEntry) -> tuple[Any, ...]:
     return (tenant_of(entry.tenant_id), entry.namespace, entry.flow_id, entry.execution_id, entry.task_run_id,
             entry.task_id, entry.attempt_number, Level(entry.level).severity, to_us(entry.timestamp),
-            dumps(log_to_dict(entry)))
+            log_text(entry))
 
 
 # Our own column format (not a Kestra document): a prebuilt encoder skips json.dumps' per-call set-up.

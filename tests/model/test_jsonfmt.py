@@ -6,8 +6,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from kestra_nb.model.execution import Attempt, Execution, ExecutionMetadata, Label, TaskRun
-from kestra_nb.model.jsonfmt import ExecutionJson, dumps, task_run_text, task_run_to_dict
+from kestra_nb.model.execution import Attempt, Execution, ExecutionMetadata, Label, Level, LogEntry, TaskRun
+from kestra_nb.model.jsonfmt import (
+    ExecutionJson, dumps, format_instant, log_text, log_to_dict, task_run_text, task_run_to_dict,
+)
 from kestra_nb.model.state import State, StateType
 
 T0 = datetime(2026, 12, 7, 5, 0, 0, 123456, tzinfo=timezone.utc)
@@ -52,3 +54,27 @@ def test_a_reader_gets_the_dicts_of_what_the_writer_wrote() -> None:
     ex.task_run_list[2].state.transition(StateType.FAILED)   # (an open one: ended ones do not change)
     document = writer.update(ex).detach()
     assert document() == json.loads(dumps(ex.to_dict()))   # (the JSON's values: instants as text)
+
+
+LOGS = {
+    "task": LogEntry("company.team", "flow", T0, Level.DEBUG, 'a "quoted" ünï\nline', execution_id="ex1",
+                     task_id="t", task_run_id="tr", attempt_number=1),
+    "trigger": LogEntry("ns", "f", T0.replace(microsecond=0), Level.INFO, "", trigger_id="every", tenant_id=None,
+                        deleted=True),
+}
+
+
+@pytest.mark.parametrize("name", list(LOGS))
+def test_log_text_is_the_encoded_dict(name: str) -> None:
+    assert log_text(LOGS[name]) == dumps(log_to_dict(LOGS[name]))
+
+
+@pytest.mark.parametrize("dt, text", [
+    (datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc), "2026-01-02T03:04:05Z"),
+    (datetime(2026, 1, 2, 3, 4, 5, 120000, tzinfo=timezone.utc), "2026-01-02T03:04:05.120Z"),
+    (datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc), "2026-01-02T03:04:05.123456Z"),
+    (datetime(2026, 1, 2, 3, 4, 5, 1000, tzinfo=timezone(timedelta(hours=2))), "2026-01-02T01:04:05.001Z"),
+    (datetime(2026, 1, 2, 3, 4, 5, 5), "2026-01-02T03:04:05.000005Z"),
+])
+def test_instants_are_javas(dt: datetime, text: str) -> None:
+    assert format_instant(dt) == text
