@@ -175,6 +175,10 @@ def _run(args: argparse.Namespace) -> int:
         return _run_remote(args, source)
     engine = Engine(args.home) if args.home else get_engine()
     try:
+        from .engine.inputs import check_declared
+        from .parsing import parse_flow
+
+        check_declared(parse_flow(source), [name for name, _ in args.input])
         ex = engine.run(source, inputs=dict(args.input), labels=list(args.label), timeout=args.timeout)
     except KestraNbError as exc:
         return _report(args, exc)
@@ -259,6 +263,18 @@ def _deploy(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `kestra-nb` console script."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:   # `kestra-nb run --json | head`: the reader has what it wanted; no traceback
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())   # (so the flush at exit does not fail again)
+        except (OSError, ValueError):
+            pass
+        return 128 + 13   # as a process killed by SIGPIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "run":
         return _run(args)

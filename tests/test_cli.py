@@ -58,6 +58,25 @@ def test_input_error_exits_1_with_kestra_message(tmp_path, capsys):
     assert "Missing required input:n" in capsys.readouterr().err
 
 
+def test_an_undeclared_input_is_refused_with_what_the_flow_declares(tmp_path, capsys):
+    flow = write(tmp_path, "id: hi\nnamespace: demo\ninputs:\n  - id: name\n    type: STRING\n"
+                 "tasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\n    format: x\n")
+    assert main(["run", str(flow), "-i", "nmae=x", "--home", str(tmp_path)]) == 1
+    assert "Input `nmae` is not declared by demo.hi: did you mean `name`? (its inputs: name)" in capsys.readouterr().err
+    assert main(["run", str(EXAMPLE), "-i", "name=value", "--home", str(tmp_path)]) == 1
+    assert "Input `name` is not declared by company.team.myflow (its inputs: none)" in capsys.readouterr().err
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    """`kestra-nb run --json | head -1`: no BrokenPipeError traceback when the reader stops early."""
+    script = Path(sys.executable).with_name("kestra-nb")
+    big = write(tmp_path, "id: big\nnamespace: demo\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\n"
+                "    format: \"{{ range(0, 50000) | join(',') }}\"\n")   # more JSON than a pipe holds
+    done = subprocess.run(f"'{script}' run '{big}' --json --home '{tmp_path}' | head -1", shell=True,
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout == "{\n" and "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
 def test_validate_prints_each_violation_with_line_and_column(tmp_path, capsys):
     flow = write(tmp_path, "id: bad\nnamespace: Demo\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n"
                  "  - id: a\n    type: io.kestra.plugin.core.debug.Nope\n")

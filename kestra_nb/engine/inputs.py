@@ -34,6 +34,25 @@ from ..expressions import render_typed, render_value
 from ..model.flow import Input, Output
 from ..model.jsonfmt import format_duration, format_instant, parse_duration
 
+
+
+def check_declared(flow: Any, names: Any) -> None:
+    """Refuse input names the flow does not declare. Kestra ignores them (and so does the API here); a name a
+    user typed after `-i` is a typo to point out, not a value to drop without a word."""
+    import difflib
+
+    declared = [i.id for i in flow.inputs]
+    errors = []
+    for name in dict.fromkeys(names):
+        if name in declared:
+            continue
+        close = difflib.get_close_matches(name, declared, n=1)
+        errors.append(f"Input `{name}` is not declared by {flow.namespace}.{flow.id}"
+                      + (f": did you mean `{close[0]}`?" if close else "")
+                      + f" (its inputs: {', '.join(declared) if declared else 'none'})")
+    if errors:
+        raise InputValidationError(errors)
+
 __all__ = [
     "ENCRYPTED_STRING_TYPE", "SECRET_KEY_ENV", "EncryptionError", "coerce_output", "decrypt_secret",
     "decrypted_inputs", "encrypt_secret", "parse_typed", "resolve_inputs",

@@ -2,12 +2,12 @@
 
 The engine (or the HTTP client, for `--server`) runs on another thread and only hands events over
 (`LiveRun.put`, `LiveRun.finish` are thread-safe). The thread that called `LiveRun.wait()` - the kernel's
-main thread, which owns the widget - drains them and pushes the view at most `MAX_RATE` times a second,
+main thread, which owns the display - drains them and pushes the view at most `MAX_RATE` times a second,
 plus a periodic tick while something runs so its bar grows without events. Ctrl-C (KeyboardInterrupt)
 and the timeout kill the execution, then waiting goes on until it has ended (bounded by `KILL_GRACE`).
 
-Updating the widget from the main thread while the cell blocks is what works on every ipykernel and what
-nbclient/papermill record (../shared/spec/jupyter-testing.md §3, §4).
+Updating the display (update_display_data) from the main thread while the cell blocks is what works on
+every ipykernel and what nbclient/papermill record (../shared/spec/jupyter-testing.md §3, §4).
 """
 from __future__ import annotations
 
@@ -21,9 +21,8 @@ from typing import Any
 from ..engine.events import ExecutionUpdated, LogsAppended
 from .widgets.viewmodel import ViewModel
 
-MAX_RATE = 25.0        # widget updates per second, at most
+MAX_RATE = 25.0        # display updates per second, at most
 TICK = 0.25            # seconds between updates while a bar grows and no event came
-DOCUMENT_EVERY = 1.0   # seconds between refreshes of the execution JSON trait while running (it is the biggest)
 MAX_WAIT = 0.25        # longest blocking wait: a signal that does not wake a lock is still seen this soon
 KILL_GRACE = 10.0      # seconds to wait for a killed execution to end before giving up
 
@@ -65,7 +64,7 @@ class Outcome:
 
 
 class LiveRun:
-    """Drain one execution's events into a view model (and a widget, when there is one)."""
+    """Drain one execution's events into a view model (and a display, when there is one)."""
 
     def __init__(self, model: ViewModel, view: Any | None = None, *, kill: Callable[[], None] | None = None,
                  timeout: float | None = None, clock: Callable[[], float] = time.monotonic,
@@ -102,7 +101,7 @@ class LiveRun:
         clock = self.clock
         deadline = None if self.timeout is None else clock() + self.timeout
         give_up: float | None = None          # after a kill: stop waiting at this time
-        last_push = last_document = float("-inf")
+        last_push = float("-inf")
         dirty = False
         self.waiting.set()
         while True:
@@ -153,11 +152,8 @@ class LiveRun:
                     break
                 if self.view is not None and now - last_push >= self.min_interval and (
                         dirty or (self.model.running() and now - last_push >= self.tick)):
-                    full = now - last_document >= DOCUMENT_EVERY
-                    self.view.push(self.model, document=full)
+                    self.view.push(self.model)
                     last_push = now
-                    if full:
-                        last_document = now
                     dirty = False
             except KeyboardInterrupt:
                 if outcome.interrupted:  # a second Ctrl-C: stop waiting for the kill to land
@@ -166,7 +162,7 @@ class LiveRun:
                 give_up = clock() + KILL_GRACE
                 self._kill()
         if self.view is not None and self.model.doc is not None:
-            self.view.push(self.model, document=True)
+            self.view.push(self.model)
         return outcome
 
     def _kill(self) -> None:

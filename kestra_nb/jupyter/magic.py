@@ -39,6 +39,9 @@ from ..errors import (
 )
 from ..model.execution import Execution
 from ..model.flow import Flow
+from ..model.state import StateType
+from ..engine.inputs import check_declared
+from .display import ExecutionDisplay
 from .live import LiveRun, Outcome, family
 from .widgets.viewmodel import ViewModel
 
@@ -71,6 +74,8 @@ def _run_options(parser: MagicArgumentParser, *, cell: bool) -> MagicArgumentPar
                         help="kill the execution if it has not ended after this many seconds")
     parser.add_argument("--out", metavar="VAR", help="bind the Execution to this variable")
     parser.add_argument("-q", "--quiet", action="store_true", help="no live view (outputs are still bound)")
+    parser.add_argument("--allow-failure", action="store_true",
+                        help="a FAILED execution does not fail the cell (Run All goes on)")
     parser.add_argument("--from", dest="from_task", metavar="TASK",
                         help="run from here: replay the flow's last execution from this task's task run, "
                              "reusing the outputs of the tasks before it")
@@ -314,9 +319,7 @@ class FlowMagics(Magics):
         model = ViewModel()
         model.update(document)
         model.add_logs(store.list_logs(execution_id))
-        from .widgets.view import ExecutionView
-
-        display(ExecutionView(model))
+        ExecutionDisplay(model).show()
 
     # ------------------------------------------------------------------------------------------ run
 
@@ -342,6 +345,7 @@ class FlowMagics(Magics):
                 replay = self._replay_point(flow, args.from_task)
                 execution = None
             else:
+                check_declared(flow, [name for name, _ in args.input])
                 execution = engine.new_execution(flow, revision, inputs, labels)
         except KestraNbError as exc:
             raise UsageError(describe_error(exc, source, flow)) from None
@@ -404,12 +408,9 @@ class FlowMagics(Magics):
     def _show_live(self, model: ViewModel, quiet: bool) -> tuple[Any, Any]:
         if quiet:
             return None, None
-        from .widgets.view import ExecutionView
-
-        view = ExecutionView(model)
-        handle = display(view, display_id=True)
+        view = ExecutionDisplay(model).show()
         self.last_view = view
-        return view, handle
+        return view, view.handle
 
     def _conclude(self, outcome: Outcome, view: Any, handle: Any, source: str | None, flow: Flow | None,
                   execution: Any, args: Any) -> None:
@@ -429,12 +430,26 @@ class FlowMagics(Magics):
             ident = getattr(execution, "id", "") or (view.summary.get("id") if view is not None else "")
             message = f"Interrupted: execution {ident} was killed" if outcome.finished else \
                 f"Interrupted: execution {ident} was asked to stop and has not ended yet"
-        if view is not None:
-            if message:
-                view.error = message
-            handle.update(view)  # the saved output's text/html: the final state, not the first one
+        if view is not None and message:
+            view.error = message
+            view.refresh()   # the saved output: the final state, with what went wrong
         if message:
             raise UsageError(message)
+        if getattr(getattr(execution, "state", None), "current", None) is StateType.FAILED \
+                and not args.allow_failure:
+            # the cell fails with the execution: under Run All, what went wrong is seen here, not cells later
+            why = view.state.get("error") if view is not None else ""
+            if not why and not getattr(args, "server", None):
+                why = self._first_error(execution.id)
+            raise UsageError(f"Execution {execution.id} FAILED" + (f": {why}" if why else "") +
+                             " (--allow-failure keeps the cell going)")
+
+    def _first_error(self, execution_id: str) -> str:
+        """The first ERROR log line of an execution in the local store, with its task."""
+        for entry in self.engine.store.list_logs(execution_id):
+            if entry.level.value == "ERROR":
+                return f"{entry.task_id}: {entry.message}" if entry.task_id else entry.message
+        return ""
 
     def _bind(self, execution: Any, out: str | None) -> None:
         if self.shell is None:
@@ -463,6 +478,7 @@ class FlowMagics(Magics):
 
         try:
             flow = parse_flow(source)  # the same checks, with line numbers, before anything is sent
+            check_declared(flow, [name for name, _ in args.input])
         except KestraNbError as exc:
             raise UsageError(describe_error(exc, source)) from None
         model = ViewModel()
@@ -539,8 +555,11 @@ class FlowTable:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Register `%%flow` / `%flow` (what `%load_ext kestra_nb` calls)."""
+    """Register `%%flow` / `%flow` and the execution's rich display (what `%load_ext kestra_nb` calls)."""
+    from .display import register_formatter
+
     ipython.register_magics(FlowMagics(ipython))
+    register_formatter(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:

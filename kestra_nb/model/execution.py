@@ -115,19 +115,8 @@ class Execution:
         return (f"Execution(id={self.id!r}, flow={self.namespace}.{self.flow_id}, "
                 f"revision={self.flow_revision}, state={self.state.current.value})")
 
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # IPython
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # IPython (its rich view: jupyter.display)
         p.text(repr(self))
-
-    def _repr_html_(self) -> str:
-        """The static execution view (timeline, outputs, execution JSON) for notebooks."""
-        # imported here: the model imports no Jupyter code at import time
-        from ..jupyter.widgets.static import execution_html
-
-        return execution_html(self.to_dict())
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        """IPython's rich display: the static HTML view next to the text repr."""
-        return {"text/plain": repr(self), "text/html": self._repr_html_()}
 
 
 class Level(str, Enum):

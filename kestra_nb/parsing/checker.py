@@ -19,6 +19,23 @@ from ..tasks.registry import Registry
 BAD: Any = object()  # the written value was rejected (a violation has been recorded)
 
 
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """`; did you mean "x"?` for the closest candidate to a misspelled name (empty when none is close).
+
+    Dotted names (task types) are compared by their last part among those of the same package, so a shared
+    `io.kestra.plugin.core.` does not make every unknown type look like a typo of a known one."""
+    import difflib
+
+    names = list(candidates)
+    package, dot, simple = word.rpartition(".")
+    if dot:
+        names = [name for name in names if name.rpartition(".")[0] == package]
+        close = difflib.get_close_matches(simple, [name.rpartition(".")[2] for name in names], n=1, cutoff=0.75)
+        return f'; did you mean "{package}.{close[0]}"?' if close else ""
+    close = difflib.get_close_matches(word, names, n=1, cutoff=0.75)
+    return f'; did you mean "{close[0]}"?' if close else ""
+
+
 @dataclass(frozen=True, slots=True)
 class F:
     """A field of a fixed schema (flow, input, output, retry…): its kind and constraints.
@@ -205,7 +222,7 @@ class Checker:
             spec = schema.get(key)
             sub = child(path, key)
             if spec is None:
-                self.error(sub, f'Unrecognized field "{key}"')
+                self.error(sub, f'Unrecognized field "{key}"' + did_you_mean(key, schema))
                 continue
             value = self.value(sub, raw, spec.kind, spec.choices, spec.dynamic, spec.minimum)
             if value is not BAD and value is not None:

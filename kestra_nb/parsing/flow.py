@@ -16,7 +16,7 @@ from ..model.execution import SYSTEM_PREFIX, Label
 from ..model.flow import Flow, Input, Output, TaskSpec
 from ..model.ids import namespace_problem
 from ..tasks.registry import Registry
-from .checker import BAD, Checker, F, child, found
+from .checker import BAD, Checker, F, child, did_you_mean, found
 from .inputs import _check_ids, parse_inputs, parse_outputs
 from .tasks import TaskParser, parse_retry
 from .triggers import check_trigger
@@ -86,7 +86,7 @@ class _FlowParser:
         for key, value in doc.items():
             handler = _HANDLERS.get(key)
             if handler is None:
-                ck.error(key, f'Unrecognized field "{key}"')
+                ck.error(key, f'Unrecognized field "{key}"' + did_you_mean(key, _HANDLERS))
             elif value is not None:
                 handler(self, key, value)
         for key in ("id", "namespace"):

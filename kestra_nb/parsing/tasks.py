@@ -15,7 +15,7 @@ from ..model.execution import Level
 from ..model.flow import TaskSpec
 from ..model.jsonfmt import format_duration, parse_duration
 from ..tasks.base import Prop, Task
-from .checker import BAD, Checker, F, child, is_expression
+from .checker import BAD, Checker, F, child, did_you_mean, is_expression
 from .inputs import parse_inputs
 
 TASK_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*")
@@ -145,7 +145,7 @@ class TaskParser:
             return None
         canonical = ck.registry.canonical(written)
         if canonical is None:
-            ck.error(type_path, f"Invalid type: {written}")
+            ck.error(type_path, f"Invalid type: {written}" + did_you_mean(written, ck.registry.names()))
             return None
         if canonical != written:
             ck.infos.append(f"{written} is replaced by {canonical}")
@@ -166,7 +166,7 @@ class TaskParser:
             common = _COMMON.get(key)
             if prop is None and common is None:
                 if key in raw:  # a package-wide default may name properties this type doesn't have
-                    ck.error(sub, f'Unrecognized field "{key}"')
+                    ck.error(sub, f'Unrecognized field "{key}"' + did_you_mean(key, [*schema, *_COMMON]))
                 continue
             if common is not None:
                 self._common(spec, key, sub, value)

@@ -1,6 +1,7 @@
 """File outputs in the execution view: `kestra:///` values become download links through the server extension."""
 from __future__ import annotations
 
+import json
 import re
 from html import unescape
 from typing import Any
@@ -8,8 +9,10 @@ from urllib.parse import quote
 
 import pytest
 
+from pathlib import Path
+
+from kestra_nb.jupyter.display import bundle, view_state
 from kestra_nb.jupyter.widgets import static
-from kestra_nb.jupyter.widgets.view import ExecutionView
 from kestra_nb.jupyter.widgets.viewmodel import (
     ViewModel,
     base_url,
@@ -51,23 +54,24 @@ def run(engine: Any, uri: str) -> tuple[ViewModel, Any]:
 
 def links(html: str) -> list[dict[str, str]]:
     return [{k: unescape(v) for k, v in re.findall(r'(\w[\w-]*)="([^"]*)"', tag)}
-            for tag in re.findall(r'<a class="kn-file"[^>]*>', html)]
+            for tag in re.findall(r'<a [^>]*>', html)]
+
+
+def twin(model: ViewModel) -> str:
+    return static.twin_html(view_state(model))
 
 
 def test_file_outputs_link_to_the_extension_download_route(jengine: Any) -> None:
     uri = "kestra:///company/team/files/executions/abc/inputs/doc/my%20report.csv"
     model, ex = run(jengine, uri)
-    html = static.render_state(model.state())
-    found = links(html)
+    html = twin(model)
     expected = f"/kestra/api/v1/main/executions/{ex.id}/file?path={quote(uri, safe='')}"
-    # the flow output and the task output (collapsed), nothing else: a bare `kestra:///` is no file
-    assert [a["href"] for a in found] == [expected, expected]
-    assert found[0]["data-uri"] == uri and found[0]["download"] == "my%20report.csv"
-    assert found[0]["target"] == "_blank" and found[0]["rel"] == "noopener"
-    assert "kestra:/// is not a file on its own" in html and html.count('class="kn-file"') == 2
-    # the live widget shows the same (its HTML fallback is this static rendition)
-    data, _ = ExecutionView(model)._repr_mimebundle_()
-    assert [a["href"] for a in links(data["text/html"])] == [expected, expected]
+    # the flow output, nothing else: a bare `kestra:///` is no file
+    assert [a["href"] for a in links(html)] == [expected]
+    assert "kestra:/// is not a file on its own" in html
+    # the mime output carries the URI; the renderer links it (view.js, the same route)
+    data = bundle(view_state(model))["application/vnd.kestra.execution+json"]
+    assert json.loads(data["view"])["outputs"]["report"] == uri and data["summary"]["id"] == ex.id
 
 
 def test_the_base_url_comes_from_the_server_extension_or_jupyterhub(jengine: Any,
@@ -78,24 +82,24 @@ def test_the_base_url_comes_from_the_server_extension_or_jupyterhub(jengine: Any
     monkeypatch.setenv("KESTRA_NB_BASE_URL", "/jl")
     assert base_url() == "/jl/"
     model, ex = run(jengine, "kestra:///company/team/files/executions/abc/inputs/doc/a.csv")
-    (href, _) = [a["href"] for a in links(static.render_state(model.state()))]
+    (href,) = [a["href"] for a in links(twin(model))]
     assert href.startswith(f"/jl/kestra/api/v1/main/executions/{ex.id}/file?path=kestra%3A%2F%2F%2F")
     assert file_url("id/1", "kestra:///a b", "/x") == "/x/kestra/api/v1/main/executions/id%2F1/file?path=kestra%3A%2F%2F%2Fa%20b"
 
 
 def test_hostile_uris_are_escaped() -> None:
     uri = 'kestra:///a/"><script>alert(1)</script>.csv'
-    html = static.outputs_html({"f": uri}, [], "EX")
+    html = static._outputs({"f": uri}, "EX")
     assert "<script>" not in html and "&lt;script&gt;" in html
     (link,) = links(html)
-    assert link["data-uri"] == uri and link["href"].endswith(quote(uri, safe=""))
-    assert static.outputs_html({"f": uri}, []).count("kn-file") == 0   # no execution id: no link
+    assert link["href"].endswith(quote(uri, safe=""))
+    assert "<a " not in static._outputs({"f": uri}, "")   # no execution id: no link
     assert not is_file_uri("kestra:///") and not is_file_uri(42) and is_file_uri("kestra:///x")
     assert not is_file_uri("kestra:/// is not a file") and not is_file_uri("see kestra:///x")
 
 
 def test_the_live_view_builds_the_same_links_from_the_page_config() -> None:
-    js = ExecutionView._esm
+    js = (Path(static.__file__).with_name("view.js")).read_text(encoding="utf-8")
     assert 'document.getElementById("jupyter-config-data")' in js and "baseUrl" in js
     assert "kestra/api/v1/main/executions/${encodeURIComponent(executionId)}/file?path=${encodeURIComponent(uri)}" in js
     assert 'class="kn-file"' in js and r"/^kestra:\/\/\/\S+$/.test(value)" in js

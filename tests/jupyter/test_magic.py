@@ -12,7 +12,7 @@ from kestra_nb.engine.events import ExecutionUpdated
 from kestra_nb.model.execution import Execution
 from tests.jupyter.conftest import SEED, run_cell
 
-WIDGET = "application/vnd.jupyter.widget-view+json"
+MIME = "application/vnd.kestra.execution+json"
 
 INPUTS_FLOW = """id: hello
 namespace: company.team
@@ -85,8 +85,8 @@ def test_seed_cell_saves_runs_binds_and_shows(shell: Any, jengine: Any) -> None:
     assert record is not None and record.source == SEED and record.revision == 1
     assert jengine.store.get_execution(ex.id).state == "SUCCESS"
     # one live view, displayed once, then its output refreshed with the final static HTML
-    widgets = cell.bundles(WIDGET)
-    assert len({w["model_id"] for w in widgets}) == 1
+    views = cell.bundles(MIME)
+    assert views[-1]["summary"]["state"] == "SUCCESS"   # (the display, then its updates: update_display_data)
     final_html = cell.bundles("text/html")[-1]
     assert "SUCCESS" in final_html and "hello from kestra" in final_html and "mytask" in final_html
     view = shell.kestra_magics.last_view
@@ -133,18 +133,30 @@ def test_no_run_only_saves(shell: Any, jengine: Any) -> None:
     assert jengine.store.search_executions(namespace="company.team")[1] == 0
 
 
-def test_failed_execution_is_a_result_not_an_error(shell: Any) -> None:
+def test_a_failed_execution_fails_the_cell_with_its_error(shell: Any) -> None:
+    """Under Run All, what went wrong shows at the cell that failed, not as a KeyError cells later."""
     cell = run_cell(shell, "%%flow --out ex\n" + ORDERS)
-    assert cell.success, cell.stderr
-    ex = shell.user_ns["ex"]
+    assert not cell.success and type(cell.error).__name__ == "UsageError"
+    ex = shell.user_ns["ex"]   # bound all the same
+    assert str(cell.error) == f"Execution {ex.id} FAILED: check: no warehouse configured (--allow-failure keeps " \
+                              "the cell going)"
     assert ex.state == "FAILED" and shell.user_ns["outputs"] == {}
     view = shell.kestra_magics.last_view
     assert {r["task"]: r["state"] for r in view.runs} == {"extract": "SUCCESS", "check": "FAILED"}
     assert any(log["level"] == "ERROR" and "no warehouse" in log["message"] for log in view.logs)
+    assert view.state["error"] == "check: no warehouse configured"   # shown above the timeline
+    quiet = run_cell(shell, "%%flow --quiet\n" + ORDERS)
+    assert not quiet.success and "FAILED: check: no warehouse configured" in str(quiet.error)
+
+
+def test_allow_failure_makes_a_failed_execution_a_result(shell: Any) -> None:
+    cell = run_cell(shell, "%%flow --allow-failure --out ex\n" + ORDERS)
+    assert cell.success, cell.stderr
+    assert shell.user_ns["ex"].state == "FAILED"
 
 
 def test_from_task_replays_the_last_execution(shell: Any, jengine: Any) -> None:
-    assert run_cell(shell, "%%flow --out first --quiet\n" + ORDERS).success
+    assert run_cell(shell, "%%flow --allow-failure --out first --quiet\n" + ORDERS).success
     first = shell.user_ns["first"]
     fixed = ORDERS.replace("io.kestra.plugin.core.execution.Fail", "io.kestra.plugin.core.log.Log") \
         .replace("errorMessage:", "message:")
@@ -162,7 +174,7 @@ def test_from_task_replays_the_last_execution(shell: Any, jengine: Any) -> None:
 
 def test_from_task_errors(shell: Any) -> None:
     assert_short_error(run_cell(shell, "%%flow --from check --quiet\n" + ORDERS), "no execution to run from")
-    assert run_cell(shell, "%%flow --quiet\n" + ORDERS).success
+    assert run_cell(shell, "%%flow --allow-failure --quiet\n" + ORDERS).success
     assert_short_error(run_cell(shell, "%%flow --from nope --quiet\n" + ORDERS),
                        "task `nope` did not run", "extract, check")
 
@@ -274,7 +286,7 @@ def test_flow_run_a_stored_flow(shell: Any) -> None:
     assert cell.success, cell.stderr
     assert shell.user_ns["outputs"] == {"greeting": "stored/1"}
     assert shell.user_ns["ex"].state == "SUCCESS"
-    assert cell.bundles(WIDGET)
+    assert cell.bundles(MIME)
     assert_short_error(run_cell(shell, "%flow run company.team.nope"), "company.team.nope is not in the store")
     assert_short_error(run_cell(shell, "%flow run nodot"), "expected NAMESPACE.ID")
     assert_short_error(run_cell(shell, "%flow run company.team.hello"), "Invalid inputs")
@@ -292,7 +304,7 @@ def test_flow_list_and_show(shell: Any) -> None:
     only = run_cell(shell, "%flow list company")
     assert "company.team.hello" in only.bundles("text/plain")[0]
     shown = run_cell(shell, "%flow show {ex.id}")
-    assert shown.success and shown.bundles(WIDGET)
+    assert shown.success and shown.bundles(MIME)
     assert ex_id in shown.bundles("text/html")[0] and "hello from kestra" in shown.bundles("text/html")[0]
     assert_short_error(run_cell(shell, "%flow show nope"), "Execution 'nope' not found")
     assert_short_error(run_cell(shell, "%flow frobnicate"), "Unknown command `%flow frobnicate`")
@@ -392,3 +404,10 @@ def test_flow_resume_kill_pause_act_on_what_another_kernel_drives(shell: Any, je
             shell.run_line_magic("flow", f"replay {paused} --from nope")
     finally:
         other.close()
+
+
+def test_an_undeclared_input_fails_the_cell_with_what_the_flow_declares(shell: Any) -> None:
+    cell = run_cell(shell, "%%flow -i nmae=Ada\n" + SEED)
+    assert not cell.success and type(cell.error).__name__ == "UsageError"
+    assert "Input `nmae` is not declared by company.team.myflow (its inputs: none)" in str(cell.error)
+    assert cell.bundles(MIME) == []   # nothing ran

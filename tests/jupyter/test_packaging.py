@@ -1,4 +1,5 @@
-"""The server extension is enabled by installing the package: the config JSON ships as shared data."""
+"""Installing the package enables the server extension (its config JSON ships as shared data) and the
+JupyterLab extension (built from js/ by the install, shipped under share/jupyter/labextensions)."""
 from __future__ import annotations
 
 import json
@@ -31,6 +32,27 @@ def test_installed_package_enables_the_extension(tmp_path: Path) -> None:
     text = ANSI.sub("", done.stdout + done.stderr)
     assert re.search(r"^\s*kestra_nb enabled\s*$", text, re.MULTILINE), text
     assert re.search(r"^\s*kestra_nb \S+ OK\s*$", text, re.MULTILINE), text
+
+
+def test_installed_package_enables_the_labextension(tmp_path: Path) -> None:
+    """The mime renderer is built, installed and enabled: `jupyter labextension list` says OK."""
+    installed = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "kestra-nb"
+    assert (installed / "package.json").exists(), "reinstall the package (pip install -e .): it builds js/"
+    assert json.loads((installed / "install.json").read_text())["packageName"] == "kestra_nb"
+    built = json.loads((installed / "package.json").read_text())
+    assert built["jupyterlab"]["mimeExtension"] and built["jupyterlab"]["_build"]["load"].startswith("static/")
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path),
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_PLATFORM_DIRS": "1"}
+    done = subprocess.run([sys.executable, "-m", "jupyter", "labextension", "list"], capture_output=True,
+                          text=True, env=env, timeout=120, check=False)
+    text = ANSI.sub("", done.stdout + done.stderr)
+    assert re.search(r"^\s*kestra-nb v\S+ enabled OK \(python, kestra_nb\)\s*$", text, re.MULTILINE), text
+
+
+def test_the_built_bundle_is_not_committed() -> None:
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert "kestra_nb/labextension/" in ignored and "js/node_modules/" in ignored
+    assert (ROOT / "js" / "package-lock.json").exists()   # the lock file is
 
 
 def test_extension_points_are_lazy() -> None:

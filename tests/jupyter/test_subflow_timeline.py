@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
+from kestra_nb.jupyter.display import MIME, bundle, view_state
 from kestra_nb.jupyter.live import family
 from kestra_nb.jupyter.widgets import static
 from kestra_nb.jupyter.widgets.viewmodel import ViewModel
@@ -50,10 +52,11 @@ def test_subflow_row_expands_into_the_child_task_runs(engine):
     assert "execution" not in last
     assert [t["task"] for t in model.task_outputs()] == ["sub", "last"]  # the parent's own outputs only
     assert not model.running()
-    html = static.render_state(model.state())
-    assert f'data-execution="{child_id}"' in html
-    assert f'data-under="{sub["id"]}"' in html
-    assert 'data-task="hello"' in html and "kn-fold" in html
+    state = view_state(model)
+    html = static.twin_html(state)
+    assert "· <code>company.team.child</code>" in html and "· · <code>hello</code>" in html
+    shown = json.loads(bundle(state)[MIME]["view"])["runs"]   # what the renderer folds by
+    assert shown[1]["execution"] == child_id and shown[2]["under"] == [sub["id"]] and shown[0]["subflow"] is True
 
 
 def test_for_each_item_rows_one_child_per_batch_in_order(engine):

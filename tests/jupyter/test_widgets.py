@@ -2,20 +2,16 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from typing import Any
 
-import ipywidgets
 import pytest
 
+from kestra_nb.jupyter.display import MIME, ExecutionDisplay, bundle, execution_bundle, view_state
 from kestra_nb.jupyter.widgets import static
-from kestra_nb.jupyter.widgets.view import ExecutionView
 from kestra_nb.jupyter.widgets.viewmodel import STATE_COLORS, ViewModel
 from tests.jupyter.conftest import SEED
-
-WIDGET = "application/vnd.jupyter.widget-view+json"
 
 NESTED = """id: nested
 namespace: company.team
@@ -80,13 +76,13 @@ def test_attempts_marker(jengine: Any) -> None:
     model, _ = model_of(jengine, RETRIED)
     (row,) = model.rows()
     assert row["attempts"] == 3 and row["state"] == "FAILED"
-    html = static.timeline_html(model.summary(), model.rows(), model.now())
-    assert 'class="kn-attempts" title="3 attempts">&#x21bb;3<' in html
+    assert view_state(model)["runs"][0]["attempts"] == 3          # the renderer draws ↻3 from it
+    assert "<code>flaky</code> (3 attempts)" in static.twin_html(view_state(model))
     single, _ = model_of(jengine, SEED)
-    assert "kn-attempts" not in static.timeline_html(single.summary(), single.rows(), single.now())
+    assert "attempts)" not in static.twin_html(view_state(single))
 
 
-def test_queued_part_is_lighter_and_precedes_the_running_part() -> None:
+def test_the_twin_draws_queued_then_running_and_grows_with_the_clock() -> None:
     doc = {"id": "e", "namespace": "n", "flowId": "f", "flowRevision": 1,
            "state": {"current": "RUNNING", "histories": [{"state": "CREATED", "date": "2026-01-01T00:00:00Z"},
                                                          {"state": "RUNNING", "date": "2026-01-01T00:00:00.1Z"}]},
@@ -97,17 +93,14 @@ def test_queued_part_is_lighter_and_precedes_the_running_part() -> None:
     model.update(doc)
     (row,) = model.rows()
     assert (row["created"], row["running"], row["end"]) == (200.0, 600.0, None)
-    html = static.timeline_html(model.summary(), model.rows(), now=1000.0)
-    queued = re.search(r'class="kn-queued" data-state="RUNNING" style="left:([\d.]+)%;width:([\d.]+)%', html)
-    bar = re.search(r'class="kn-bar" data-state="RUNNING" data-task="work" style="left:([\d.]+)%;width:([\d.]+)%;'
-                    r'background:(#\w+)', html)
-    assert queued and bar
-    assert [float(x) for x in queued.groups()] == [20.0, 40.0]
-    assert [float(x) for x in bar.groups()[:2]] == [60.0, 40.0]  # grows up to `now` while running
-    assert bar.group(3) == STATE_COLORS["RUNNING"]
-    assert ".kn-queued{opacity:.35}" in static.CSS
-    later = static.timeline_html(model.summary(), model.rows(), now=2000.0)
-    assert 'left:30.000%;width:70.000%' in later  # the running part grew with the clock
+    assert static.bar(row, 1000.0, 1000.0) == "·" * 6 + "░" * 12 + "█" * 12
+    assert static.bar(row, 2000.0, 2000.0) == "·" * 3 + "░" * 6 + "█" * 21   # the running part grew
+    ended = dict(row, end=700.0, state="SUCCESS")
+    assert static.bar(ended, 1000.0, 1000.0) == "·" * 6 + "░" * 12 + "█" * 3 + "·" * 9
+    instant = dict(row, created=0.0, running=0.0, end=0.0)
+    assert static.bar(instant, 1000.0, 1000.0) == "█" + "·" * 29           # a task run is never invisible
+    html = static.twin_html(view_state(model, epoch_ms=model.origin + 1000))
+    assert f'color:{STATE_COLORS["RUNNING"]}">{"·" * 6}{"░" * 12}{"█" * 12}</code>' in html
 
 
 def test_kestra_state_colours() -> None:
@@ -121,81 +114,155 @@ def test_kestra_state_colours() -> None:
     assert set(STATE_COLORS) == {s.value for s in StateType}
 
 
-def test_widget_model_state(jengine: Any) -> None:
+def test_the_display_state_is_the_view_bounded_without_the_document(jengine: Any) -> None:
     model, ex = model_of(jengine, SEED)
-    view = ExecutionView(model)
-    state = view.get_state()
+    view = ExecutionDisplay(model)
+    state = view.state
+    assert state["v"] == 1 and "document" not in state
     assert state["summary"]["state"] == "SUCCESS" and state["summary"]["id"] == ex.id
     assert state["summary"]["namespace"] == "company.team" and state["summary"]["flowId"] == "myflow"
-    assert state["runs"] == [{**model.rows()[0]}] and state["runs"][0]["task"] == "mytask"
+    assert state["runs"] == model.rows() and state["runs"][0]["task"] == "mytask"
     assert state["outputs"] == {"mydata": "hello from kestra"}
     assert state["task_outputs"] == [{"task": "mytask", "value": None, "outputs": {"value": "hello from kestra"}}]
-    assert state["colors"] == STATE_COLORS
-    assert state["document"]["id"] == ex.id and state["document"]["state"]["current"] == "SUCCESS"
+    assert state["colors"] == STATE_COLORS and state["error"] == ""
+    assert state["hidden"] == {"runs": 0, "logs": 0, "task_outputs": 0}
     assert [log["message"] for log in state["logs"]] == [e.message for e in jengine.store.list_logs(ex.id)]
-    assert "export default" in state["_esm"] and "kn-bar" in state["_esm"]
-    # ONE widget model for the whole view, whatever the number of task runs
-    saved = ipywidgets.Widget.get_manager_state(widgets=[view])["state"]
-    assert [m["model_name"] for m in saved.values()] == ["AnyModel"]
-    json.dumps(saved)  # what nbclient stores must be JSON
-
-
-def test_push_sends_only_what_changed(jengine: Any) -> None:
-    model, _ = model_of(jengine, NESTED)
-    view = ExecutionView(model)
-    sent: list[dict[str, Any]] = []
-    view.send_state = lambda key=None: sent.append({"keys": key})  # type: ignore[method-assign]
-    view.push(model, document=False)
-    assert view.updates == 1
-    # hold_sync batches the changed traits in one message; only `now` moved
-    assert len(sent) == 1 and set(sent[0]["keys"]) <= {"now"}
-
-
-def test_widget_bundle_carries_the_static_html(jengine: Any) -> None:
-    model, ex = model_of(jengine, SEED)
-    data, _ = ExecutionView(model)._repr_mimebundle_()
-    assert set(data) == {"text/plain", WIDGET, "text/html"}
+    data = view._repr_mimebundle_()
+    assert set(data) == {MIME, "text/html", "text/plain"}
     assert data["text/plain"] == f"Execution {ex.id} of company.team.myflow: SUCCESS"
-    html = data["text/html"]
-    assert "<style>" in html and 'class="kn-bar" data-state="SUCCESS"' in html
-    assert f"background:{STATE_COLORS['SUCCESS']}" in html and "hello from kestra" in html
-    assert "Execution JSON" in html and "Logs (1)" in html
+    json.dumps(data)   # what the notebook saves is JSON
 
 
-def test_static_html_sections(jengine: Any) -> None:
+class Handle:
+    def __init__(self) -> None:
+        self.updates: list[dict[str, Any]] = []
+
+    def update(self, data: dict[str, Any], raw: bool = False) -> None:
+        assert raw
+        self.updates.append(data)
+
+
+def test_push_replaces_the_display_with_the_current_state(jengine: Any) -> None:
     model, _ = model_of(jengine, NESTED)
-    html = static.render_state(model.state())
-    assert html.count('class="kn-row"') == 8
-    assert html.count('<tr data-level="INFO">') == 4  # the leaf logs
-    assert "a-1" in html and "b-2" in html
-    assert '<span class="kn-key">task outputs</span>' in html
+    view = ExecutionDisplay(model)
+    view.handle = Handle()
+    view.push(model)
+    view.error = "it broke"
+    view.refresh()
+    assert view.updates == 2 and len(view.handle.updates) == 2
+    last = view.handle.updates[-1]
+    assert json.loads(last[MIME]["view"])["error"] == "it broke" and "it broke" in last["text/html"]
+    assert last["text/plain"].endswith("\nit broke")
+
+
+def test_a_failed_execution_shows_its_error_first(jengine: Any) -> None:
     failed, _ = model_of(jengine, RETRIED)
-    html = static.render_state(failed.state())
-    assert 'data-state="FAILED"' in html and STATE_COLORS["FAILED"] in html
-    assert '<tr data-level="ERROR">' in html and "always" in html
+    state = view_state(failed)
+    assert state["error"] == "flaky: always"
+    html = static.twin_html(state)
+    assert html.index("always") < html.index("<code>flaky</code>")   # before the timeline
+    assert f"background:{STATE_COLORS['FAILED']}" in html
 
 
-def test_json_tree_escapes_and_collapses() -> None:
-    html = static.json_tree({"a": {"b": [1, True, None, "<x>"]}}, "outputs")
-    assert html.startswith("<details open><summary><span class=\"kn-key\">outputs</span>")
-    assert "&lt;x&gt;" in html and "<x>" not in html
-    assert '<span class="kn-num">1</span>' in html and '<span class="kn-lit">true</span>' in html
+def test_twin_sections(jengine: Any) -> None:
+    model, _ = model_of(jengine, NESTED)
+    html = static.twin_html(view_state(model))
+    assert html.count("<li><code") == 8 + 5   # the 8 task runs' rows, then the 4 leaf logs and Return's
+    assert "<em>a</em>" in html and "<code>leaf</code> <em>2</em>" in html and "· · <code>leaf</code>" in html
+    assert "<strong>Logs</strong>" in html and "a-1" in html and "b-2" in html
+    seed, _ = model_of(jengine, SEED)
+    assert "<code>mydata</code>: <code>hello from kestra</code>" in static.twin_html(view_state(seed))
+
+
+def test_the_twin_reads_the_same_once_sanitized(jengine: Any) -> None:
+    """nbconvert's sanitize_html keeps only a few tags and escapes the others (they would show as text):
+    the twin uses those tags alone, and loses only its inline styles."""
+    from nbconvert.preprocessors.sanitize import SanitizeHTML
+
+    model, _ = model_of(jengine, NESTED)
+    html = static.twin_html(view_state(model))
+    clean = SanitizeHTML().sanitize_html_tags(html)
+    assert "&lt;" not in clean and "style=" not in clean
+    assert clean.count("<li>") == html.count("<li>") and "█" in clean and "SUCCESS" in clean
+
+
+def test_values_are_escaped_everywhere(jengine: Any) -> None:
+    flow = """id: hostile
+namespace: company.team
+tasks:
+  - id: evil
+    type: io.kestra.plugin.core.debug.Return
+    format: "<img src=x onerror=alert(1)><script>alert(2)</script>"
+outputs:
+  - id: out
+    type: STRING
+    value: "{{ outputs.evil.value }}"
+"""
+    model, _ = model_of(jengine, flow)
+    html = static.twin_html(view_state(model))
+    assert "<img" not in html and "<script" not in html and "&lt;script&gt;" in html
+
+
+def test_an_output_stays_small_whatever_the_execution(jengine: Any) -> None:
+    foreach = """id: many
+namespace: company.team
+tasks:
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEach
+    values: "{{ range(1, 150) }}"
+    tasks:
+      - id: one
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{ taskrun.value }}"
+"""
+    model, ex = model_of(jengine, foreach)
+    assert len(ex.task_run_list) == 151
+    size = ExecutionDisplay(model).size()
+    assert size <= 60_000, size          # issue 15: a 150-item ForEach's saved output ≤ 60 KB
+    big = ViewModel()
+    doc = dict(jengine.store.get_execution_document(ex.id))
+    runs = doc["taskRunList"]
+    doc["taskRunList"] = [dict(runs[1 + i % 150], id=f"r{i}") for i in range(10_000)]
+    big.update(doc)
+    big.add_logs({"level": "INFO", "message": "x" * 50_000, "taskId": "one"} for _ in range(3_000))
+    state = view_state(big)
+    assert len(state["runs"]) == 250 and state["hidden"]["runs"] == 10_000 - 250
+    assert len(state["logs"]) == 200 and len(state["logs"][0]["message"]) < 600
+    assert ExecutionDisplay(big).size() < 200_000
+    assert "more task runs" in bundle(state)["text/html"]
 
 
 def test_execution_reprs(jengine: Any) -> None:
+    """`%load_ext kestra_nb` registers the rich display of what `run()` returns."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from kestra_nb.jupyter.display import register_formatter
+
     ex = jengine.run(SEED)
-    html = ex._repr_html_()
-    assert 'class="kn-view kn-static"' in html and "hello from kestra" in html and ex.id in html
-    bundle = ex._repr_mimebundle_()
-    assert bundle["text/plain"] == repr(ex) and bundle["text/html"] == html
+    ip = InteractiveShell.instance()
+    register_formatter(ip)
+    data, _ = ip.display_formatter.format(ex)
+    assert data[MIME]["summary"]["id"] == ex.id and "hello from kestra" in data["text/html"]
+    assert data == {**execution_bundle(ex.to_dict()), "text/plain": data["text/plain"]}
+    view = json.loads(data[MIME]["view"])   # the saved view: rows without their defaults, times to 0.1 ms
+    assert view["runs"][0]["task"] == "mytask" and "attempts" not in view["runs"][0]
+    assert view["outputs"] == {"mydata": "hello from kestra"}
 
 
 def test_the_model_imports_no_jupyter_code() -> None:
     code = ("import sys, kestra_nb, kestra_nb.model.execution, kestra_nb.engine;"
-            "bad = [m for m in ('IPython', 'ipywidgets', 'anywidget', 'jupyter_server', 'kestra_nb.jupyter') "
+            "bad = [m for m in ('IPython', 'ipywidgets', 'jupyter_server', 'kestra_nb.jupyter') "
             "if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("ms, text", [(None, ""), (0.25, "0.2 ms"), (12.4, "12 ms"), (1234, "1.23 s"),
+                                      (125_000, "2m 05s")])
+def test_format_ms(ms: float | None, text: str) -> None:
+    from kestra_nb.jupyter.widgets.viewmodel import format_ms
+
+    assert format_ms(ms) == text
 
 
 @pytest.mark.parametrize("ms, text", [(None, ""), (0.25, "0.2 ms"), (12.4, "12 ms"), (1234, "1.23 s"),
@@ -214,9 +281,12 @@ def test_a_paused_execution_says_how_to_resume_it(jengine: Any) -> None:
     model.update(jengine.store.get_execution_document(execution_id))
     hint = model.summary()["hint"]
     assert f"%flow resume {execution_id}" in hint and f"kestra-nb resume {execution_id}" in hint
-    html = static.header_html(model.summary(), model.now())
-    assert 'class="kn-hint"' in html and f"%flow resume {execution_id}" in html
+    assert f"%flow resume {execution_id}" in static.twin_html(view_state(model))
     jengine.resume(execution_id, inputs={"reason": "seen"})
     model.update(jengine._call(jengine.wait_async(execution_id)).result(10).to_dict())
     assert model.summary()["hint"] == ""
-    assert "kn-hint" not in static.header_html(model.summary(), model.now())
+    assert "%flow resume" not in static.twin_html(view_state(model))
+
+
+def test_the_killed_badge_reads(jengine: Any) -> None:
+    assert "color:#1f2328" in static.badge("KILLED") and "color:#fff" in static.badge("SUCCESS")

@@ -421,3 +421,33 @@ def test_unknown_types_do_not_cascade(problems):
         ("tasks[0].type", "Invalid type: io.kestra.plugin.core.flow.Nope", 5, 5),
         ("tasks", "Duplicate task id with name [x]", 9, 5),
     ]
+
+
+def test_a_misspelled_type_or_property_gets_a_did_you_mean() -> None:
+    from kestra_nb.errors import FlowValidationError
+    from kestra_nb.parsing import parse_flow
+
+    source = dedent("""\
+        id: a
+        namespace: b
+        taks: []
+        tasks:
+          - id: t
+            type: io.kestra.plugin.core.debug.Retrun
+          - id: u
+            type: io.kestra.plugin.core.debug.Return
+            fromat: x
+            retry: {type: constant, intervl: PT1S, maxAttempt: 2}
+          - id: v
+            type: Zzz
+        """)
+    try:
+        parse_flow(source)
+    except FlowValidationError as exc:
+        messages = {v.path: v.message for v in exc.violations}
+    assert messages["taks"] == 'Unrecognized field "taks"; did you mean "tasks"?'
+    assert messages["tasks[0].type"] == ('Invalid type: io.kestra.plugin.core.debug.Retrun; did you mean '
+                                         '"io.kestra.plugin.core.debug.Return"?')
+    assert messages["tasks[1].fromat"] == 'Unrecognized field "fromat"; did you mean "format"?'
+    assert messages["tasks[1].retry.intervl"] == 'Unrecognized field "intervl"; did you mean "interval"?'
+    assert messages["tasks[2].type"] == "Invalid type: Zzz"   # nothing close: no guess

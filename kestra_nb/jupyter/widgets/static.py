@@ -1,68 +1,31 @@
-"""The static HTML rendition of an execution: what viewers without widgets (nbconvert, GitHub) show.
+"""The `text/html` twin of the execution view: what a saved notebook shows where the extension is not.
 
-It is the same markup and CSS classes as the live widget's (`view.py` draws it in JavaScript from the same
-view-model state), with every section laid out one after another instead of tabs: header, timeline,
-Outputs (collapsible JSON), Logs, and the execution JSON (collapsed).
+It must read well everywhere: nbconvert as it is and with `sanitize_html` (whose bleach allow-list keeps
+only a, abbr, b, blockquote, code, em, i, li, ol, strong, ul, and drops every attribute but a link's href and
+title), nbviewer and GitHub. So it is made of those tags alone; colours and layout are inline `style`
+attributes, which a sanitizer drops without a trace, and the timeline is text (bars of block characters in
+<code>), which survives them all. No script, no <style>, bounded (see `display.MAX_ROWS`): the first rows,
+the error, the flow outputs and the last log lines.
 """
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from .viewmodel import (
-    LEVEL_COLORS,
-    STATE_COLORS,
-    ViewModel,
-    file_url,
-    format_ms,
-    is_file_uri,
-)
+from .viewmodel import LEVEL_COLORS, STATE_COLORS, file_url, format_ms, is_file_uri
 
-CSS = """
-.kn-view{font-family:var(--jp-ui-font-family,system-ui,sans-serif);font-size:12px;
-  color:var(--jp-ui-font-color1,#1f2328);border:1px solid var(--jp-border-color2,#d0d7de);border-radius:6px;
-  padding:8px 10px;max-width:100%;box-sizing:border-box;background:var(--jp-layout-color1,#fff)}
-.kn-view *{box-sizing:border-box}
-.kn-head{display:flex;flex-wrap:wrap;align-items:center;gap:8px;margin-bottom:6px;line-height:18px}
-.kn-badge{color:#fff;border-radius:4px;padding:1px 7px;font-weight:600;font-size:11px}
-.kn-flow{font-weight:600}
-.kn-hint{margin:0 0 6px;padding:3px 6px;border-left:3px solid #918BA9;background:var(--jp-layout-color2,#f6f8fa);
-  font-family:var(--jp-code-font-family,monospace);font-size:11px;overflow-wrap:anywhere}
-.kn-muted{color:var(--jp-ui-font-color2,#656d76)}
-.kn-label-chip{border:1px solid var(--jp-border-color2,#d0d7de);border-radius:10px;padding:0 6px;font-size:11px}
-.kn-tl{max-height:420px;overflow-y:auto;border-top:1px solid var(--jp-border-color3,#eaeef2)}
-.kn-row{display:grid;grid-template-columns:minmax(120px,28%) 1fr 70px;align-items:center;height:20px;
-  line-height:18px;border-bottom:1px solid var(--jp-border-color3,#eaeef2)}
-.kn-label{white-space:nowrap;overflow:hidden;text-overflow:ellipsis;padding-right:6px}
-.kn-value{color:var(--jp-ui-font-color2,#656d76)}
-.kn-attempts{margin-left:4px;font-size:10px;font-weight:600;color:#DD5F00}
-.kn-track{position:relative;height:12px;background:var(--jp-layout-color2,#f6f8fa);border-radius:2px}
-.kn-queued,.kn-bar{position:absolute;top:0;height:12px;min-width:2px;border-radius:2px}
-.kn-queued{opacity:.35}
-.kn-dur{text-align:right;color:var(--jp-ui-font-color2,#656d76);font-variant-numeric:tabular-nums}
-.kn-empty{padding:6px 0;color:var(--jp-ui-font-color2,#656d76)}
-.kn-tabs{display:flex;gap:2px;margin-top:8px;border-bottom:1px solid var(--jp-border-color2,#d0d7de)}
-.kn-tab{border:0;background:none;padding:3px 10px;cursor:pointer;color:var(--jp-ui-font-color2,#656d76);
-  font:inherit;border-bottom:2px solid transparent}
-.kn-tab.kn-active{color:var(--jp-ui-font-color1,#1f2328);border-bottom-color:#8405FF}
-.kn-pane{padding:6px 0;max-height:360px;overflow:auto}
-.kn-section>summary{cursor:pointer;font-weight:600;margin-top:6px}
-.kn-json{font-family:var(--jp-code-font-family,monospace);font-size:11px;line-height:16px}
-.kn-json details>summary{cursor:pointer;list-style:none}
-.kn-json details>summary::before{content:'\\25B8 ';color:var(--jp-ui-font-color2,#656d76)}
-.kn-json details[open]>summary::before{content:'\\25BE '}
-.kn-json .kn-children{padding-left:14px}
-.kn-key{color:#8405FF}.kn-str{color:#029E73}.kn-num{color:#1761FD}.kn-lit{color:#DD5F00}
-a.kn-file{text-decoration:underline dotted;cursor:pointer}a.kn-file::after{content:' \2913';color:#1761FD}
-.kn-logs{border-collapse:collapse;width:100%;font-family:var(--jp-code-font-family,monospace);font-size:11px}
-.kn-logs td{padding:1px 6px;vertical-align:top;border-bottom:1px solid var(--jp-border-color3,#eaeef2)}
-.kn-logs td.kn-msg{white-space:pre-wrap;word-break:break-word}
-.kn-filters{display:flex;gap:8px;align-items:center;margin-bottom:4px}
-.kn-filters select{font:inherit;font-size:11px}
-.kn-pre{font-family:var(--jp-code-font-family,monospace);font-size:11px;white-space:pre;margin:0}
-"""
+TWIN_ROWS = 40      # timeline rows in the twin (the mime output has more)
+TWIN_LOGS = 20      # the last log lines in the twin
+TWIN_TEXT = 300     # characters of one value or message in the twin
+BAR = 30            # characters of a timeline bar
+DARK_TEXT = frozenset({"KILLED", "KILLING"})   # light badges: dark text reads on them (white did at 1.3:1)
+
+_BOX = ("border-left:4px solid {color};margin:4px 0;padding:4px 10px;font-family:system-ui,sans-serif;"
+        "font-size:12px;line-height:18px")
+_LIST = "list-style:none;margin:2px 0;padding:0"
+_MONO = "font-family:monospace;font-size:11px"
 
 
 def color(state: str) -> str:
@@ -70,163 +33,108 @@ def color(state: str) -> str:
     return STATE_COLORS.get(state, "#918BA9")
 
 
-def header_html(summary: Mapping[str, Any], now: float) -> str:
-    """The badge, flow, revision, execution id, labels and total duration."""
-    state = summary.get("state", "CREATED")
-    total = summary["end"] if summary.get("end") is not None else now
-    labels = "".join(f'<span class="kn-label-chip">{escape(text)}</span>' for text in summary.get("labels") or ())
-    revision = f' <span class="kn-muted">rev {summary["revision"]}</span>' if summary.get("revision") else ""
-    return (f'<div class="kn-head"><span class="kn-badge" data-state="{escape(state)}" '
-            f'style="background:{color(state)}">{escape(state)}</span>'
-            f'<span class="kn-flow">{escape(summary.get("namespace", ""))}.{escape(summary.get("flowId", ""))}'
-            f'</span>{revision}<span class="kn-muted kn-exid">{escape(summary.get("id", ""))}</span>{labels}'
-            f'<span class="kn-total" title="total duration">{format_ms(total)}</span></div>'
-            + (f'<div class="kn-hint">{escape(summary["hint"])}</div>' if summary.get("hint") else ""))
+def badge(state: str) -> str:
+    fg = "#1f2328" if state in DARK_TEXT else "#fff"
+    return (f'<b style="background:{color(state)};color:{fg};padding:0 6px;border-radius:3px">'
+            f'{escape(state)}</b>')
 
 
-def timeline_html(summary: Mapping[str, Any], rows: list[Mapping[str, Any]], now: float) -> str:
-    """The Gantt rows: a lighter queued part, the running part in the state's colour, the duration."""
-    if not rows:
-        return '<div class="kn-tl"><div class="kn-empty">No task run yet</div></div>'
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= TWIN_TEXT else f"{text[:TWIN_TEXT]}…"
+
+
+def bar(row: Mapping[str, Any], total: float, now: float) -> str:
+    """A row's Gantt bar as text: `·` before it was created, `░` queued, `█` running, `·` after."""
+    def cell(ms: float) -> int:
+        return max(0, min(BAR, round(ms / total * BAR)))
+
+    end = row["end"] if row["end"] is not None else now
+    created = cell(row["created"])
+    running = cell(row["running"]) if row["running"] is not None else cell(end)
+    stop = max(cell(end), running + 1 if row["running"] is not None else running, created + 1)
+    stop = min(stop, BAR)
+    running = min(max(running, created), stop)
+    return "·" * created + "░" * (running - created) + "█" * (stop - running) + "·" * (BAR - stop)
+
+
+def twin_html(state: Mapping[str, Any]) -> str:
+    """The twin of one view state (display.view_state)."""
+    summary = state.get("summary") or {}
+    current = summary.get("state", "CREATED")
+    now = state.get("now") or 0.0
+    runs = state.get("runs") or []
     total = summary["end"] if summary.get("end") is not None else now
-    total = max(total, *(r["end"] or 0 for r in rows), 0.001)
-    out = ['<div class="kn-tl">']
-    for row in rows:
-        state = row["state"]
-        fill = color(state)
-        end = row["end"] if row["end"] is not None else now
-        running = row["running"]
-        queued_to = running if running is not None else end
-        value = f' <span class="kn-value">{escape(str(row["value"]))}</span>' if row.get("value") is not None else ""
-        attempts = (f'<span class="kn-attempts" title="{row["attempts"]} attempts">&#x21bb;{row["attempts"]}</span>'
-                    if row["attempts"] > 1 else "")
-        label = f'{escape(row["task"])}{value}{attempts}'
-        if row.get("subflow"):
-            label = f'<span class="kn-fold">&#x25BE;</span>{label}'
-        nested = ""
-        if row.get("execution"):  # a row of a child execution (subflow), folded under `under`
-            nested = (f' data-execution="{escape(row["execution"])}" data-under="{escape(" ".join(row["under"]))}"'
-                      + (' data-kind="execution"' if row.get("kind") == "execution" else ""))
-        bar = ""
-        if running is not None:
-            bar = (f'<div class="kn-bar" data-state="{state}" data-task="{escape(row["task"])}" '
-                   f'style="left:{_pct(running, total)}%;width:{_pct(end - running, total)}%;background:{fill}">'
-                   f'</div>')
-        out.append(
-            f'<div class="kn-row" data-id="{escape(row["id"])}" data-task="{escape(row["task"])}" '
-            f'data-state="{state}"{nested} title="{escape(row["task"])} {state}">'
-            f'<div class="kn-label" style="padding-left:{row["depth"] * 14}px">{label}</div>'
-            f'<div class="kn-track"><div class="kn-queued" data-state="{state}" '
-            f'style="left:{_pct(row["created"], total)}%;width:{_pct(queued_to - row["created"], total)}%;'
-            f'background:{fill}"></div>{bar}</div>'
-            f'<div class="kn-dur">{format_ms(end - row["created"])}</div></div>')
-    out.append("</div>")
+    total = max([total, *(r["end"] or 0 for r in runs), 0.001])
+    execution_id = str(summary.get("id", ""))
+    revision = f" rev {summary['revision']}" if summary.get("revision") else ""
+    labels = "".join(f" <em>{escape(label)}</em>" for label in summary.get("labels") or ())
+    out = [f'<blockquote style="{_BOX.format(color=color(current))}">',
+           f'{badge(current)} <strong>{escape(summary.get("namespace", ""))}.{escape(summary.get("flowId", ""))}'
+           f'</strong>{revision} <code>{escape(execution_id)}</code> {format_ms(total)}{labels}']
+    notes = []
+    if state.get("error"):
+        notes.append(f'<li><strong style="color:#AB0009">Error</strong> '
+                     f'<code style="white-space:pre-wrap">{escape(_short(state["error"]))}</code></li>')
+    if summary.get("hint"):
+        notes.append(f"<li><em>{escape(summary['hint'])}</em></li>")
+    if notes:
+        out.append(f'<ul style="{_LIST}">{"".join(notes)}</ul>')
+    out.append(_timeline(runs, total, now, (state.get("hidden") or {}).get("runs", 0)))
+    out.append(_outputs(state.get("outputs") or {}, execution_id))
+    out.append(_logs(state.get("logs") or [], (state.get("hidden") or {}).get("logs", 0)))
+    out.append("</blockquote>")
     return "".join(out)
 
 
-def _pct(value: float, total: float) -> str:
-    return f"{max(0.0, min(100.0, value / total * 100)):.3f}"
+def _timeline(runs: list[Mapping[str, Any]], total: float, now: float, hidden: int) -> str:
+    if not runs:
+        return f'<ul style="{_LIST}"><li><em>No task run yet</em></li></ul>'
+    items = []
+    for row in runs[:TWIN_ROWS]:
+        state = row["state"]
+        value = f" <em>{escape(_short(row['value']))}</em>" if row.get("value") is not None else ""
+        attempts = f" ({row['attempts']} attempts)" if row.get("attempts", 0) > 1 else ""
+        end = row["end"] if row["end"] is not None else now
+        items.append(
+            f'<li><code style="{_MONO};color:{color(state)}">{bar(row, total, now)}</code> '
+            f'<b style="color:{color(state)}">{escape(state)}</b> {"· " * row["depth"]}'
+            f'<code>{escape(row["task"])}</code>{value}{attempts} {format_ms(end - row["created"])}</li>')
+    more = len(runs) - TWIN_ROWS + hidden if len(runs) > TWIN_ROWS else hidden
+    if more > 0:
+        items.append(f"<li><em>{more} more task runs (open the notebook in JupyterLab, or `%flow show`)</em></li>")
+    return f'<ul style="{_LIST}">{"".join(items)}</ul>'
 
 
-Link = Callable[[str], str]   # a `kestra:///` URI -> the URL that downloads it
+def _outputs(outputs: Mapping[str, Any], execution_id: str) -> str:
+    if not outputs:
+        return ""
+    items = []
+    for key, value in list(outputs.items())[:50]:
+        if is_file_uri(value) and execution_id:
+            shown = f'<a href="{escape(file_url(execution_id, value))}">{escape(value)}</a>'
+        else:
+            shown = f"<code>{escape(_short(value))}</code>"
+        items.append(f"<li><code>{escape(str(key))}</code>: {shown}</li>")
+    return f'<strong>Outputs</strong><ul style="{_LIST}">{"".join(items)}</ul>'
 
 
-def json_tree(value: Any, key: str | None = None, depth: int = 0, open_depth: int = 1,
-              link: Link | None = None) -> str:
-    """A value as nested collapsible <details> (maps and lists), open down to `open_depth`; with `link`,
-    `kestra:///` file URIs are download links."""
-    name = f'<span class="kn-key">{escape(key)}</span>: ' if key is not None else ""
-    if isinstance(value, Mapping) and value:
-        items = "".join(json_tree(v, str(k), depth + 1, open_depth, link) for k, v in value.items())
-        opened = " open" if depth < open_depth else ""
-        return (f'<details{opened}><summary>{name}<span class="kn-muted">{{{len(value)}}}</span></summary>'
-                f'<div class="kn-children">{items}</div></details>')
-    if isinstance(value, list) and value:
-        items = "".join(json_tree(v, str(i), depth + 1, open_depth, link) for i, v in enumerate(value))
-        opened = " open" if depth < open_depth else ""
-        return (f'<details{opened}><summary>{name}<span class="kn-muted">[{len(value)}]</span></summary>'
-                f'<div class="kn-children">{items}</div></details>')
-    return f"<div>{name}{_scalar(value, link)}</div>"
-
-
-def _scalar(value: Any, link: Link | None = None) -> str:
-    if isinstance(value, str):
-        text = f'<span class="kn-str">{escape(json.dumps(value, ensure_ascii=False))}</span>'
-        if link is not None and is_file_uri(value):
-            name = escape(value.rstrip("/").rsplit("/", 1)[-1])
-            return (f'<a class="kn-file" href="{escape(link(value))}" data-uri="{escape(value)}" '
-                    f'target="_blank" rel="noopener" download="{name}" title="Download {name}">{text}</a>')
-        return text
-    if isinstance(value, bool) or value is None:
-        return f'<span class="kn-lit">{json.dumps(value)}</span>'
-    if isinstance(value, (int, float)):
-        return f'<span class="kn-num">{json.dumps(value)}</span>'
-    if isinstance(value, Mapping):
-        return '<span class="kn-muted">{}</span>'
-    if isinstance(value, list):
-        return '<span class="kn-muted">[]</span>'
-    return f'<span class="kn-str">{escape(str(value))}</span>'
-
-
-def outputs_html(outputs: Mapping[str, Any], task_outputs: list[Mapping[str, Any]],
-                 execution_id: str | None = None, base_url: str | None = None) -> str:
-    """Flow outputs, then each task run's outputs, as collapsible JSON; with the execution's id, file URIs
-    link to their download through the Jupyter server extension (under `base_url`, see viewmodel.base_url)."""
-    link: Link | None = None
-    if execution_id:
-        def link(uri: str) -> str:
-            return file_url(execution_id, uri, base_url)
-    parts = ['<div class="kn-json kn-outputs">']
-    parts.append(json_tree(dict(outputs), "outputs", 0, 2, link) if outputs else
-                 '<div class="kn-muted">No flow outputs</div>')
-    if task_outputs:
-        tasks = {f'{t["task"]}' + (f'[{t["value"]}]' if t.get("value") is not None else ""): t["outputs"]
-                 for t in task_outputs}
-        parts.append(json_tree(tasks, "task outputs", 0, 0, link))
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def logs_html(logs: list[Mapping[str, Any]]) -> str:
-    """Every log line: time since start, level, task run, message."""
+def _logs(logs: list[Mapping[str, Any]], hidden: int) -> str:
     if not logs:
-        return '<div class="kn-muted">No logs</div>'
-    rows = []
-    for entry in logs:
-        level = entry.get("level", "INFO")
-        task = entry.get("task") or ""
-        if entry.get("value") is not None:
-            task += f'[{entry["value"]}]'
-        rows.append(
-            f'<tr data-level="{escape(level)}"><td class="kn-muted">{format_ms(entry.get("t"))}</td>'
-            f'<td style="color:{LEVEL_COLORS.get(level, "#918BA9")};font-weight:600">{escape(level)}</td>'
-            f'<td>{escape(task)}</td><td class="kn-msg">{escape(entry.get("message", ""))}</td></tr>')
-    return f'<table class="kn-logs">{"".join(rows)}</table>'
+        return ""
+    shown = logs[-TWIN_LOGS:]
+    earlier = len(logs) - len(shown) + hidden
+    items = []
+    for line in shown:
+        level = str(line.get("level", "INFO"))
+        task = str(line.get("task") or "")
+        if line.get("value") is not None:
+            task += f"[{line['value']}]"
+        items.append(f'<li><code style="{_MONO}">{format_ms(line.get("t"))}</code> '
+                     f'<b style="color:{LEVEL_COLORS.get(level, "#918BA9")}">{escape(level)}</b> '
+                     f'<code>{escape(task)}</code> {escape(_short(str(line.get("message", ""))))}</li>')
+    heading = f"Logs (the last {len(shown)} of {len(shown) + earlier})" if earlier else "Logs"
+    return f'<strong>{heading}</strong><ul style="{_LIST}">{"".join(items)}</ul>'
 
 
-def render_state(state: Mapping[str, Any], error: str = "") -> str:
-    """The whole static view of a view-model state (see ViewModel.state)."""
-    summary, now = state["summary"], state["now"]
-    logs = state["logs"]
-    document = json.dumps(state["document"], indent=2, ensure_ascii=False)
-    problem = f'<div class="kn-error" style="color:#AB0009">{escape(error)}</div>' if error else ""
-    return (f'<div class="kn-view kn-static"><style>{CSS}</style>{header_html(summary, now)}{problem}'
-            f'{timeline_html(summary, state["runs"], now)}'
-            f'<details class="kn-section" open><summary>Outputs</summary>'
-            f'{outputs_html(state["outputs"], state["task_outputs"], summary.get("id"))}</details>'
-            f'<details class="kn-section"{" open" if logs else ""}><summary>Logs ({len(logs)})</summary>'
-            f'{logs_html(logs)}</details>'
-            f'<details class="kn-section"><summary>Execution JSON</summary>'
-            f'<pre class="kn-pre">{escape(document)}</pre></details></div>')
-
-
-def execution_html(document: Mapping[str, Any], logs: list[Any] | None = None) -> str:
-    """The static view of one execution document (and its logs, when given)."""
-    model = ViewModel()
-    model.update(document)
-    model.add_logs(logs or ())
-    return render_state(model.state(epoch_ms=(model.origin or 0) + model.latest()))
-
-
-__all__ = ["CSS", "color", "execution_html", "header_html", "json_tree", "logs_html", "outputs_html",
-           "render_state", "timeline_html"]
+__all__ = ["BAR", "badge", "bar", "color", "twin_html"]

@@ -1,6 +1,8 @@
-// The live execution view (anywidget ESM, no build step): header, Gantt timeline, then tabs for Outputs,
-// Logs (task and level filters) and the execution JSON. It draws the same markup and classes as the
-// static HTML of kestra_nb/jupyter/widgets/static.py, from the traits the kernel syncs.
+// The execution view, ONE ES module for every host: the JupyterLab / Notebook 7 mime renderer of
+// application/vnd.kestra.execution+json (js/src/index.ts), and the standalone server's pages. It draws a
+// view-model state (kestra_nb/jupyter/display.py `view_state`): header (with the error first when there is
+// one), Gantt timeline, then tabs for Outputs and Logs (task and level filters). Every value from a flow is
+// escaped: this runs in a page that holds the Jupyter token.
 
 const LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"];
 const LEVEL_COLORS = {TRACE: "#918BA9", DEBUG: "#918BA9", INFO: "#1761FD", WARN: "#DD5F00", ERROR: "#AB0009"};
@@ -22,7 +24,7 @@ function pct(value, total) {
   return Math.max(0, Math.min(100, (value / total) * 100)).toFixed(3);
 }
 
-function header(summary, now, colors) {
+function header(summary, now, colors, error) {
   const state = summary.state || "CREATED";
   const total = summary.end !== null && summary.end !== undefined ? summary.end : now;
   const labels = (summary.labels || []).map((l) => `<span class="kn-label-chip">${esc(l)}</span>`).join("");
@@ -31,11 +33,12 @@ function header(summary, now, colors) {
     `<span class="kn-flow">${esc(summary.namespace || "")}.${esc(summary.flowId || "")}</span>${revision}` +
     `<span class="kn-muted kn-exid">${esc(summary.id || "")}</span>${labels}` +
     `<span class="kn-total" title="total duration">${fmt(total)}</span></div>` +
+    (error ? `<div class="kn-error" role="alert">${esc(error)}</div>` : "") +
     (summary.hint ? `<div class="kn-hint">${esc(summary.hint)}</div>` : "");
 }
 
 // Rows of child executions (subflows) carry `under`: the subflow rows they are nested in; a folded one hides them.
-function timeline(summary, rows, now, colors, folded) {
+function timeline(summary, rows, now, colors, folded, hidden) {
   if (!rows.length) return '<div class="kn-tl"><div class="kn-empty">No task run yet</div></div>';
   let total = summary.end !== null && summary.end !== undefined ? summary.end : now;
   for (const r of rows) total = Math.max(total, r.end || 0);
@@ -55,10 +58,11 @@ function timeline(summary, rows, now, colors, folded) {
     const fold = r.subflow ? `<span class="kn-fold" style="cursor:pointer">${folded && folded.has(r.id) ? "&#x25B8;" : "&#x25BE;"}</span>` : "";
     const nested = r.execution ? ` data-execution="${esc(r.execution)}" data-under="${esc((r.under || []).join(" "))}"` : "";
     out.push(`<div class="kn-row" data-id="${esc(r.id)}" data-task="${esc(r.task)}" data-state="${r.state}"${nested} title="${esc(r.task)} ${r.state}">` +
-      `<div class="kn-label" style="padding-left:${r.depth * 14}px">${fold}${esc(r.task)}${value}${attempts}</div>` +
+      `<div class="kn-label" style="padding-left:${(r.depth || 0) * 14}px">${fold}${esc(r.task)}${value}${attempts}</div>` +
       `<div class="kn-track"><div class="kn-queued" data-state="${r.state}" style="left:${pct(r.created, total)}%;width:${pct(queuedTo - r.created, total)}%;background:${fill}"></div>${bar}</div>` +
       `<div class="kn-dur">${fmt(end - r.created)}</div></div>`);
   }
+  if (hidden) out.push(`<div class="kn-more">${hidden} more task runs not shown here (the API and \`%flow show\` have them all)</div>`);
   out.push("</div>");
   return out.join("");
 }
@@ -116,11 +120,12 @@ function outputsPane(outputs, taskOutputs, executionId) {
   return parts.join("");
 }
 
-function logsTable(logs, task, minLevel) {
+function logsTable(logs, task, minLevel, hidden) {
   const floor = LEVELS.indexOf(minLevel);
   const shown = logs.filter((l) => (task === "" || l.task === task) && LEVELS.indexOf(l.level) >= floor);
-  if (!shown.length) return '<div class="kn-muted">No logs</div>';
-  return '<table class="kn-logs">' + shown.map((l) => {
+  const earlier = hidden ? `<div class="kn-more">${hidden} earlier log lines not shown here</div>` : "";
+  if (!shown.length) return earlier + '<div class="kn-muted">No logs</div>';
+  return earlier + '<table class="kn-logs">' + shown.map((l) => {
     const name = (l.task || "") + (l.value !== null && l.value !== undefined ? `[${l.value}]` : "");
     return `<tr data-level="${esc(l.level)}"><td class="kn-muted">${fmt(l.t)}</td>` +
       `<td style="color:${LEVEL_COLORS[l.level] || "#918BA9"};font-weight:600">${esc(l.level)}</td>` +
@@ -128,56 +133,128 @@ function logsTable(logs, task, minLevel) {
   }).join("") + "</table>";
 }
 
-function render({model, el}) {
-  el.innerHTML = "";
+// The output's data (display.py `bundle`): the summary, and the rest of the view as one JSON text.
+export function decode(data) {
+  if (!data) return {};
+  if (typeof data.view !== "string") return data;
+  try {
+    return Object.assign(JSON.parse(data.view), {summary: data.summary || {}});
+  } catch (error) {
+    return {summary: data.summary || {}, error: "This output's view could not be read: " + error};
+  }
+}
+
+const RUNNING_STATES = new Set(["CREATED", "RUNNING", "RESTARTED", "QUEUED", "RETRYING", "SUBMITTED", "BREAKPOINT"]);
+const ENDED = new Set(["SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED", "SKIPPED", "RESUBMITTED"]);
+
+// The action buttons a state allows (Kestra's rules: kill while running or paused, resume while paused,
+// restart a failed or killed one, replay an ended one from a chosen task run).
+function actionsBar(summary, rows) {
+  const state = summary.state || "";
+  const buttons = [];
+  if (state === "PAUSED") buttons.push('<button class="kn-act" data-action="resume">Resume…</button>');
+  if (RUNNING_STATES.has(state) || state === "PAUSED" ) buttons.push('<button class="kn-act" data-action="kill">Kill</button>');
+  if (["FAILED", "KILLED", "WARNING"].includes(state)) buttons.push('<button class="kn-act" data-action="restart">Restart</button>');
+  if (ENDED.has(state)) {
+    const options = ['<option value="">the start</option>'].concat(rows.filter((r) => !r.execution).map((r) =>
+      `<option value="${esc(r.id)}">${esc(r.task)}${r.value !== null && r.value !== undefined ? ` [${esc(r.value)}]` : ""}</option>`));
+    buttons.push(`<button class="kn-act" data-action="replay">Replay from</button><select class="kn-replay-from">${options.join("")}</select>`);
+  }
+  return buttons.join("");
+}
+
+// The Pause task's onResume inputs, found in the flow's JSON (its tasks at any depth).
+function findOnResume(node, taskId) {
+  if (!node || typeof node !== "object") return null;
+  if (!Array.isArray(node) && node.id === taskId && Array.isArray(node.onResume)) return node.onResume;
+  for (const value of Array.isArray(node) ? node : Object.values(node)) {
+    const found = findOnResume(value, taskId);
+    if (found) return found;
+  }
+  return null;
+}
+
+function resumeForm(inputs) {
+  const fields = inputs.map((input) => {
+    const name = esc(input.id);
+    const type = String(input.type || "STRING").toUpperCase();
+    const required = input.required !== false && input.defaults === undefined;
+    const value = input.defaults !== undefined && input.defaults !== null ? ` value="${esc(typeof input.defaults === "string" ? input.defaults : JSON.stringify(input.defaults))}"` : "";
+    const control = type === "FILE" ? `<input type="file" name="${name}"${required ? " required" : ""}>`
+      : type === "BOOLEAN" ? `<select name="${name}"><option>true</option><option>false</option></select>`
+      : `<input type="text" name="${name}"${value}${required ? " required" : ""}>`;
+    return `<label class="kn-field"><span>${name}${required ? " *" : ""} <span class="kn-muted">${esc(type)}</span></span>${control}</label>`;
+  });
+  return `<form class="kn-resume">${fields.join("")}<button type="submit" class="kn-act">Resume</button> ` +
+    '<button type="button" class="kn-act kn-cancel">Cancel</button></form>';
+}
+
+// What an API answer says: Kestra's error envelope's message, or the status.
+function answerText(answer) {
+  if (answer.json && typeof answer.json.message === "string") return answer.json.message;
+  return answer.text ? answer.text.slice(0, 500) : `HTTP ${answer.status}`;
+}
+
+// Mount the view in `el`; `update(state)` redraws it from a view-model state, `dispose()` removes it.
+// With `options.api(method, path, body)` (the host's authenticated call of Kestra's API, paths relative to
+// `…/api/v1/main/`, answering {status, json, text}), the view offers the actions its state allows.
+export function mount(el, options = {}) {
+  const api = options.api || null;
+  el.textContent = "";
   const root = document.createElement("div");
   root.className = "kn-view kn-live";
-  root.innerHTML = '<div class="kn-top"></div><div class="kn-error" style="color:#AB0009"></div><div class="kn-timeline"></div>' +
+  root.innerHTML = '<div class="kn-top"></div><div class="kn-actions"></div><div class="kn-action-msg" role="status"></div>' +
+    '<div class="kn-form"></div><div class="kn-timeline"></div>' +
     '<div class="kn-tabs"><button class="kn-tab kn-active" data-tab="outputs">Outputs</button>' +
-    '<button class="kn-tab" data-tab="logs">Logs</button><button class="kn-tab" data-tab="json">Execution JSON</button></div>' +
+    '<button class="kn-tab" data-tab="logs">Logs</button></div>' +
     '<div class="kn-pane" data-pane="outputs"></div>' +
     '<div class="kn-pane" data-pane="logs" hidden><div class="kn-filters">Task <select class="kn-task"></select> ' +
-    'Level <select class="kn-level"></select></div><div class="kn-logbody"></div></div>' +
-    '<div class="kn-pane" data-pane="json" hidden><pre class="kn-pre"></pre></div>';
+    'Level <select class="kn-level"></select></div><div class="kn-logbody"></div></div>';
   el.appendChild(root);
   const $ = (selector) => root.querySelector(selector);
+  let state = {};
   let tab = "outputs";
   let task = "";
   let level = "TRACE";
+  let chosen = false;        // the user picked a tab or a filter: never switch it for them
   const folded = new Set();  // subflow rows whose child executions are hidden
   $(".kn-level").innerHTML = LEVELS.map((l) => `<option value="${l}">${l}</option>`).join("");
 
   const drawTop = () => {
-    const colors = model.get("colors") || {};
-    const summary = model.get("summary") || {};
-    const now = model.get("now") || 0;
-    $(".kn-top").innerHTML = header(summary, now, colors);
-    $(".kn-timeline").innerHTML = timeline(summary, model.get("runs") || [], now, colors, folded);
-    $(".kn-error").textContent = model.get("error") || "";
+    const colors = state.colors || {};
+    const summary = state.summary || {};
+    const now = state.now || 0;
+    $(".kn-top").innerHTML = header(summary, now, colors, state.error || summary.error || "");
+    $(".kn-timeline").innerHTML = timeline(summary, state.runs || [], now, colors, folded, (state.hidden || {}).runs || 0);
+    if (api) {
+      const bar = actionsBar(summary, state.runs || []);
+      const key = `${summary.id}|${summary.state}|${(state.runs || []).length}`;
+      if ($(".kn-actions").dataset.key !== key) {   // (not redrawn on every tick: a chosen replay point stays)
+        $(".kn-actions").dataset.key = key;
+        $(".kn-actions").innerHTML = bar;
+      }
+    }
   };
   const drawOutputs = () => {
-    $('[data-pane="outputs"]').innerHTML = outputsPane(model.get("outputs"), model.get("task_outputs"), (model.get("summary") || {}).id);
+    $('[data-pane="outputs"]').innerHTML = outputsPane(state.outputs, state.task_outputs, (state.summary || {}).id);
   };
   const drawLogs = () => {
-    const logs = model.get("logs") || [];
+    const logs = state.logs || [];
     const tasks = [...new Set(logs.map((l) => l.task).filter((t) => t))];
     if (task && !tasks.includes(task)) tasks.push(task);
     $(".kn-task").innerHTML = '<option value="">all</option>' +
       tasks.map((t) => `<option value="${esc(t)}"${t === task ? " selected" : ""}>${esc(t)}</option>`).join("");
     $(".kn-level").value = level;
-    $(".kn-logbody").innerHTML = logsTable(logs, task, level);
-    $('[data-tab="logs"]').textContent = `Logs (${logs.length})`;
-  };
-  const drawJson = () => {
-    if (tab === "json") $('[data-pane="json"] pre').textContent = JSON.stringify(model.get("document") || {}, null, 2);
+    const hidden = (state.hidden || {}).logs || 0;
+    $(".kn-logbody").innerHTML = logsTable(logs, task, level, hidden);
+    $('[data-tab="logs"]').textContent = `Logs (${logs.length + hidden})`;
   };
   const show = (name) => {
     tab = name;
     for (const button of root.querySelectorAll(".kn-tab")) button.classList.toggle("kn-active", button.dataset.tab === name);
     for (const pane of root.querySelectorAll(".kn-pane")) pane.hidden = pane.dataset.pane !== name;
-    drawJson();
   };
-  for (const button of root.querySelectorAll(".kn-tab")) button.addEventListener("click", () => show(button.dataset.tab));
+  for (const button of root.querySelectorAll(".kn-tab")) button.addEventListener("click", () => { chosen = true; show(button.dataset.tab); });
   $(".kn-timeline").addEventListener("click", (event) => {
     const fold = event.target.closest(".kn-fold");
     const row = fold && fold.closest(".kn-row");
@@ -185,23 +262,94 @@ function render({model, el}) {
     if (folded.has(row.dataset.id)) folded.delete(row.dataset.id); else folded.add(row.dataset.id);
     drawTop();
   });
-  $(".kn-task").addEventListener("change", (event) => { task = event.target.value; drawLogs(); });
-  $(".kn-level").addEventListener("change", (event) => { level = event.target.value; drawLogs(); });
+  const say = (text, failed) => {
+    const msg = $(".kn-action-msg");
+    msg.textContent = text;
+    msg.classList.toggle("kn-failed", !!failed);
+  };
+  let following = 0;
+  // after an action: the execution's state as the API gives it, until it ends (the cell may be gone)
+  const follow = async (executionId) => {
+    const mine = ++following;
+    for (let i = 0; i < 600 && mine === following; i++) {
+      const answer = await api("GET", `executions/${encodeURIComponent(executionId)}`);
+      if (answer.status !== 200 || !answer.json) return;
+      const current = answer.json.state.current;
+      if (state.summary && state.summary.id === executionId && state.summary.state !== current) {
+        state.summary = Object.assign({}, state.summary, {state: current});
+        drawTop();
+      }
+      say(`Execution ${executionId}: ${current}`);
+      if (ENDED.has(current)) return;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  };
+  const act = async (action) => {
+    const summary = state.summary || {};
+    const id = encodeURIComponent(summary.id || "");
+    say(`${action}…`);
+    let answer;
+    if (action === "kill") answer = await api("DELETE", `executions/${id}/kill`);
+    else if (action === "restart") answer = await api("POST", `executions/${id}/restart`);
+    else if (action === "replay") {
+      const from = $(".kn-replay-from").value;
+      answer = await api("POST", `executions/${id}/replay` + (from ? `?taskRunId=${encodeURIComponent(from)}` : ""));
+    } else if (action === "resume") {
+      const paused = (state.runs || []).filter((r) => r.state === "PAUSED" && !r.execution).pop();
+      const flow = await api("GET", `flows/${encodeURIComponent(summary.namespace)}/${encodeURIComponent(summary.flowId)}` +
+        (summary.revision ? `?revision=${summary.revision}` : ""));
+      const inputs = (paused && flow.status === 200 && findOnResume(flow.json, paused.task)) || [];
+      if (!inputs.length) {
+        answer = await api("POST", `executions/${id}/resume`, new FormData());
+      } else {
+        $(".kn-form").innerHTML = resumeForm(inputs);
+        say("");
+        return;
+      }
+    }
+    if (answer.status >= 400) { say(answerText(answer), true); return; }
+    const made = answer.json && answer.json.id && answer.json.id !== summary.id ? answer.json.id : summary.id;
+    say(`${action}: done` + (made !== summary.id ? `, as execution ${made}` : ""));
+    follow(made);
+  };
+  $(".kn-actions").addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-action]");
+    if (button && api) act(button.dataset.action).catch((error) => say(String(error), true));
+  });
+  $(".kn-form").addEventListener("click", (event) => {
+    if (event.target.closest(".kn-cancel")) $(".kn-form").textContent = "";
+  });
+  $(".kn-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target.closest("form");
+    const body = new FormData(form);
+    for (const [key, value] of [...body.entries()]) if (value instanceof File && !value.name) body.delete(key);
+    const id = encodeURIComponent((state.summary || {}).id || "");
+    say("resume…");
+    api("POST", `executions/${id}/resume`, body).then((answer) => {
+      if (answer.status >= 400) { say(answerText(answer), true); return; }
+      $(".kn-form").textContent = "";
+      say("resume: done");
+      follow((state.summary || {}).id);
+    }).catch((error) => say(String(error), true));
+  });
+  $(".kn-task").addEventListener("change", (event) => { chosen = true; task = event.target.value; drawLogs(); });
+  $(".kn-level").addEventListener("change", (event) => { chosen = true; level = event.target.value; drawLogs(); });
 
-  const handlers = [
-    ["change:summary change:runs change:now change:error change:colors", drawTop],
-    ["change:outputs change:task_outputs", drawOutputs],
-    ["change:logs", drawLogs],
-    ["change:document", drawJson],
-  ];
-  // one event name per call: the model anywidget hands over need not understand space-separated lists
-  for (const [events, handler] of handlers) for (const name of events.split(" ")) model.on(name, handler);
-  drawTop();
-  drawOutputs();
-  drawLogs();
-  return () => {
-    for (const [events, handler] of handlers) for (const name of events.split(" ")) model.off(name, handler);
+  return {
+    update(next) {
+      state = decode(next);
+      // what went wrong first: a failed execution opens on its error logs, until the user chooses otherwise
+      if (!chosen && (state.summary || {}).state === "FAILED" && (state.logs || []).some((l) => l.level === "ERROR")) {
+        level = "ERROR";
+        show("logs");
+      }
+      drawTop();
+      drawOutputs();
+      drawLogs();
+    },
+    dispose() {
+      el.textContent = "";
+    },
   };
 }
-
-export default { render };

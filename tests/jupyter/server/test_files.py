@@ -121,19 +121,20 @@ async def test_an_unauthorized_user_cannot_upload(jp_fetch: Any, jp_serverapp: A
     assert leftovers(jp_serverapp) == []
 
 
-async def test_the_view_s_download_link_serves_the_file(jp_fetch: Any, jp_base_url: str,
-                                                        http_server_client: Any, jp_auth_header: Any) -> None:
+async def test_the_view_s_download_link_serves_the_file(jp_fetch: Any, jp_base_url: str, http_server_client: Any,
+                                                        jp_auth_header: Any, monkeypatch: Any) -> None:
     """The href the execution view renders for a file output is this extension's download route."""
     from html import unescape
 
     from kestra_nb.jupyter.widgets import static
-    from kestra_nb.jupyter.widgets.viewmodel import ViewModel
+    from kestra_nb.jupyter.widgets.viewmodel import file_url, is_file_uri
 
     doc = await run_with_file(jp_fetch, b"linked bytes")
-    model = ViewModel()
-    model.update(doc)
-    html = static.outputs_html(model.outputs(), model.task_outputs(), doc["id"], jp_base_url)
-    hrefs = [unescape(h) for h in re.findall(r'<a class="kn-file" href="([^"]+)"', html)]
-    assert hrefs and hrefs[0].startswith(f"{jp_base_url}kestra/api/v1/main/executions/{doc['id']}/file?path=")
+    uri = doc["inputs"]["doc"]
+    assert is_file_uri(uri)
+    monkeypatch.setenv("KESTRA_NB_BASE_URL", jp_base_url)   # what the extension sets for its kernels
+    hrefs = [unescape(h) for h in re.findall(r'<a href="([^"]+)"', static._outputs({"doc": uri}, doc["id"]))]
+    assert hrefs == [file_url(doc["id"], uri, jp_base_url)]   # view.js builds the same from the page's baseUrl
+    assert hrefs[0].startswith(f"{jp_base_url}kestra/api/v1/main/executions/{doc['id']}/file?path=")
     response = await http_server_client.fetch(hrefs[0], headers=jp_auth_header)
     assert response.body == b"linked bytes"
