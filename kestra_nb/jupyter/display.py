@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .widgets import static
-from .widgets.viewmodel import STATE_COLORS, ViewModel
+from .widgets.viewmodel import STATE_COLORS, ViewModel, _log_fields as log_fields
 
 MIME = "application/vnd.kestra.execution+json"
 VERSION = 1            # of the state's shape: the renderer reads what it knows
@@ -89,7 +89,13 @@ def first_error(model: ViewModel) -> str:
     doc = model.doc or {}
     if (doc.get("state") or {}).get("current") not in ("FAILED", "KILLED", "WARNING"):
         return ""
-    for line in model.logs:
+    return first_error_line(model.logs)
+
+
+def first_error_line(logs: Any) -> str:
+    """The first ERROR line among log entries (LogEntry objects or their view fields), with its task."""
+    for entry in logs:
+        line = entry if isinstance(entry, Mapping) else log_fields(entry)
         if line.get("level") == "ERROR":
             task = line.get("task")
             return f"{task}: {line.get('message', '')}" if task else str(line.get("message", ""))

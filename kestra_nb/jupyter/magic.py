@@ -41,7 +41,7 @@ from ..model.execution import Execution
 from ..model.flow import Flow
 from ..model.state import StateType
 from ..engine.inputs import check_declared
-from .display import ExecutionDisplay
+from .display import ExecutionDisplay, first_error_line
 from .live import LiveRun, Outcome, family
 from .widgets.viewmodel import ViewModel
 
@@ -440,16 +440,9 @@ class FlowMagics(Magics):
             # the cell fails with the execution: under Run All, what went wrong is seen here, not cells later
             why = view.state.get("error") if view is not None else ""
             if not why and not getattr(args, "server", None):
-                why = self._first_error(execution.id)
+                why = first_error_line(self.engine.store.list_logs(execution.id))
             raise UsageError(f"Execution {execution.id} FAILED" + (f": {why}" if why else "") +
                              " (--allow-failure keeps the cell going)")
-
-    def _first_error(self, execution_id: str) -> str:
-        """The first ERROR log line of an execution in the local store, with its task."""
-        for entry in self.engine.store.list_logs(execution_id):
-            if entry.level.value == "ERROR":
-                return f"{entry.task_id}: {entry.message}" if entry.task_id else entry.message
-        return ""
 
     def _bind(self, execution: Any, out: str | None) -> None:
         if self.shell is None:
