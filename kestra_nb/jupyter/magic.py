@@ -75,7 +75,7 @@ def _run_options(parser: MagicArgumentParser, *, cell: bool) -> MagicArgumentPar
     parser.add_argument("--out", metavar="VAR", help="bind the Execution to this variable")
     parser.add_argument("-q", "--quiet", action="store_true", help="no live view (outputs are still bound)")
     parser.add_argument("--allow-failure", action="store_true",
-                        help="a FAILED execution does not fail the cell (Run All goes on)")
+                        help="a FAILED or KILLED execution does not fail the cell (Run All goes on)")
     parser.add_argument("--from", dest="from_task", metavar="TASK",
                         help="run from here: replay the flow's last execution from this task's task run, "
                              "reusing the outputs of the tasks before it")
@@ -435,13 +435,13 @@ class FlowMagics(Magics):
             view.refresh()   # the saved output: the final state, with what went wrong
         if message:
             raise UsageError(message)
-        if getattr(getattr(execution, "state", None), "current", None) is StateType.FAILED \
-                and not args.allow_failure:
+        ended = getattr(getattr(execution, "state", None), "current", None)
+        if ended in (StateType.FAILED, StateType.KILLED) and not args.allow_failure:
             # the cell fails with the execution: under Run All, what went wrong is seen here, not cells later
             why = view.state.get("error") if view is not None else ""
-            if not why and not getattr(args, "server", None):
+            if not why and ended is StateType.FAILED and not getattr(args, "server", None):
                 why = first_error_line(self.engine.store.list_logs(execution.id))
-            raise UsageError(f"Execution {execution.id} FAILED" + (f": {why}" if why else "") +
+            raise UsageError(f"Execution {execution.id} {ended.value}" + (f": {why}" if why else "") +
                              " (--allow-failure keeps the cell going)")
 
     def _bind(self, execution: Any, out: str | None) -> None:

@@ -155,6 +155,23 @@ def test_allow_failure_makes_a_failed_execution_a_result(shell: Any) -> None:
     assert shell.user_ns["ex"].state == "FAILED"
 
 
+EXITS_KILLED = """id: stopper
+namespace: company.team
+tasks:
+  - id: stop
+    type: io.kestra.plugin.core.execution.Exit
+    state: KILLED
+"""
+
+
+def test_a_killed_execution_fails_the_cell_unless_allowed(shell: Any) -> None:
+    cell = run_cell(shell, "%%flow --out ex --quiet\n" + EXITS_KILLED)
+    ex = shell.user_ns["ex"]
+    assert ex.state == "KILLED"
+    assert not cell.success and str(cell.error) == f"Execution {ex.id} KILLED (--allow-failure keeps the cell going)"
+    assert run_cell(shell, "%%flow --allow-failure --quiet\n" + EXITS_KILLED).success
+
+
 def test_from_task_replays_the_last_execution(shell: Any, jengine: Any) -> None:
     assert run_cell(shell, "%%flow --allow-failure --out first --quiet\n" + ORDERS).success
     first = shell.user_ns["first"]
