@@ -135,16 +135,20 @@ def _parse(parser: MagicArgumentParser, line: str) -> Any:
 
 # ---------------------------------------------------------------------------------------------- errors
 
-def describe_error(exc: BaseException, source: str | None = None, flow: Flow | None = None) -> str:
-    """A short message for a flow mistake, pointing at the YAML line (with the line itself) when known."""
+def describe_error(exc: BaseException, source: str | None = None, flow: Flow | None = None, *, above: int = 0) -> str:
+    """A short message for a flow mistake, pointing at the YAML line (with the line itself) when known.
+
+    `above` is how many lines the editor shows before the source (1 in a `%%flow` cell: the magic's own line), so
+    that the numbers match the editor's gutter.
+    """
     lines = source.splitlines() if source else []
     if isinstance(exc, FlowValidationError):
         count = len(exc.violations)
         out = [f"Invalid flow ({count} problem{'s' if count != 1 else ''}):"]
         for v in exc.violations:
-            where = f"line {v.line}, column {v.column}: " if v.line is not None else ""
+            where = f"line {v.line + above}, column {v.column}: " if v.line is not None else ""
             out.append(f"  {where}{v.path + ': ' if v.path else ''}{v.message}")
-            out.extend(_excerpt(lines, v.line, v.column))
+            out.extend(_excerpt(lines, v.line, v.column, above))
         return "\n".join(out)
     if isinstance(exc, InputValidationError):
         out = ["Invalid inputs:"]
@@ -152,21 +156,21 @@ def describe_error(exc: BaseException, source: str | None = None, flow: Flow | N
             out.append(f"  {error}")
             line = _input_line(flow, error)
             if line is not None:
-                out.append(f"  (the input is declared at line {line})")
-                out.extend(_excerpt(lines, line, None))
+                out.append(f"  (the input is declared at line {line + above})")
+                out.extend(_excerpt(lines, line, None, above))
         return "\n".join(out)
     line = getattr(exc, "line", None)
     message = str(exc)
     if isinstance(line, int):
-        return "\n".join([f"line {line}: {message}", *_excerpt(lines, line, None)])
+        return "\n".join([f"line {line + above}: {message}", *_excerpt(lines, line, None, above)])
     return message
 
 
-def _excerpt(lines: list[str], line: int | None, column: int | None) -> list[str]:
+def _excerpt(lines: list[str], line: int | None, column: int | None, above: int = 0) -> list[str]:
     if line is None or not 1 <= line <= len(lines):
         return []
     text = lines[line - 1]
-    out = [f"  {line:>4} | {text}"]
+    out = [f"  {line + above:>4} | {text}"]
     if column is not None and column >= 1:
         out.append(f"  {'':>4} | {' ' * (column - 1)}^")
     return out
@@ -233,7 +237,7 @@ class FlowMagics(Magics):
         try:
             flow, revision = engine.deploy(source)
         except KestraNbError as exc:
-            raise UsageError(describe_error(exc, source)) from None
+            raise UsageError(describe_error(exc, source, above=1)) from None
         if args.no_run:
             print(f"{flow.namespace}.{flow.id} revision {revision} saved")
             return
@@ -348,7 +352,7 @@ class FlowMagics(Magics):
                 check_declared(flow, [name for name, _ in args.input])
                 execution = engine.new_execution(flow, revision, inputs, labels)
         except KestraNbError as exc:
-            raise UsageError(describe_error(exc, source, flow)) from None
+            raise UsageError(describe_error(exc, source, flow, above=1)) from None
         model = ViewModel()
         if execution is not None:
             model.update(execution.to_dict())  # before the engine's thread gets it
@@ -421,7 +425,7 @@ class FlowMagics(Magics):
         self._bind(execution, args.out)
         message = ""
         if error is not None and not isinstance(error, ExecutionTimeoutError):
-            message = describe_error(error, source, flow) if isinstance(error, KestraNbError) else \
+            message = describe_error(error, source, flow, above=1) if isinstance(error, KestraNbError) else \
                 f"{type(error).__name__}: {error}"
         elif outcome.timed_out or isinstance(error, ExecutionTimeoutError):
             ident = getattr(execution, "id", "") or (view.summary.get("id") if view is not None else "")
@@ -461,7 +465,7 @@ class FlowMagics(Magics):
             with KestraClient.from_env(url) as client:
                 flow = client.deploy(source)
         except KestraNbError as exc:
-            raise UsageError(describe_error(exc, source)) from None
+            raise UsageError(describe_error(exc, source, above=1)) from None
         print(f"{flow.get('namespace')}.{flow.get('id')} revision {flow.get('revision')} saved on {url}")
 
     def _run_remote(self, args: Any, source: str, inputs: dict[str, Any], labels: list[tuple[str, str]]) -> None:
@@ -473,7 +477,7 @@ class FlowMagics(Magics):
             flow = parse_flow(source)  # the same checks, with line numbers, before anything is sent
             check_declared(flow, [name for name, _ in args.input])
         except KestraNbError as exc:
-            raise UsageError(describe_error(exc, source)) from None
+            raise UsageError(describe_error(exc, source, above=1)) from None
         model = ViewModel()
         view, handle = self._show_live(model, args.quiet)
         ids: list[str] = []

@@ -168,8 +168,20 @@ def load(source: str) -> Loaded:
         message = exc.problem or exc.context or "invalid YAML"
         if exc.context and exc.problem:
             message = f"{exc.problem} ({exc.context})"
-        out.violations.append(Violation("", f"Invalid YAML: {message}",
-                                        mark.line + 1 if mark else None, mark.column + 1 if mark else None))
+        end = len(source.rstrip())
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        if mark is not None and mark.index >= end:
+            # the text ended inside something (an unclosed quote or bracket): point where it opens if that is
+            # known, else at the end of the last line, never at a line past the end
+            if exc.context_mark is not None and exc.context_mark.index < end:
+                what = (exc.context or "").removeprefix("while scanning ").removeprefix("while parsing ")
+                message = (f"the {what.removeprefix('a ').removeprefix('an ') or 'value'} starting here is never "
+                           "closed (the text ends first)")
+                line, column = exc.context_mark.line + 1, exc.context_mark.column + 1
+            else:
+                last = source[:end].splitlines() or [""]
+                line, column = len(last), len(last[-1]) + 1
+        out.violations.append(Violation("", f"Invalid YAML: {message}", line, column))
         return out
     except yaml.YAMLError as exc:  # reader errors (bad characters) have no problem_mark
         out.violations.append(Violation("", f"Invalid YAML: {exc}"))

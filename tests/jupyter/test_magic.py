@@ -257,25 +257,34 @@ outputs:
 # ------------------------------------------------------------------------------------------- errors
 
 def test_invalid_flow_points_at_the_yaml_line(shell: Any, jengine: Any) -> None:
+    """Line numbers are the editor's: the cell's first line is `%%flow`, so the flow's line 5 is line 6."""
     shell.user_ns["outputs"] = {"before": 1}
     flow = "id: broken\nnamespace: company.team\ntasks:\n  - id: t\n    type: io.kestra.nope\n"
     cell = run_cell(shell, "%%flow\n" + flow)
-    assert_short_error(cell, "Invalid flow (1 problem)", "line 5, column 5", "tasks[0].type",
-                       "   5 |     type: io.kestra.nope")
+    assert_short_error(cell, "Invalid flow (1 problem)", "line 6, column 5", "tasks[0].type",
+                       "   6 |     type: io.kestra.nope")
     assert shell.user_ns["outputs"] == {"before": 1}  # nothing ran, nothing rebound
     assert jengine.store.get_flow("company.team", "broken") is None
 
 
 def test_yaml_syntax_error(shell: Any) -> None:
     cell = run_cell(shell, "%%flow\nid: x\nnamespace: a.b\ntasks: [\n")
-    assert_short_error(cell, "Invalid flow")
+    assert_short_error(cell, "Invalid flow", "line 4, column 9: Invalid YAML: did not find expected node content",
+                       "   4 | tasks: [", "^")
+
+
+def test_an_unclosed_quote_points_where_it_opens(shell: Any) -> None:
+    cell = run_cell(shell, '%%flow\nid: x\nnamespace: a.b\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n'
+                           '    message: "hello\n\n')
+    assert_short_error(cell, "line 7, column 14: Invalid YAML: the quoted scalar starting here is never closed",
+                       '   7 |     message: "hello')
 
 
 def test_invalid_inputs_point_at_their_declaration(shell: Any) -> None:
     assert_short_error(run_cell(shell, "%%flow --quiet\n" + INPUTS_FLOW), "Invalid inputs", "name",
-                       "declared at line 4", "   4 |   - id: name")
+                       "declared at line 5", "   5 |   - id: name")
     assert_short_error(run_cell(shell, "%%flow -i name=x -i times=abc\n" + INPUTS_FLOW), "`times`",
-                       "declared at line 6")
+                       "declared at line 7")
 
 
 @pytest.mark.parametrize("line, fragment", [

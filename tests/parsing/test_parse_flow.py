@@ -419,7 +419,10 @@ def test_yaml_syntax_error_has_its_position(problems):
     assert problems("id: a\nnamespace: b\n  tasks: []\n") == [
         ("", "Invalid YAML: mapping values are not allowed in this context", 3, 8)]
     assert problems("id: [a\n") == [
-        ("", "Invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence)", 2, 1)]
+        ("", "Invalid YAML: the flow sequence starting here is never closed (the text ends first)", 1, 5)]
+    # never a line past the end of the text
+    assert problems('id: a\nnamespace: "b\n\n') == [
+        ("", "Invalid YAML: the quoted scalar starting here is never closed (the text ends first)", 2, 12)]
 
 
 def test_document_must_be_a_mapping(problems):
