@@ -704,19 +704,8 @@ class ApiService:
 
     def _on_resume_inputs(self, doc: Mapping[str, Any]) -> set[str] | None:
         """The ids of the `onResume` inputs of the execution's paused tasks (None if the flow cannot be read)."""
-        try:
-            flow, _ = self.engine.load_flow(doc["namespace"], doc["flowId"], doc.get("flowRevision"))
-        except (NotFoundError, FlowValidationError):
-            return None
-        declared: set[str] = set()
-        for tr in doc.get("taskRunList") or ():
-            if tr["state"]["current"] == StateType.PAUSED.value:
-                try:
-                    spec = flow.task(tr["taskId"])
-                except KeyError:
-                    continue
-                declared.update(inp.id for inp in spec.props.get("onResume") or ())
-        return declared
+        declared = self.engine.on_resume_inputs(doc)
+        return None if declared is None else {inp.id for inp in declared}
 
     async def pause_execution(self, execution_id: str) -> dict[str, Any]:
         """Pause a running execution by hand."""

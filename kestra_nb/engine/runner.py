@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Union
 
 from ..errors import (
-    ExecutionTimeoutError, TaskFailure, IllegalArgumentError, IllegalStateError, KestraNbError,
-    NotFoundError, StoreError, error_record, recorded_error,
+    ExecutionTimeoutError, FlowValidationError, TaskFailure, IllegalArgumentError, IllegalStateError,
+    KestraNbError, NotFoundError, StoreError, error_record, recorded_error,
 )
 from ..expressions import Renderer, is_truthy
 from ..model.execution import (
     CORRELATION_ID, Attempt, Execution, ExecutionMetadata, Label, Level, LogEntry, TaskRun,
 )
-from ..model.flow import Flow
+from ..model.flow import Flow, Input
 from ..model.ids import new_id
 from ..model.jsonfmt import ExecutionJson, parse_duration, to_plain
 from ..model.state import State, StateType, utcnow
@@ -375,6 +375,22 @@ class Engine:
         return parse_flow(record.source), record.revision
 
     # ------------------------------------------------------------------------------------ executions
+
+    def on_resume_inputs(self, doc: Mapping[str, Any]) -> list[Input] | None:
+        """The `onResume` inputs of the execution document's paused tasks (None if its flow cannot be read)."""
+        try:
+            flow, _ = self.load_flow(doc["namespace"], doc["flowId"], doc.get("flowRevision"))
+        except (NotFoundError, FlowValidationError):
+            return None
+        declared: dict[str, Input] = {}
+        for tr in doc.get("taskRunList") or ():
+            if tr["state"]["current"] == StateType.PAUSED.value:
+                try:
+                    spec = flow.task(tr["taskId"])
+                except KeyError:
+                    continue
+                declared.update((inp.id, inp) for inp in spec.props.get("onResume") or ())
+        return list(declared.values())
 
     def new_execution(self, flow: Flow, revision: int, inputs: Mapping[str, Any] | None = None,
                       labels: LabelsArg = None, *, execution_id: str | None = None) -> Execution:

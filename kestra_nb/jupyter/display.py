@@ -144,8 +144,9 @@ def bundle(state: Mapping[str, Any]) -> dict[str, Any]:
 class ExecutionDisplay:
     """The display of one execution in a cell: `show()` once, then `push(model)` replaces it in place."""
 
-    def __init__(self, model: ViewModel | None = None) -> None:
+    def __init__(self, model: ViewModel | None = None, *, into: Any = None) -> None:
         self.error = ""
+        self.into = into          # an ipywidgets Output to draw in (a form's), instead of the cell's output
         self.updates = 0          # pushes made (each is one update_display_data message): what throttling bounds
         self.handle: Any = None
         self.state: dict[str, Any] = view_state(model) if model is not None and model.doc is not None else {}
@@ -169,16 +170,25 @@ class ExecutionDisplay:
 
     def show(self) -> ExecutionDisplay:
         """Display it (an output with a display id, for the updates)."""
+        if self.into is not None:
+            self._draw()
+            return self
         from IPython.display import display
 
         self.handle = display(self._bundle(), raw=True, display_id=True)
         return self
 
+    def _draw(self) -> None:
+        # an Output widget ignores update_display_data (jupyter-widgets/ipywidgets#1844): its outputs are replaced
+        self.into.outputs = ({"output_type": "display_data", "data": self._bundle(), "metadata": {}},)
+
     def push(self, model: ViewModel, *, epoch_ms: float | None = None) -> None:
         """Replace the output with the model's current state."""
         self._model = model
         self.state = view_state(model, self.error, epoch_ms)
-        if self.handle is not None:
+        if self.into is not None:
+            self._draw()
+        elif self.handle is not None:
             self.handle.update(self._bundle(), raw=True)
         self.updates += 1
 

@@ -23,6 +23,8 @@ import re
 import shlex
 import threading
 from collections.abc import Mapping
+from dataclasses import replace
+from html import escape as _html
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -39,9 +41,11 @@ from ..errors import (
 )
 from ..model.execution import Execution
 from ..model.flow import Flow
+from ..model.ids import new_id
 from ..model.state import StateType
 from ..engine.inputs import check_declared
 from .display import ExecutionDisplay, first_error_line
+from .forms import InputsForm
 from .live import LiveRun, Outcome, family
 from .widgets.viewmodel import ViewModel
 
@@ -95,6 +99,17 @@ LIST_PARSER = MagicArgumentParser(prog="flow list", add_help=False, description=
 LIST_PARSER.add_argument("namespace", nargs="?", help="only this namespace (and those under it)")
 SHOW_PARSER = MagicArgumentParser(prog="flow show", add_help=False, description="Show a stored execution.")
 SHOW_PARSER.add_argument("execution_id", metavar="EXECUTION_ID")
+FORM_PARSER = MagicArgumentParser(prog="flow form", add_help=False,
+                                  description="A form of a flow's inputs that runs it, or of a paused execution's "
+                                              "onResume inputs that resumes it.")
+FORM_PARSER.add_argument("target", metavar="NAMESPACE.ID|EXECUTION_ID")
+FORM_PARSER.add_argument("-i", "--input", action="append", default=[], type=_pair("=", "input"),
+                         metavar="NAME=VALUE", help="a value the form starts with (repeatable)")
+FORM_PARSER.add_argument("-l", "--label", action="append", default=[], type=_pair(":", "label"),
+                         metavar="KEY:VALUE", help="a label of each execution the form starts (repeatable)")
+FORM_PARSER.add_argument("--timeout", type=float, metavar="SECONDS",
+                         help="kill an execution the form started if it has not ended after this many seconds")
+FORM_PARSER.add_argument("--out", metavar="VAR", help="bind the last Execution the form ran to this variable")
 ACTION_PARSERS = {name: MagicArgumentParser(prog=f"flow {name}", add_help=False, description=text)
                   for name, text in (("kill", "Kill an execution, wherever it runs."),
                                      ("pause", "Pause a running execution, wherever it runs."),
@@ -114,6 +129,8 @@ HELP = f"""Kestra flows in a notebook.
 %flow run NAMESPACE.ID    run a stored flow (same options but --no-run and --server)
 %flow list [NAMESPACE]    the stored flows with their last execution
 %flow show EXECUTION_ID   the view of a stored execution
+%flow form NAMESPACE.ID   a form of the flow's inputs (widgets) with a Run button
+%flow form EXECUTION_ID   a form of a paused execution's onResume inputs with a Resume button
 %flow kill|pause EXECUTION_ID               kill or pause it, wherever it runs (another kernel, a server)
 %flow resume EXECUTION_ID [-i NAME=VALUE]   resume a paused one, with its Pause's onResume inputs
 %flow restart EXECUTION_ID                  run its failed (or paused) task runs again, same id
@@ -253,12 +270,14 @@ class FlowMagics(Magics):
             self._list(_parse(LIST_PARSER, rest).namespace)
         elif command == "show":
             self._show(_parse(SHOW_PARSER, rest).execution_id)
+        elif command == "form":
+            display(self.form(rest).widget)
         elif command in ACTION_PARSERS:
             self._act(command, _parse(ACTION_PARSERS[command], rest))
         elif command in ("", "help", "-h", "--help"):
             print(HELP)
         else:
-            raise UsageError(f"Unknown command `%flow {command}`: use run, list, show, kill, pause, resume, restart or replay (or `%%flow` with "
+            raise UsageError(f"Unknown command `%flow {command}`: use run, list, show, form, kill, pause, resume, restart or replay (or `%%flow` with "
                              "the flow as the cell)")
 
     def _run_stored(self, line: str) -> None:
@@ -325,6 +344,81 @@ class FlowMagics(Magics):
         model.add_logs(store.list_logs(execution_id))
         ExecutionDisplay(model).show()
 
+    def form(self, line: str) -> InputsForm:
+        """`%flow form`: the form of a stored flow's inputs (NAMESPACE.ID: Run starts an execution and follows
+        it in the form) or of a paused execution's onResume inputs (EXECUTION_ID: Resume resumes it)."""
+        args = _parse(FORM_PARSER, line)
+        prefill = dict(args.input)
+        namespace, dot, flow_id = args.target.rpartition(".")
+        if not dot:
+            return self._resume_form(args.target, prefill)
+        engine = self.engine
+        try:
+            flow, revision = engine.load_flow(namespace, flow_id)
+            check_declared(flow, list(prefill))
+        except NotFoundError:
+            raise UsageError(f"Flow {namespace}.{flow_id} is not in the store; run a `%%flow` cell with it "
+                             "first") from None
+        except KestraNbError as exc:
+            raise UsageError(describe_error(exc)) from None
+        run_args = argparse.Namespace(from_task=None, input=[], timeout=args.timeout, out=args.out, quiet=False,
+                                      allow_failure=False)
+        form: InputsForm
+
+        def run(values: dict[str, Any], files: dict[str, tuple[str, bytes]]) -> None:
+            storage = engine.store.storage
+            execution_id = new_id()
+            uris = {name: storage.input_uri(flow.namespace, flow.id, execution_id, name, filename)
+                    for name, (filename, _) in files.items()}
+            try:
+                execution = engine.new_execution(flow, revision, {**values, **uris}, list(args.label),
+                                                 execution_id=execution_id)
+            except KestraNbError as exc:
+                raise UsageError(describe_error(exc)) from None
+            for name, uri in uris.items():   # stored once the inputs are accepted, as the API does
+                storage.put(uri, files[name][1])
+            self._run_local(run_args, flow, revision, flow.source, {}, [], execution=execution, into=form.output)
+
+        # -i values are what the form starts with
+        inputs = [replace(inp, prefill=prefill[inp.id]) if inp.id in prefill else inp for inp in flow.inputs]
+        title = f"{flow.namespace}.{flow.id}" + (f": {flow.description}" if flow.description else "")
+        form = InputsForm(title, inputs, "Run", run)
+        return form
+
+    def _resume_form(self, execution_id: str, prefill: dict[str, Any]) -> InputsForm:
+        engine = self.engine
+        document = engine.store.get_execution_document(execution_id)
+        if document is None:
+            raise UsageError(f"Execution '{execution_id}' not found (a flow is named NAMESPACE.ID)")
+        if document["state"]["current"] != StateType.PAUSED.value:
+            raise UsageError(f"Execution {execution_id} is {document['state']['current']}, not PAUSED: there is "
+                             "nothing to resume")
+        inputs = engine.on_resume_inputs(document) or []
+        known = {inp.id for inp in inputs}
+        unknown = sorted(set(prefill) - known)
+        if unknown:
+            raise UsageError(f"-i {unknown[0]}: not an onResume input of the paused task; its inputs: "
+                             f"{', '.join(sorted(known)) or 'none'}")
+        inputs = [replace(inp, prefill=prefill[inp.id]) if inp.id in prefill else inp for inp in inputs]
+
+        def resume(values: dict[str, Any], files: dict[str, tuple[str, bytes]]) -> None:
+            storage = engine.store.storage
+            uris = {name: storage.input_uri(document["namespace"], document["flowId"], execution_id, name, filename)
+                    for name, (filename, _) in files.items()}
+            for name, uri in uris.items():
+                storage.put(uri, files[name][1])
+            try:
+                engine.act("resume", execution_id, inputs={**values, **uris})
+            except KestraNbError as exc:
+                for uri in uris.values():
+                    storage.delete(uri)
+                raise UsageError(describe_error(exc)) from None
+            form.status.value = f"Execution {_html(execution_id)} resumed"
+
+        form = InputsForm(f"Resume {document['namespace']}.{document['flowId']} · {execution_id}", inputs,
+                          "Resume", resume)
+        return form
+
     # ------------------------------------------------------------------------------------------ run
 
     def _inputs(self, args: Any) -> dict[str, Any]:
@@ -341,14 +435,14 @@ class FlowMagics(Magics):
         return inputs
 
     def _run_local(self, args: Any, flow: Flow, revision: int, source: str, inputs: dict[str, Any],
-                   labels: list[tuple[str, str]]) -> None:
+                   labels: list[tuple[str, str]], *, execution: Execution | None = None, into: Any = None) -> None:
+        """Run the flow (or the `execution` built for it) and follow it in a view: the cell's, or `into`."""
         engine = self.engine
         replay: tuple[str, str] | None = None
         try:
             if args.from_task:
                 replay = self._replay_point(flow, args.from_task)
-                execution = None
-            else:
+            elif execution is None:
                 check_declared(flow, [name for name, _ in args.input])
                 execution = engine.new_execution(flow, revision, inputs, labels)
         except KestraNbError as exc:
@@ -385,7 +479,7 @@ class FlowMagics(Magics):
         future = asyncio.run_coroutine_threadsafe(drive(), engine.loop)
         future.add_done_callback(lambda f: _hand_over(f, live))
         # the widget is built while the engine already runs: its events wait in the queue meanwhile
-        view, handle = self._show_live(model, args.quiet)
+        view, handle = self._show_live(model, args.quiet, into)
         live.view = view
         outcome = live.wait()
         self._conclude(outcome, view, handle, source, flow, outcome.result, args)
@@ -409,10 +503,10 @@ class FlowMagics(Magics):
         raise UsageError(f"--from {task_id}: task `{task_id}` did not run in the last execution {last.id} "
                          f"(tasks that ran: {ran})")
 
-    def _show_live(self, model: ViewModel, quiet: bool) -> tuple[Any, Any]:
+    def _show_live(self, model: ViewModel, quiet: bool, into: Any = None) -> tuple[Any, Any]:
         if quiet:
             return None, None
-        view = ExecutionDisplay(model).show()
+        view = ExecutionDisplay(model, into=into).show()
         self.last_view = view
         return view, view.handle
 

@@ -43,7 +43,7 @@ def test_invalid_flow_is_422_with_path_and_line(http):
     [error] = body["_embedded"]["errors"]
     assert error["path"] == "tasks[0].message" and error["line"] == 4
     r = http.post(F, content=b"id: [unclosed\n", headers=YAML)
-    assert r.status_code == 422 and "Invalid YAML" in r.json()["message"] and "(line 2" in r.json()["message"]
+    assert r.status_code == 422 and "Invalid YAML" in r.json()["message"] and "(line 1, column 5)" in r.json()["message"]
     assert http.post(F, content=b"", headers=YAML).status_code == 422
 
 

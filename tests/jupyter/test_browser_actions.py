@@ -112,3 +112,59 @@ def test_resume_kill_and_restart_from_the_view(tmp_path: Path) -> None:
             page.screenshot(path=str(tmp_path / "actions.png"))
         finally:
             browser.close()
+
+
+GREET = """id: greet
+namespace: company.team
+inputs:
+  - id: name
+    type: STRING
+  - id: loud
+    type: BOOLEAN
+    defaults: false
+tasks:
+  - id: say
+    type: io.kestra.plugin.core.debug.Return
+    format: "hello {{ inputs.name }} {{ inputs.loud }}"
+outputs:
+  - id: said
+    type: STRING
+    value: "{{ outputs.say.value }}"
+"""
+
+
+def test_a_flow_form_runs_the_flow_and_shows_its_view(tmp_path: Path) -> None:
+    """`%flow form`: ipywidgets in JupyterLab; Run draws the execution's view (the mime renderer) in the form."""
+    if not CHROMIUM.exists():
+        pytest.fail("/usr/bin/chromium is missing: `apt-get install -y chromium` (make test does it)")
+    from playwright.sync_api import sync_playwright
+
+    root = tmp_path / "root"
+    root.mkdir()
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("%load_ext kestra_nb"),
+        nbformat.v4.new_code_cell("%%flow --no-run\n" + GREET),
+        nbformat.v4.new_code_cell("%flow form company.team.greet --out ex"),
+    ])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, root / "form.ipynb")
+    with jupyter_process(tmp_path, root, tmp_path / "home", lab=True) as lab, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(f"{lab.url}lab/tree/form.ipynb?token={lab.token}")
+            page.wait_for_function(KERNEL_READY, timeout=90_000)
+            page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+            page.wait_for_function(ALL_DONE, timeout=60_000, polling=200)
+            page.wait_for_selector(".widget-button", timeout=30_000)
+            page.click(".widget-button")   # the required name is missing: the engine says so, in the form
+            page.wait_for_selector("text=Missing required input:name", timeout=30_000)
+            page.fill(".widget-text input", "Ada")
+            page.check(".widget-checkbox input")
+            page.click(".widget-button")
+            page.wait_for_function("() => { const b = document.querySelector('.jp-OutputArea .kn-live .kn-badge');"
+                                   " return b && b.dataset.state === 'SUCCESS'; }", timeout=30_000)
+            assert "hello Ada true" in page.inner_text(".kn-live")
+            page.screenshot(path=str(tmp_path / "form.png"))
+        finally:
+            browser.close()
