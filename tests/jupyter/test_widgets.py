@@ -288,5 +288,26 @@ def test_a_paused_execution_says_how_to_resume_it(jengine: Any) -> None:
     assert "%flow resume" not in static.twin_html(view_state(model))
 
 
-def test_the_killed_badge_reads(jengine: Any) -> None:
-    assert "color:#1f2328" in static.badge("KILLED") and "color:#fff" in static.badge("SUCCESS")
+def _contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two `#rrggbb` colours."""
+    def luminance(color: str) -> float:
+        hexa = color.lstrip("#")
+        hexa = "".join(c * 2 for c in hexa) if len(hexa) == 3 else hexa
+        channels = [int(hexa[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+        r, g, bl = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * bl
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_every_state_and_level_reads_in_the_twin() -> None:
+    """Badges keep Kestra's colours with a text that reads on them; coloured texts are dark enough on white."""
+    from kestra_nb.jupyter.widgets.viewmodel import LEVEL_COLORS, badge_text, text_color
+
+    assert "color:#111" in static.badge("KILLED") and "color:#fff" in static.badge("FAILED")
+    for state, fill in STATE_COLORS.items():
+        assert f"background:{fill}" in static.badge(state)
+        assert _contrast(badge_text(state), fill) >= 4.5, state
+        assert _contrast(text_color(state), "#ffffff") >= 4.5, state
+    for level, colour in LEVEL_COLORS.items():
+        assert _contrast(colour, "#ffffff") >= 4.5, level

@@ -14,13 +14,12 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from .viewmodel import LEVEL_COLORS, STATE_COLORS, file_url, format_ms, is_file_uri
+from .viewmodel import LEVEL_COLORS, STATE_COLORS, badge_text, file_url, format_ms, is_file_uri, text_color
 
 TWIN_ROWS = 40      # timeline rows in the twin (the mime output has more)
 TWIN_LOGS = 20      # the last log lines in the twin
 TWIN_TEXT = 300     # characters of one value or message in the twin
 BAR = 30            # characters of a timeline bar
-DARK_TEXT = frozenset({"KILLED", "KILLING"})   # light badges: dark text reads on them (white did at 1.3:1)
 
 _BOX = ("border-left:4px solid {color};margin:4px 0;padding:4px 10px;font-family:system-ui,sans-serif;"
         "font-size:12px;line-height:18px")
@@ -34,8 +33,7 @@ def color(state: str) -> str:
 
 
 def badge(state: str) -> str:
-    fg = "#1f2328" if state in DARK_TEXT else "#fff"
-    return (f'<b style="background:{color(state)};color:{fg};padding:0 6px;border-radius:3px">'
+    return (f'<b style="background:{color(state)};color:{badge_text(state)};padding:0 6px;border-radius:3px">'
             f'{escape(state)}</b>')
 
 
@@ -97,8 +95,8 @@ def _timeline(runs: list[Mapping[str, Any]], total: float, now: float, hidden: i
         attempts = f" ({row['attempts']} attempts)" if row.get("attempts", 0) > 1 else ""
         end = row["end"] if row["end"] is not None else now
         items.append(
-            f'<li><code style="{_MONO};color:{color(state)}">{bar(row, total, now)}</code> '
-            f'<b style="color:{color(state)}">{escape(state)}</b> {"· " * row["depth"]}'
+            f'<li><code style="{_MONO};color:{text_color(state)}">{bar(row, total, now)}</code> '
+            f'<b style="color:{text_color(state)}">{escape(state)}</b> {"· " * row["depth"]}'
             f'<code>{escape(row["task"])}</code>{value}{attempts} {format_ms(end - row["created"])}</li>')
     more = len(runs) - TWIN_ROWS + hidden if len(runs) > TWIN_ROWS else hidden
     if more > 0:
@@ -131,7 +129,7 @@ def _logs(logs: list[Mapping[str, Any]], hidden: int) -> str:
         if line.get("value") is not None:
             task += f"[{line['value']}]"
         items.append(f'<li><code style="{_MONO}">{format_ms(line.get("t"))}</code> '
-                     f'<b style="color:{LEVEL_COLORS.get(level, "#918BA9")}">{escape(level)}</b> '
+                     f'<b style="color:{LEVEL_COLORS.get(level, LEVEL_COLORS["TRACE"])}">{escape(level)}</b> '
                      f'<code>{escape(task)}</code> {escape(_short(str(line.get("message", ""))))}</li>')
     heading = f"Logs (the last {len(shown)} of {len(shown) + earlier})" if earlier else "Logs"
     return f'<strong>{heading}</strong><ul style="{_LIST}">{"".join(items)}</ul>'

@@ -1,11 +1,11 @@
 // The execution view, ONE ES module for every host: the JupyterLab / Notebook 7 mime renderer of
 // application/vnd.kestra.execution+json (js/src/index.ts), and the standalone server's pages. It draws a
 // view-model state (kestra_nb/jupyter/display.py `view_state`): header (with the error first when there is
-// one), Gantt timeline, then tabs for Outputs and Logs (task and level filters). Every value from a flow is
+// one), Gantt timeline with a time axis (a click on a row shows that task run's outputs and logs), then tabs for
+// Outputs and Logs (task and level filters). Every value from a flow is
 // escaped: this runs in a page that holds the Jupyter token.
 
 const LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"];
-const LEVEL_COLORS = {TRACE: "#918BA9", DEBUG: "#918BA9", INFO: "#1761FD", WARN: "#DD5F00", ERROR: "#AB0009"};
 
 function esc(value) {
   return String(value).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}[c]));
@@ -37,13 +37,40 @@ function header(summary, now, colors, error) {
     (summary.hint ? `<div class="kn-hint">${esc(summary.hint)}</div>` : "");
 }
 
+// A time scale over the tracks: ticks at a round step (1, 2 or 5 × a power of ten ms), about four of them.
+function axis(total) {
+  const rough = total / 4;
+  const power = Math.pow(10, Math.floor(Math.log10(rough)));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= rough) || rough;
+  const ticks = [];
+  for (let t = 0; t <= total + 1e-9 && ticks.length < 12; t += step) {
+    ticks.push(`<span class="kn-tick" style="left:${pct(t, total)}%">${t === 0 ? "0" : fmt(t)}</span>`);
+  }
+  return `<div class="kn-row kn-axis" aria-hidden="true"><div class="kn-label"></div><div class="kn-track">${ticks.join("")}</div>` +
+    '<div class="kn-dur"></div></div>';
+}
+
+// One task run's outputs and log lines (a click on its row in the timeline).
+function detail(row, state, executionId) {
+  const same = (item) => item.task === row.task && (item.value ?? null) === (row.value ?? null);
+  const found = (state.task_outputs || []).find(same);
+  const logs = (state.logs || []).filter(same);
+  const name = esc(row.task) + (row.value !== null && row.value !== undefined ? ` [${esc(row.value)}]` : "");
+  const outputs = found && Object.keys(found.outputs || {}).length ? tree(found.outputs, "outputs", 0, 2, executionId)
+    : '<div class="kn-muted">No outputs</div>';
+  return `<div class="kn-detail-head"><b>${name}</b> <span class="kn-badge" data-state="${esc(row.state)}" ` +
+    `style="background:${(state.colors || {})[row.state] || "#918BA9"}">${esc(row.state)}</span> ` +
+    `<span class="kn-muted">${esc(row.id)}</span><button class="kn-act kn-close" title="close">&#x2715;</button></div>` +
+    `<div class="kn-json">${outputs}</div>${logsTable(logs, "", "TRACE", 0)}`;
+}
+
 // Rows of child executions (subflows) carry `under`: the subflow rows they are nested in; a folded one hides them.
 function timeline(summary, rows, now, colors, folded, hidden) {
   if (!rows.length) return '<div class="kn-tl"><div class="kn-empty">No task run yet</div></div>';
   let total = summary.end !== null && summary.end !== undefined ? summary.end : now;
   for (const r of rows) total = Math.max(total, r.end || 0);
   total = Math.max(total, 0.001);
-  const out = ['<div class="kn-tl">'];
+  const out = ['<div class="kn-tl">', axis(total)];
   for (const r of rows) {
     if (folded && (r.under || []).some((id) => folded.has(id))) continue;
     const fill = colors[r.state] || "#918BA9";
@@ -128,7 +155,7 @@ function logsTable(logs, task, minLevel, hidden) {
   return earlier + '<table class="kn-logs">' + shown.map((l) => {
     const name = (l.task || "") + (l.value !== null && l.value !== undefined ? `[${l.value}]` : "");
     return `<tr data-level="${esc(l.level)}"><td class="kn-muted">${fmt(l.t)}</td>` +
-      `<td style="color:${LEVEL_COLORS[l.level] || "#918BA9"};font-weight:600">${esc(l.level)}</td>` +
+      `<td class="kn-lvl" data-level="${esc(l.level)}">${esc(l.level)}</td>` +
       `<td>${esc(name)}</td><td class="kn-msg">${esc(l.message)}</td></tr>`;
   }).join("") + "</table>";
 }
@@ -204,7 +231,7 @@ export function mount(el, options = {}) {
   const root = document.createElement("div");
   root.className = "kn-view kn-live";
   root.innerHTML = '<div class="kn-top"></div><div class="kn-actions"></div><div class="kn-action-msg" role="status"></div>' +
-    '<div class="kn-form"></div><div class="kn-timeline"></div>' +
+    '<div class="kn-form"></div><div class="kn-timeline"></div><div class="kn-detail" hidden></div>' +
     '<div class="kn-tabs"><button class="kn-tab kn-active" data-tab="outputs">Outputs</button>' +
     '<button class="kn-tab" data-tab="logs">Logs</button></div>' +
     '<div class="kn-pane" data-pane="outputs"></div>' +
@@ -218,6 +245,7 @@ export function mount(el, options = {}) {
   let level = "TRACE";
   let chosen = false;        // the user picked a tab or a filter: never switch it for them
   const folded = new Set();  // subflow rows whose child executions are hidden
+  let selected = "";         // the task run whose outputs and logs are shown under the timeline
   $(".kn-level").innerHTML = LEVELS.map((l) => `<option value="${l}">${l}</option>`).join("");
 
   const drawTop = () => {
@@ -234,6 +262,14 @@ export function mount(el, options = {}) {
         $(".kn-actions").innerHTML = bar;
       }
     }
+  };
+  const drawDetail = () => {
+    const row = selected && (state.runs || []).find((r) => r.id === selected);
+    $(".kn-detail").hidden = !row;
+    $(".kn-detail").innerHTML = row ? detail(row, state, (state.summary || {}).id) : "";
+    for (const el of root.querySelectorAll(".kn-row.kn-selected")) el.classList.remove("kn-selected");
+    const chosenRow = row && root.querySelector(`.kn-row[data-id="${CSS.escape(row.id)}"]`);
+    if (chosenRow) chosenRow.classList.add("kn-selected");
   };
   const drawOutputs = () => {
     $('[data-pane="outputs"]').innerHTML = outputsPane(state.outputs, state.task_outputs, (state.summary || {}).id);
@@ -257,10 +293,18 @@ export function mount(el, options = {}) {
   for (const button of root.querySelectorAll(".kn-tab")) button.addEventListener("click", () => { chosen = true; show(button.dataset.tab); });
   $(".kn-timeline").addEventListener("click", (event) => {
     const fold = event.target.closest(".kn-fold");
-    const row = fold && fold.closest(".kn-row");
+    const row = event.target.closest(".kn-row[data-id]");
     if (!row) return;
-    if (folded.has(row.dataset.id)) folded.delete(row.dataset.id); else folded.add(row.dataset.id);
+    if (fold) {
+      if (folded.has(row.dataset.id)) folded.delete(row.dataset.id); else folded.add(row.dataset.id);
+    } else {
+      selected = selected === row.dataset.id ? "" : row.dataset.id;
+    }
     drawTop();
+    drawDetail();
+  });
+  $(".kn-detail").addEventListener("click", (event) => {
+    if (event.target.closest(".kn-close")) { selected = ""; drawDetail(); }
   });
   const say = (text, failed) => {
     const msg = $(".kn-action-msg");
@@ -345,6 +389,7 @@ export function mount(el, options = {}) {
         show("logs");
       }
       drawTop();
+      drawDetail();
       drawOutputs();
       drawLogs();
     },

@@ -44,8 +44,24 @@ STATE_COLORS: dict[str, str] = {
 }
 # Log levels, least severe first; colours chosen to match the state palette (Kestra's are CSS variables).
 LEVELS: tuple[str, ...] = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
-LEVEL_COLORS: dict[str, str] = {"TRACE": "#918BA9", "DEBUG": "#918BA9", "INFO": "#1761FD", "WARN": "#DD5F00",
+# Text in a state's colour on a light background, at ≥ 4.5:1 (Kestra's yellow, green, orange and grey are too
+# light for text): the same hue, darker. And the text ON a state's colour (a badge): white or near-black.
+TEXT_ON_LIGHT: dict[str, str] = {"#FCE07C": "#7a5c00", "#029E73": "#007a55", "#DD5F00": "#a04100",
+                                 "#918BA9": "#655f7a", "#1761FD": "#1f5fd1"}
+WHITE_TEXT = frozenset({"#1761FD", "#8405FF", "#AB0009"})
+LEVEL_COLORS: dict[str, str] = {"TRACE": "#655f7a", "DEBUG": "#655f7a", "INFO": "#1f5fd1", "WARN": "#a04100",
                                 "ERROR": "#AB0009"}
+
+
+def text_color(state: str) -> str:
+    """A state's colour for text on a light background."""
+    fill = STATE_COLORS.get(state, "#918BA9")
+    return TEXT_ON_LIGHT.get(fill, fill)
+
+
+def badge_text(state: str) -> str:
+    """The text colour on a badge of the state's colour."""
+    return "#fff" if STATE_COLORS.get(state, "#918BA9") in WHITE_TEXT else "#111"
 TERMINATED = frozenset({"FAILED", "WARNING", "SUCCESS", "KILLED", "CANCELLED", "RETRIED", "SKIPPED",
                         "RESUBMITTED"})
 MAX_LOGS = 2000  # lines kept in the view (the store keeps them all); more would make every update heavy
@@ -300,5 +316,5 @@ def format_ms(ms: float | None) -> str:
     return f"{minutes}m {seconds:02d}s"
 
 
-__all__ = ["LEVELS", "LEVEL_COLORS", "STATE_COLORS", "ViewModel", "base_url", "file_url", "format_ms",
+__all__ = ["LEVELS", "LEVEL_COLORS", "STATE_COLORS", "ViewModel", "badge_text", "text_color", "base_url", "file_url", "format_ms",
            "is_file_uri"]
