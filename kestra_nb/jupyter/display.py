@@ -27,6 +27,7 @@ MAX_TEXT = 2_000       # characters of one string value
 MAX_MESSAGE = 500      # characters of one log message (the logs API has them whole)
 MAX_TASK_OUTPUTS = 50  # task runs whose outputs are shown
 MAX_OUTPUTS = 20_000   # characters of the outputs' JSON in one output (past it, a note says where they are)
+MAX_VIEW = 42_000      # bytes of the view's JSON text as saved: with the HTML twin, an output stays under 60 KB
 
 
 def _cut(text: str, limit: int = MAX_TEXT) -> str:
@@ -68,20 +69,28 @@ def _bounded_value(value: Any, budget: list[int], depth: int = 0) -> Any:
 
 def view_state(model: ViewModel, error: str = "", epoch_ms: float | None = None) -> dict[str, Any]:
     """What one output holds: the view model's state, bounded (see the module's docstring)."""
-    state = model.state(epoch_ms)
+    # only the rows shown are built: a push of a 10,000-task-run ForEach costs what 250 rows cost
+    state = model.state(epoch_ms, limit=MAX_ROWS)
     state.pop("document", None)
-    runs, logs = state["runs"], state["logs"]
-    hidden = {"runs": max(0, len(runs) - MAX_ROWS), "logs": max(0, len(logs) - MAX_LOG_LINES) + model.dropped_logs,
-              "task_outputs": max(0, len(state["task_outputs"]) - MAX_TASK_OUTPUTS)}
-    state["runs"] = runs[:MAX_ROWS]
+    logs = state["logs"]
     state["logs"] = [dict(line, message=_cut(str(line.get("message", "")), MAX_MESSAGE))
                      for line in logs[-MAX_LOG_LINES:]]
     budget = [MAX_OUTPUTS]
     state["outputs"] = _bounded_value(state["outputs"], budget)
     state["task_outputs"] = [dict(t, outputs=_bounded_value(t["outputs"], budget))
                              for t in state["task_outputs"][:MAX_TASK_OUTPUTS] if budget[0] > 0]
-    state.update(v=VERSION, hidden=hidden, colors=STATE_COLORS, error=_cut(error or first_error(model)))
-    return state
+    state.update(v=VERSION, colors=STATE_COLORS, error=_cut(error or first_error(model)))
+    runs_total, outputs_total = state.pop("runs_total"), state.pop("task_outputs_total")
+    logs_total = len(logs) + model.dropped_logs
+    # the whole view within MAX_VIEW bytes: fewer rows, log lines and task outputs until it fits
+    while True:
+        state["hidden"] = {"runs": runs_total - len(state["runs"]), "logs": logs_total - len(state["logs"]),
+                           "task_outputs": outputs_total - len(state["task_outputs"])}
+        if _saved_bytes(view_text(state)) <= MAX_VIEW or not (state["runs"] or state["logs"] or state["task_outputs"]):
+            return state
+        for key in ("runs", "task_outputs"):
+            state[key] = state[key][:len(state[key]) * 4 // 5]
+        state["logs"] = state["logs"][len(state["logs"]) // 5 or len(state["logs"]):]
 
 
 def first_error(model: ViewModel) -> str:
@@ -129,6 +138,16 @@ def _compact(state: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _saved_bytes(text: str) -> int:
+    """Bytes a string takes in a saved notebook (a JSON string: quotes and backslashes escaped)."""
+    return len(json.dumps(text, ensure_ascii=False).encode())
+
+
+def view_text(state: Mapping[str, Any]) -> str:
+    """The view as the bundle holds it: one compact JSON text."""
+    return json.dumps(_compact(state), ensure_ascii=False, separators=(",", ":"))
+
+
 def bundle(state: Mapping[str, Any]) -> dict[str, Any]:
     """The output's mimebundle for a view state.
 
@@ -136,8 +155,7 @@ def bundle(state: Mapping[str, Any]) -> dict[str, Any]:
     notebook looks for) and the rest of the view as ONE compact JSON text. A notebook is saved indented,
     one line per value: as objects, the rows and log lines of a 150-item ForEach took 116 KB; as a text,
     they take a line."""
-    view = json.dumps(_compact(state), ensure_ascii=False, separators=(",", ":"))
-    return {MIME: {"v": VERSION, "summary": state.get("summary") or {}, "view": view},
+    return {MIME: {"v": VERSION, "summary": state.get("summary") or {}, "view": view_text(state)},
             "text/html": static.twin_html(state), "text/plain": plain(state)}
 
 

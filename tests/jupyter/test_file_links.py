@@ -66,8 +66,9 @@ def test_file_outputs_link_to_the_extension_download_route(jengine: Any) -> None
     model, ex = run(jengine, uri)
     html = twin(model)
     expected = f"/kestra/api/v1/main/executions/{ex.id}/file?path={quote(uri, safe='')}"
-    # the flow output, nothing else: a bare `kestra:///` is no file
-    assert [a["href"] for a in links(html)] == [expected]
+    # the flow output, and the task run's output under Files; a bare `kestra:///` is no file
+    assert [a["href"] for a in links(html)] == [expected, expected]
+    assert "<strong>Files</strong>" in html and "my%20report.csv</a> <code>ret</code>" in html
     assert "kestra:/// is not a file on its own" in html
     # the mime output carries the URI; the renderer links it (view.js, the same route)
     data = bundle(view_state(model))["application/vnd.kestra.execution+json"]
@@ -82,8 +83,8 @@ def test_the_base_url_comes_from_the_server_extension_or_jupyterhub(jengine: Any
     monkeypatch.setenv("KESTRA_NB_BASE_URL", "/jl")
     assert base_url() == "/jl/"
     model, ex = run(jengine, "kestra:///company/team/files/executions/abc/inputs/doc/a.csv")
-    (href,) = [a["href"] for a in links(twin(model))]
-    assert href.startswith(f"/jl/kestra/api/v1/main/executions/{ex.id}/file?path=kestra%3A%2F%2F%2F")
+    href, same = [a["href"] for a in links(twin(model))]   # the flow output's and the task run's
+    assert href == same and href.startswith(f"/jl/kestra/api/v1/main/executions/{ex.id}/file?path=kestra%3A%2F%2F%2F")
     assert file_url("id/1", "kestra:///a b", "/x") == "/x/kestra/api/v1/main/executions/id%2F1/file?path=kestra%3A%2F%2F%2Fa%20b"
 
 
@@ -103,3 +104,26 @@ def test_the_live_view_builds_the_same_links_from_the_page_config() -> None:
     assert 'document.getElementById("jupyter-config-data")' in js and "baseUrl" in js
     assert "kestra/api/v1/main/executions/${encodeURIComponent(executionId)}/file?path=${encodeURIComponent(uri)}" in js
     assert 'class="kn-file"' in js and r"/^kestra:\/\/\/\S+$/.test(value)" in js
+
+
+def test_files_the_tasks_wrote_are_download_links_in_the_twin(jengine: Any) -> None:
+    flow = """id: writes
+namespace: company.team
+tasks:
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEach
+    values: ["a", "b"]
+    tasks:
+      - id: write
+        type: io.kestra.plugin.core.storage.Write
+        content: "row {{ taskrun.value }}"
+        extension: .csv
+"""
+    ex = jengine.run(flow)
+    model = ViewModel()
+    model.update(jengine.store.get_execution_document(ex.id))
+    html = twin(model)
+    uris = [tr.outputs["uri"] for tr in ex.task_run_list if tr.task_id == "write"]
+    hrefs = [a["href"] for a in links(html)]
+    assert hrefs == [f"/kestra/api/v1/main/executions/{ex.id}/file?path={quote(uri, safe='')}" for uri in uris]
+    assert "<code>write[a]</code>" in html and "<code>write[b]</code>" in html

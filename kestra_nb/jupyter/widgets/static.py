@@ -10,7 +10,7 @@ the error, the flow outputs and the last log lines.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from html import escape
 from typing import Any
 
@@ -18,6 +18,7 @@ from .viewmodel import LEVEL_COLORS, STATE_COLORS, badge_text, file_url, format_
 
 TWIN_ROWS = 40      # timeline rows in the twin (the mime output has more)
 TWIN_LOGS = 20      # the last log lines in the twin
+TWIN_FILES = 20     # task runs' files linked in the twin
 TWIN_TEXT = 300     # characters of one value or message in the twin
 BAR = 30            # characters of a timeline bar
 
@@ -80,6 +81,7 @@ def twin_html(state: Mapping[str, Any]) -> str:
         out.append(f'<ul style="{_LIST}">{"".join(notes)}</ul>')
     out.append(_timeline(runs, total, now, (state.get("hidden") or {}).get("runs", 0)))
     out.append(_outputs(state.get("outputs") or {}, execution_id))
+    out.append(_files(state.get("task_outputs") or [], execution_id))
     out.append(_logs(state.get("logs") or [], (state.get("hidden") or {}).get("logs", 0)))
     out.append("</blockquote>")
     return "".join(out)
@@ -115,6 +117,35 @@ def _outputs(outputs: Mapping[str, Any], execution_id: str) -> str:
             shown = f"<code>{escape(_short(value))}</code>"
         items.append(f"<li><code>{escape(str(key))}</code>: {shown}</li>")
     return f'<strong>Outputs</strong><ul style="{_LIST}">{"".join(items)}</ul>'
+
+
+def _file_uris(value: Any, depth: int = 0) -> Iterator[str]:
+    if is_file_uri(value):
+        yield value
+    elif depth < 8 and isinstance(value, Mapping):
+        for item in value.values():
+            yield from _file_uris(item, depth + 1)
+    elif depth < 8 and isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _file_uris(item, depth + 1)
+
+
+def _files(task_outputs: list[Mapping[str, Any]], execution_id: str) -> str:
+    """The files the task runs wrote (`kestra:///` URIs in their outputs) as download links."""
+    if not execution_id:
+        return ""
+    seen: dict[str, str] = {}
+    for entry in task_outputs:
+        task = str(entry.get("task", "")) + (f"[{entry['value']}]" if entry.get("value") is not None else "")
+        for uri in _file_uris(entry.get("outputs")):
+            seen.setdefault(uri, task)
+    if not seen:
+        return ""
+    items = [f'<li><a href="{escape(file_url(execution_id, uri))}">{escape(uri.rstrip("/").rsplit("/", 1)[-1])}'
+             f'</a> <code>{escape(task)}</code></li>' for uri, task in list(seen.items())[:TWIN_FILES]]
+    if len(seen) > TWIN_FILES:
+        items.append(f"<li><em>{len(seen) - TWIN_FILES} more files</em></li>")
+    return f'<strong>Files</strong><ul style="{_LIST}">{"".join(items)}</ul>'
 
 
 def _logs(logs: list[Mapping[str, Any]], hidden: int) -> str:

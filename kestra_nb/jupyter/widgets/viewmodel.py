@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -77,6 +77,9 @@ class ViewModel:
         self.dropped_logs = 0
         self.origin: float | None = None         # epoch ms of the execution's CREATED date
         self._instants: dict[str, float] = {}    # the same dates come back in every document
+        self._limit: float = float("inf")        # rows(): how many rows to build
+        self.row_total = 0                       # rows(): how many rows there are
+        self.task_output_total = 0               # task_outputs(): how many task runs have outputs
 
     # ---------------------------------------------------------------------------------------- input
 
@@ -140,12 +143,23 @@ class ViewModel:
                 f"`kestra-nb resume {execution_id}` in a terminal, or POST …/api/v1/main/executions/"
                 f"{execution_id}/resume; `%flow kill {execution_id}` stops it")
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The timeline: one row per task run, parents before their children, siblings by start; a subflow
-        task run followed by its child executions and their task runs."""
+        task run followed by its child executions and their task runs. With `limit`, only the first rows are
+        built (the others are counted: `row_total` is how many there are in all)."""
         rows: list[dict[str, Any]] = []
+        self._limit = limit if limit is not None else float("inf")
+        self.row_total = 0
         self._task_rows(self.doc or {}, 0, [], rows, None)
         return rows
+
+    def _add(self, rows: list[dict[str, Any]], make: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+        self.row_total += 1
+        if len(rows) >= self._limit:
+            return None
+        row = make()
+        rows.append(row)
+        return row
 
     def _task_rows(self, doc: Mapping[str, Any], depth: int, under: list[str], rows: list[dict[str, Any]],
                    execution: str | None) -> None:
@@ -165,15 +179,16 @@ class ViewModel:
             (depth, tr) for _, _, tr in sorted(children.get(None, ()), key=_start_key, reverse=True)]
         while stack:
             level, tr = stack.pop()
-            row = self._row(tr, level)
-            row["under"] = list(under)
-            if execution is not None:
-                row["execution"] = execution
-            rows.append(row)
+            row = self._add(rows, lambda: self._row(tr, level))
+            if row is not None:
+                row["under"] = list(under)
+                if execution is not None:
+                    row["execution"] = execution
             for child in sorted(started.get(tr["id"], ()), key=self._child_key):
-                row["subflow"] = True
+                if row is not None:
+                    row["subflow"] = True
                 nested = [*under, tr["id"]]
-                rows.append(self._execution_row(child, level + 1, nested))
+                self._add(rows, lambda: self._execution_row(child, level + 1, nested))
                 self._task_rows(child, level + 2, nested, rows, str(child["id"]))
             kids = children.get(tr["id"])
             if kids:
@@ -196,11 +211,13 @@ class ViewModel:
         """The flow's outputs (empty until the execution ends)."""
         return dict((self.doc or {}).get("outputs") or {})
 
-    def task_outputs(self) -> list[dict[str, Any]]:
-        """The outputs of each task run that has some, in timeline order (the shown execution's own)."""
+    def task_outputs(self, rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """The outputs of each task run that has some, in timeline order (the shown execution's own); of the
+        task runs of `rows` when given (`task_output_total` counts them all)."""
         runs = {tr["id"]: tr for tr in (self.doc or {}).get("taskRunList") or ()}
+        self.task_output_total = sum(1 for tr in runs.values() if tr.get("outputs"))
         out = []
-        for row in self.rows():
+        for row in self.rows() if rows is None else rows:
             if row["id"] not in runs:  # a child execution's row
                 continue
             outputs = runs[row["id"]].get("outputs")
@@ -219,11 +236,14 @@ class ViewModel:
             out.append(row)
         return out
 
-    def state(self, epoch_ms: float | None = None) -> dict[str, Any]:
-        """Everything the view renders, as JSON-able traits."""
-        return {"summary": self.summary(), "runs": self.rows(), "now": round(self.now(epoch_ms), 3),
-                "outputs": self.outputs(), "task_outputs": self.task_outputs(), "logs": self.log_rows(),
-                "document": self.doc or {}}
+    def state(self, epoch_ms: float | None = None, limit: int | None = None) -> dict[str, Any]:
+        """Everything the view renders, as JSON-able traits; with `limit`, the first timeline rows only (and
+        the outputs of their task runs): `runs_total` and `task_outputs_total` count them all."""
+        rows = self.rows(limit)
+        return {"summary": self.summary(), "runs": rows, "runs_total": self.row_total,
+                "now": round(self.now(epoch_ms), 3), "outputs": self.outputs(),
+                "task_outputs": self.task_outputs(rows), "task_outputs_total": self.task_output_total,
+                "logs": self.log_rows(), "document": self.doc or {}}
 
     def running(self) -> bool:
         """Whether anything is still under way (a bar would grow)."""
