@@ -13,7 +13,7 @@ $(BIN)/python:
 
 # the JupyterLab extension is built by the install (hatch-jupyter-builder: npm install, then its build)
 EXTENSION := js/package.json js/package-lock.json js/tsconfig.json $(wildcard js/src/*.ts js/style/*) \
-             kestra_nb/jupyter/widgets/view.js kestra_nb/jupyter/widgets/view.css
+             $(wildcard kestra_nb/ui/static/*)
 
 $(STAMP): pyproject.toml $(EXTENSION) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"

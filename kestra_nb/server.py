@@ -31,6 +31,7 @@ from .api.guard import Guard
 from .api.handlers import Api, NotFoundHandler, api_handlers
 from .api.service import ApiService
 from .api.webhook import Webhooks, webhook_handlers
+from .ui.pages import ui_handlers
 from .errors import KestraNbError
 from .model.state import StateType
 
@@ -66,7 +67,8 @@ def make_app(service: ApiService, auth: BasicAuth | None = None, prefix: str = "
     guard = Guard.configure() if guard is None else guard
     api = Api(service, auth, guard)
     # the webhook routes come first and are open (their key is the secret), as Kestra's open-urls
-    handlers = [*webhook_handlers(Webhooks(service), prefix, guard=guard), *api_handlers(api, prefix)]
+    handlers = [*webhook_handlers(Webhooks(service), prefix, guard=guard), *ui_handlers(api, prefix),
+                *api_handlers(api, prefix)]
     app = tornado.web.Application(handlers, default_handler_class=NotFoundHandler,
                                   compress_response=False, log_function=_log_request)
     app.settings["kestra_nb_api"] = api

@@ -1,12 +1,12 @@
 // JupyterLab and Notebook 7: the renderer of kestra_nb's execution mimetype. A `%%flow` cell displays the
 // execution's view-model state under this mimetype and replaces it with `update_display_data` while the flow
 // runs (no comm: nbclient and papermill keep the last state, and a saved notebook renders with no kernel).
-// The drawing is the shared ES module kestra_nb/jupyter/widgets/view.js, the same one every host uses.
+// The drawing is the shared ES module kestra_nb/ui/static/view.js, the same one every host uses.
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { ServerConnection } from '@jupyterlab/services';
 import { Widget } from '@lumino/widgets';
 
-import { ApiAnswer, mount, ViewHandle } from '../../kestra_nb/jupyter/widgets/view.js';
+import { ApiAnswer, mount, ViewHandle } from '../../kestra_nb/ui/static/view.js';
 
 export const MIME_TYPE = 'application/vnd.kestra.execution+json';
 

@@ -1,7 +1,7 @@
 """An execution in a notebook: ONE display output, replaced while the flow runs, that outlives the kernel.
 
 The output is a mimebundle: the execution's view state under its own mimetype (drawn by the JupyterLab /
-Notebook 7 extension from js/, with the shared module widgets/view.js), a `text/html` twin for the places
+Notebook 7 extension from js/, with the shared module ui/static/view.js), a `text/html` twin for the places
 that have no extension (nbconvert with or without sanitizing, nbviewer, GitHub; `widgets/static.py`), and
 `text/plain`. The cell replaces it with `update_display_data` (no comm), so nbclient and papermill save the
 last state and a reopened notebook shows it with no kernel.
@@ -13,7 +13,7 @@ needs a live kernel: forms.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .widgets import static
@@ -67,8 +67,10 @@ def _bounded_value(value: Any, budget: list[int], depth: int = 0) -> Any:
     return value
 
 
-def view_state(model: ViewModel, error: str = "", epoch_ms: float | None = None) -> dict[str, Any]:
-    """What one output holds: the view model's state, bounded (see the module's docstring)."""
+def view_state(model: ViewModel, error: str = "", epoch_ms: float | None = None,
+               graph: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What one output holds: the view model's state, bounded (see the module's docstring); with the flow's
+    `graph` (topology.topology, bounded itself), its tasks' states for the Topology tab."""
     # only the rows shown are built: a push of a 10,000-task-run ForEach costs what 250 rows cost
     state = model.state(epoch_ms, limit=MAX_ROWS)
     state.pop("document", None)
@@ -80,6 +82,10 @@ def view_state(model: ViewModel, error: str = "", epoch_ms: float | None = None)
     state["task_outputs"] = [dict(t, outputs=_bounded_value(t["outputs"], budget))
                              for t in state["task_outputs"][:MAX_TASK_OUTPUTS] if budget[0] > 0]
     state.update(v=VERSION, colors=STATE_COLORS, error=_cut(error or first_error(model)))
+    if graph:
+        shown = set(graph_ids(graph))
+        state["graph"] = graph
+        state["task_states"] = {task: value for task, value in model.task_states().items() if task in shown}
     runs_total, outputs_total = state.pop("runs_total"), state.pop("task_outputs_total")
     logs_total = len(logs) + model.dropped_logs
     # the whole view within MAX_VIEW bytes: fewer rows, log lines and task outputs until it fits
@@ -91,6 +97,26 @@ def view_state(model: ViewModel, error: str = "", epoch_ms: float | None = None)
         for key in ("runs", "task_outputs"):
             state[key] = state[key][:len(state[key]) * 4 // 5]
         state["logs"] = state["logs"][len(state["logs"]) // 5 or len(state["logs"]):]
+
+
+def graph_ids(node: Mapping[str, Any]) -> Iterator[str]:
+    """The task ids of a topology tree."""
+    for group in node.get("c") or ():
+        for task in group.get("tasks") or ():
+            yield str(task.get("id"))
+            yield from graph_ids(task)
+
+
+def flow_graph(engine: Any, document: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The topology of an execution's flow revision, None if it cannot be read."""
+    from ..errors import KestraNbError
+    from .topology import topology
+
+    try:
+        flow, _ = engine.load_flow(document["namespace"], document["flowId"], document.get("flowRevision"))
+    except (KestraNbError, KeyError):
+        return None
+    return topology(flow)
 
 
 def first_error(model: ViewModel) -> str:
@@ -162,12 +188,15 @@ def bundle(state: Mapping[str, Any]) -> dict[str, Any]:
 class ExecutionDisplay:
     """The display of one execution in a cell: `show()` once, then `push(model)` replaces it in place."""
 
-    def __init__(self, model: ViewModel | None = None, *, into: Any = None) -> None:
+    def __init__(self, model: ViewModel | None = None, *, into: Any = None,
+                 graph: Mapping[str, Any] | None = None) -> None:
         self.error = ""
         self.into = into          # an ipywidgets Output to draw in (a form's), instead of the cell's output
+        self.graph = graph        # the flow's topology (built once: the flow does not change while it runs)
         self.updates = 0          # pushes made (each is one update_display_data message): what throttling bounds
         self.handle: Any = None
-        self.state: dict[str, Any] = view_state(model) if model is not None and model.doc is not None else {}
+        self.state: dict[str, Any] = view_state(model, graph=graph) if model is not None and model.doc is not None \
+            else {}
         self._model = model
 
     @property
@@ -203,7 +232,7 @@ class ExecutionDisplay:
     def push(self, model: ViewModel, *, epoch_ms: float | None = None) -> None:
         """Replace the output with the model's current state."""
         self._model = model
-        self.state = view_state(model, self.error, epoch_ms)
+        self.state = view_state(model, self.error, epoch_ms, self.graph)
         if self.into is not None:
             self._draw()
         elif self.handle is not None:
@@ -228,12 +257,15 @@ class ExecutionDisplay:
         return saved_size(self._bundle())
 
 
-def execution_bundle(document: Mapping[str, Any], logs: Any = ()) -> dict[str, Any]:
-    """The mimebundle of one execution document (and its logs), as it ended or now."""
+def execution_bundle(document: Mapping[str, Any], logs: Any = (), graph: Mapping[str, Any] | None = None
+                     ) -> dict[str, Any]:
+    """The mimebundle of one execution document (and its logs, its flow's topology), as it ended or now."""
     model = ViewModel()
     model.update(document)
     model.add_logs(logs or ())
-    return bundle(view_state(model, epoch_ms=(model.origin or 0) + model.latest()))
+    # an ended execution is drawn as it ended; a running one as of now (its bars reach the present)
+    epoch_ms = None if model.running() else (model.origin or 0) + model.latest()
+    return bundle(view_state(model, epoch_ms=epoch_ms, graph=graph))
 
 
 def saved_size(data: Mapping[str, Any]) -> int:

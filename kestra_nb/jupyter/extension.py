@@ -22,10 +22,11 @@ from __future__ import annotations
 import asyncio
 import os
 from typing import Any
+from urllib.parse import urlencode
 
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
-from jupyter_server.base.handlers import APIHandler
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from jupyter_server.utils import ensure_async, url_path_join
@@ -38,6 +39,7 @@ from ..api.guard import Guard
 from ..api.webhook import WebhookHandler, Webhooks, webhook_handlers
 from ..model.state import StateType
 from ..server import prefer_short_switches
+from ..ui.pages import UiHandler, UiPages
 
 AUTH_RESOURCE = "kestra"
 MOUNT = "kestra"
@@ -125,6 +127,22 @@ class KestraHandler(ExtensionHandlerMixin, APIHandler, ApiHandler):
         await self._dispatch()
 
 
+class KestraUiHandler(KestraHandler, UiHandler):
+    """The `/ui/` pages (an execution's view, where its JSON's `url` points) behind Jupyter's login: a browser
+    without one is sent to it; the page's actions carry Jupyter's XSRF cookie."""
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        try:
+            await super().prepare()
+        except web.HTTPError as exc:
+            # a page asked for without a login: Jupyter's login page, which comes back here (APIHandler says 403)
+            if exc.status_code == 403 and self.request.method == "GET" and not self.current_user:
+                login = JupyterHandler.get_login_url(self)
+                self.redirect(f"{login}?{urlencode({'next': self.request.uri})}")
+                return
+            raise
+
+
 class KestraWebhookHandler(WebhookHandler):
     """The webhook routes, open without a Jupyter token or login (the trigger's key is the secret), as in
     Kestra, where webhooks are `open-urls`: external systems cannot hold a Jupyter token. Marked
@@ -176,7 +194,8 @@ class KestraApp(ExtensionApp):
         # of an execution holds up the notebook server (see api.handlers.on_engine_loop).
         self.engine = Engine(self.home or None, recover=False)
         prefer_short_switches()
-        self.service = ApiService(self.engine)
+        # an execution's `url` is its page here: {base_url}kestra/ui/main/executions/…
+        self.service = ApiService(self.engine, base_url=url_path_join(self.serverapp.base_url, MOUNT))
         self.service.security = "jupyter"   # Jupyter's token or login (the OpenAPI document says so)
         self.api = Api(self.service)
         engine_loop = self.engine.loop
@@ -202,7 +221,9 @@ class KestraApp(ExtensionApp):
                                    "local_hostnames": app.local_hostnames, "allow_origin": app.allow_origin,
                                    "allow_origin_pat": app.allow_origin_pat})
         self.handlers.extend(webhook_handlers(Webhooks(self.service), f"/{MOUNT}", KestraWebhookHandler, guard))
-        self.handlers.extend([(rf"/{MOUNT}/ping", KestraHandler, options),
+        self.handlers.extend([(rf"/{MOUNT}/ui/.*", KestraUiHandler,
+                               {**options, "pages": UiPages(self.service, options["prefix"])}),
+                              (rf"/{MOUNT}/ping", KestraHandler, options),
                               (rf"/{MOUNT}/api/v1/.*", KestraHandler, options)])
 
     async def stop_extension(self) -> None:
@@ -223,4 +244,4 @@ class KestraApp(ExtensionApp):
         self.engine = None
 
 
-__all__ = ["AUTH_RESOURCE", "KestraApp", "KestraHandler", "KestraWebhookHandler"]
+__all__ = ["AUTH_RESOURCE", "KestraApp", "KestraHandler", "KestraUiHandler", "KestraWebhookHandler"]

@@ -44,8 +44,9 @@ from ..model.flow import Flow
 from ..model.ids import new_id
 from ..model.state import StateType
 from ..engine.inputs import check_declared
-from .display import ExecutionDisplay, first_error_line
+from .display import ExecutionDisplay, first_error_line, flow_graph
 from .forms import InputsForm
+from .topology import topology
 from .live import LiveRun, Outcome, family
 from .widgets.viewmodel import ViewModel
 
@@ -342,7 +343,7 @@ class FlowMagics(Magics):
         model = ViewModel()
         model.update(document)
         model.add_logs(store.list_logs(execution_id))
-        ExecutionDisplay(model).show()
+        ExecutionDisplay(model, graph=flow_graph(self.engine, document)).show()
 
     def form(self, line: str) -> InputsForm:
         """`%flow form`: the form of a stored flow's inputs (NAMESPACE.ID: Run starts an execution and follows
@@ -479,7 +480,7 @@ class FlowMagics(Magics):
         future = asyncio.run_coroutine_threadsafe(drive(), engine.loop)
         future.add_done_callback(lambda f: _hand_over(f, live))
         # the widget is built while the engine already runs: its events wait in the queue meanwhile
-        view, handle = self._show_live(model, args.quiet, into)
+        view, handle = self._show_live(model, args.quiet, into, topology(flow))
         live.view = view
         outcome = live.wait()
         self._conclude(outcome, view, handle, source, flow, outcome.result, args)
@@ -503,10 +504,11 @@ class FlowMagics(Magics):
         raise UsageError(f"--from {task_id}: task `{task_id}` did not run in the last execution {last.id} "
                          f"(tasks that ran: {ran})")
 
-    def _show_live(self, model: ViewModel, quiet: bool, into: Any = None) -> tuple[Any, Any]:
+    def _show_live(self, model: ViewModel, quiet: bool, into: Any = None,
+                   graph: dict[str, Any] | None = None) -> tuple[Any, Any]:
         if quiet:
             return None, None
-        view = ExecutionDisplay(model, into=into).show()
+        view = ExecutionDisplay(model, into=into, graph=graph).show()
         self.last_view = view
         return view, view.handle
 
@@ -573,7 +575,7 @@ class FlowMagics(Magics):
         except KestraNbError as exc:
             raise UsageError(describe_error(exc, source, above=1)) from None
         model = ViewModel()
-        view, handle = self._show_live(model, args.quiet)
+        view, handle = self._show_live(model, args.quiet, graph=topology(flow))
         ids: list[str] = []
 
         def on_update(document: dict[str, Any]) -> None:

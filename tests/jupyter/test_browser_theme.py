@@ -1,6 +1,6 @@
 """Every text of the execution view is readable in JupyterLab's light and dark themes (WCAG contrast ≥ 4.5:1
 against what is behind it), with Kestra's state colours on the badges and bars; the view has a time axis, and
-a click on a row shows that task run's outputs and logs. Screenshots of both themes are kept in the test's dir.
+a click on a row shows that task run's outputs and logs, and a Topology tab shows the flow. Screenshots of both themes are kept in the test's dir.
 """
 from __future__ import annotations
 
@@ -132,6 +132,7 @@ def open_everything(page: Any) -> None:
     page.click(".kn-live >> nth=0 >> .kn-row[data-task=value] .kn-label")
     page.wait_for_selector(".kn-live >> nth=0 >> .kn-detail:not([hidden])")
     page.click(".kn-live >> nth=2 >> [data-tab=logs]")
+    page.click(".kn-live >> nth=1 >> [data-tab=topology]")
 
 
 def test_the_view_is_readable_in_light_and_dark_themes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -152,6 +153,10 @@ def test_the_view_is_readable_in_light_and_dark_themes(tmp_path: Path, monkeypat
             open_everything(page)
             detail = page.inner_text(".kn-live >> nth=0 >> .kn-detail")
             assert "value" in detail and '"a string"' in detail and "SUCCESS" in detail
+            # the flow's topology, its boxes in the states of their task runs
+            boxes = page.evaluate("() => [...document.querySelectorAll('.kn-live')[1].querySelectorAll("
+                                  "'[data-pane=topology] [data-task]')].map((b) => [b.dataset.task, b.dataset.state])")
+            assert boxes == [["fail", "FAILED"]], boxes
             states = page.evaluate("() => [...document.querySelectorAll('.kn-live')].map((v) => "
                                    "[v.querySelector('.kn-badge').dataset.state, "
                                    "getComputedStyle(v.querySelector('.kn-badge')).backgroundColor])")

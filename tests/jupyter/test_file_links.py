@@ -100,7 +100,7 @@ def test_hostile_uris_are_escaped() -> None:
 
 
 def test_the_live_view_builds_the_same_links_from_the_page_config() -> None:
-    js = (Path(static.__file__).with_name("view.js")).read_text(encoding="utf-8")
+    js = (Path(static.__file__).parents[2] / "ui" / "static" / "view.js").read_text(encoding="utf-8")
     assert 'document.getElementById("jupyter-config-data")' in js and "baseUrl" in js
     assert "kestra/api/v1/main/executions/${encodeURIComponent(executionId)}/file?path=${encodeURIComponent(uri)}" in js
     assert 'class="kn-file"' in js and r"/^kestra:\/\/\/\S+$/.test(value)" in js

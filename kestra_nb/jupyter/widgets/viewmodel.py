@@ -225,6 +225,10 @@ class ViewModel:
                 out.append({"task": row["task"], "value": row["value"], "outputs": outputs})
         return out
 
+    def task_states(self) -> dict[str, str]:
+        """The state of each task's latest task run (the topology's colours), the shown execution's own."""
+        return {tr["taskId"]: tr["state"]["current"] for tr in (self.doc or {}).get("taskRunList") or ()}
+
     def log_rows(self) -> list[dict[str, Any]]:
         """Log lines with their time relative to the start and the loop value of their task run."""
         values = {tr["id"]: tr.get("value") for tr in (self.doc or {}).get("taskRunList") or ()}

@@ -2,8 +2,10 @@
 // application/vnd.kestra.execution+json (js/src/index.ts), and the standalone server's pages. It draws a
 // view-model state (kestra_nb/jupyter/display.py `view_state`): header (with the error first when there is
 // one), Gantt timeline with a time axis (a click on a row shows that task run's outputs and logs), then tabs for
-// Outputs and Logs (task and level filters). Every value from a flow is
+// Outputs, Logs (task and level filters) and the flow's Topology. Every value from a flow is
 // escaped: this runs in a page that holds the Jupyter token.
+
+import { topology } from "./topology.js";
 
 const LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"];
 
@@ -233,8 +235,9 @@ export function mount(el, options = {}) {
   root.innerHTML = '<div class="kn-top"></div><div class="kn-actions"></div><div class="kn-action-msg" role="status"></div>' +
     '<div class="kn-form"></div><div class="kn-timeline"></div><div class="kn-detail" hidden></div>' +
     '<div class="kn-tabs"><button class="kn-tab kn-active" data-tab="outputs">Outputs</button>' +
-    '<button class="kn-tab" data-tab="logs">Logs</button></div>' +
+    '<button class="kn-tab" data-tab="logs">Logs</button><button class="kn-tab" data-tab="topology" hidden>Topology</button></div>' +
     '<div class="kn-pane" data-pane="outputs"></div>' +
+    '<div class="kn-pane" data-pane="topology" hidden></div>' +
     '<div class="kn-pane" data-pane="logs" hidden><div class="kn-filters">Task <select class="kn-task"></select> ' +
     'Level <select class="kn-level"></select></div><div class="kn-logbody"></div></div>';
   el.appendChild(root);
@@ -270,6 +273,12 @@ export function mount(el, options = {}) {
     for (const el of root.querySelectorAll(".kn-row.kn-selected")) el.classList.remove("kn-selected");
     const chosenRow = row && root.querySelector(`.kn-row[data-id="${CSS.escape(row.id)}"]`);
     if (chosenRow) chosenRow.classList.add("kn-selected");
+  };
+  const drawTopology = () => {
+    const graph = state.graph;
+    $('[data-tab="topology"]').hidden = !graph;
+    $('[data-pane="topology"]').innerHTML = graph ? topology(graph, state.task_states || {}, state.colors || {}) : "";
+    if (!graph && tab === "topology") show("outputs");
   };
   const drawOutputs = () => {
     $('[data-pane="outputs"]').innerHTML = outputsPane(state.outputs, state.task_outputs, (state.summary || {}).id);
@@ -391,6 +400,7 @@ export function mount(el, options = {}) {
       drawTop();
       drawDetail();
       drawOutputs();
+      drawTopology();
       drawLogs();
     },
     dispose() {

@@ -1,0 +1,146 @@
+"""The `/ui/` routes: an execution's page, its view as JSON (what the page polls), and the static assets.
+
+Served by `UiHandler` (the standalone server: its guard and Basic auth) and by the Jupyter extension's
+subclass (Jupyter's authentication and XSRF); both answer through `UiPages`, which only reads through the
+API's service. The page embeds the view's state as JSON in a `<script type="application/json">` with `<`
+escaped, so no value can close it; everything a flow put in it is drawn as escaped text by view.js.
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+from urllib.parse import unquote
+from pathlib import Path
+from typing import Any
+
+import tornado.web
+
+from ..api.handlers import ApiHandler, on_engine_loop
+from ..api.errors import ApiError
+from ..errors import NotFoundError
+
+STATIC = Path(__file__).with_name("static")
+ASSETS = {"view.js": "text/javascript", "view.css": "text/css", "topology.js": "text/javascript",
+          "topology.css": "text/css", "page.js": "text/javascript"}
+# scripts only from this server, styles from it plus the style attributes the view sets, no frames of it
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; "
+       "img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
+PAGE = re.compile(r"/ui/(?P<tenant>[^/]+)/executions/(?P<namespace>[^/]+)/(?P<flow>[^/]+)/(?P<id>[^/]+)")
+VIEW = re.compile(r"/ui/(?P<tenant>[^/]+)/executions/(?P<id>[^/]+)/view")
+ASSET = re.compile(r"/ui/static/(?P<name>[\w.-]+)")
+
+
+def _script_json(value: Any) -> str:
+    """JSON safe inside a <script> element: no `<` (so no `</script>`), no `&`, no line separators."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+class UiPages:
+    """What the `/ui/` routes answer, for one server (its API service and the prefix it is mounted under)."""
+
+    def __init__(self, service: Any, prefix: str = "") -> None:
+        self.service = service
+        self.prefix = prefix.rstrip("/")
+        self._assets: dict[str, bytes] = {}
+        self._graphs: dict[tuple[Any, ...], dict[str, Any] | None] = {}
+
+    def asset(self, name: str) -> tuple[bytes, str]:
+        if name not in ASSETS:
+            raise ApiError("Not Found", status=404)
+        if name not in self._assets:
+            self._assets[name] = (STATIC / name).read_bytes()
+        return self._assets[name], ASSETS[name]
+
+    def view(self, execution_id: str, namespace: str | None = None, flow_id: str | None = None) -> dict[str, Any]:
+        """The execution's view (the notebook output's data under its mimetype); NotFoundError if missing (or
+        not of that flow, when one is named)."""
+        from ..jupyter.display import MIME, execution_bundle, flow_graph
+
+        store = self.service.store
+        document = store.get_execution_document(execution_id)
+        if document is None or (namespace is not None and (document.get("namespace"), document.get("flowId"))
+                                != (namespace, flow_id)):
+            raise NotFoundError(f"Execution '{execution_id}' not found.")
+        key = (document.get("namespace"), document.get("flowId"), document.get("flowRevision"))
+        if key not in self._graphs:   # a revision never changes: its topology is built once
+            if len(self._graphs) >= 64:
+                self._graphs.clear()
+            self._graphs[key] = flow_graph(self.service.engine, document)
+        graph = self._graphs[key]
+        return execution_bundle(document, store.list_logs(execution_id), graph)[MIME]
+
+    def page(self, execution_id: str, namespace: str | None = None, flow_id: str | None = None) -> str:
+        data = self.view(execution_id, namespace, flow_id)
+        summary = data.get("summary") or {}
+        title = f"{summary.get('namespace', '')}.{summary.get('flowId', '')} · {execution_id}"
+        base = self.prefix
+        return (
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{html.escape(title)} · kestra_nb</title><link rel=\"icon\" href=\"data:,\">"
+            f"<link rel=\"stylesheet\" href=\"{base}/ui/static/view.css\">"
+            f"<link rel=\"stylesheet\" href=\"{base}/ui/static/topology.css\">"
+            "<style>body{margin:16px;background:#fff}</style></head><body>"
+            f"<main id=\"kn-page\" data-base=\"{html.escape(base)}\" data-execution=\"{html.escape(execution_id)}\">"
+            "</main>"
+            f"<script type=\"application/json\" id=\"kn-state\">{_script_json(data)}</script>"
+            f"<script type=\"module\" src=\"{base}/ui/static/page.js\"></script></body></html>")
+
+
+class UiHandler(ApiHandler):
+    """The `/ui/` routes on the standalone server: its guard (Host, Origin) and its Basic auth, read-only."""
+
+    def initialize(self, api: Any, prefix: str = "", pages: UiPages | None = None) -> None:  # type: ignore[override]
+        super().initialize(api, prefix)
+        self.pages = pages or UiPages(api.service, prefix)
+
+    async def _dispatch(self) -> None:
+        if self._refused is not None:
+            self._error(self._refused)
+            return
+        if self.request.method not in ("GET", "HEAD"):
+            self._error(ApiError("Method Not Allowed", status=405))
+            return
+        if not self.is_authorized():
+            self._unauthorized()
+            return
+        path = self.request.path[len(self.prefix):]
+        try:
+            if match := ASSET.fullmatch(path):
+                body, media = self.pages.asset(match["name"])
+                self.set_header("Content-Type", f"{media}; charset=UTF-8")
+                self.set_header("Cache-Control", "no-cache")
+            elif match := VIEW.fullmatch(path):
+                data = await on_engine_loop(self.api.service.engine, lambda: self.pages.view(match["id"]))
+                body = json.dumps(data, ensure_ascii=False).encode()
+                self.set_header("Content-Type", "application/json")
+                self.set_header("Cache-Control", "no-store")
+            elif match := PAGE.fullmatch(path):
+                text = await on_engine_loop(self.api.service.engine, lambda: self.pages.page(
+                    match["id"], unquote(match["namespace"]), unquote(match["flow"])))
+                body = text.encode()
+                if self.settings.get("xsrf_cookies"):
+                    self.xsrf_token   # noqa: B018 - sets the `_xsrf` cookie the page's actions send back (Jupyter)
+                self.set_header("Content-Type", "text/html; charset=UTF-8")
+                self.set_header("Content-Security-Policy", CSP)
+                self.set_header("Cache-Control", "no-store")
+            else:
+                raise ApiError("Not Found", status=404)
+        except Exception as exc:  # noqa: BLE001 - an error page is a JsonError, never a traceback
+            self._error(exc)
+            return
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self._finish(None if self.request.method == "HEAD" else body)
+
+
+def ui_handlers(api: Any, prefix: str = "", handler: type[UiHandler] = UiHandler
+                ) -> list[tuple[str, type[tornado.web.RequestHandler], dict[str, Any]]]:
+    """The tornado URL spec that mounts `/ui/` under `prefix`."""
+    base = prefix.rstrip("/")
+    return [(base + r"/ui/.*", handler, {"api": api, "prefix": base, "pages": UiPages(api.service, base)})]
+
+
+__all__ = ["ASSETS", "CSP", "UiHandler", "UiPages", "ui_handlers"]
