@@ -81,6 +81,29 @@ def check_views(views: list[dict[str, Any]]) -> None:
     assert hostile["state"] == "SUCCESS" and hostile["images"] == 0 and "<img src=x" in hostile["text"]
 
 
+def check_tabs_and_filters(page: Any) -> None:
+    """With no kernel, the tabs and the log filters work: they are the view's own (the saved output has it all)."""
+    seed = ".kn-live >> nth=0"
+    page.click(f"{seed} >> [data-tab=logs]")
+    assert page.is_visible(f"{seed} >> [data-pane=logs]") and not page.is_visible(f"{seed} >> [data-pane=outputs]")
+    lines = page.locator(f"{seed} >> .kn-logs tr")
+    assert lines.count() >= 1 and "hello from kestra" in page.inner_text(f"{seed} >> .kn-logs")
+    page.select_option(f"{seed} >> .kn-level", "ERROR")   # nothing that bad in the seed's logs
+    assert lines.count() == 0 and "No logs" in page.inner_text(f"{seed} >> .kn-logbody")
+    page.select_option(f"{seed} >> .kn-level", "TRACE")
+    page.select_option(f"{seed} >> .kn-task", "mytask")
+    assert lines.count() >= 1 and all(t == "mytask" for t in page.locator(f"{seed} >> .kn-logs td:nth-child(3)")
+                                      .all_inner_texts())
+    page.click(f"{seed} >> [data-tab=outputs]")
+    assert page.is_visible(f"{seed} >> [data-pane=outputs]")
+    # the failed one opened on its ERROR lines; all its lines are one choice away
+    failed = ".kn-live >> nth=1"
+    assert page.input_value(f"{failed} >> .kn-level") == "ERROR"
+    errors = page.locator(f"{failed} >> .kn-logs tr").count()
+    page.select_option(f"{failed} >> .kn-level", "TRACE")
+    assert page.locator(f"{failed} >> .kn-logs tr").count() >= errors >= 1
+
+
 def test_a_saved_notebook_renders_its_views_without_a_kernel(tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     if not CHROMIUM.exists():
@@ -97,6 +120,7 @@ def test_a_saved_notebook_renders_its_views_without_a_kernel(tmp_path: Path,
             page = browser.new_page(viewport={"width": 1400, "height": 1400})
             page.goto(f"{lab.url}lab/tree/{path.name}?token={lab.token}")
             check_views(wait_for_views(page, 3))
+            check_tabs_and_filters(page)
             assert page.evaluate("() => window.__pwned") is None
             page.screenshot(path=str(tmp_path / "jupyterlab-saved.png"))
             page.goto(f"{lab.url}notebooks/{path.name}?token={lab.token}")   # Notebook 7
