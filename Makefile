@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 
-.PHONY: run test fuzz bench install chromium clean
+.PHONY: run test fuzz bench install chromium clean notebooks
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,8 @@ run: $(STAMP)
 	@TOKEN=$$($(BIN)/python -c "import secrets; print(secrets.token_hex(16))"); \
 	echo ""; \
 	echo "JupyterLab:   http://127.0.0.1:$(PORT)/lab/tree/quickstart.ipynb?token=$$TOKEN"; \
-	echo "Deploy the seed flow, then run it and get its outputs (Kestra's synchronous Executions API):"; \
-	echo "  curl -X POST -H 'Authorization: token '$$TOKEN -H 'Content-Type: application/x-yaml' --data-binary @examples/myflow.yml http://127.0.0.1:$(PORT)/kestra/api/v1/flows"; \
+	echo "Deploy the seed flow (create or update: it works every time), then run it and get its outputs:"; \
+	echo "  curl -X POST -H 'Authorization: token '$$TOKEN -H 'Content-Type: application/x-yaml' --data-binary @examples/myflow.yml 'http://127.0.0.1:$(PORT)/kestra/api/v1/flows/company.team?delete=false'"; \
 	echo "  curl -X POST -H 'Authorization: token '$$TOKEN 'http://127.0.0.1:$(PORT)/kestra/api/v1/executions/company.team/myflow?wait=true'"; \
 	echo ""; \
 	$(BIN)/jupyter lab --ip 127.0.0.1 --port $(PORT) --no-browser --IdentityProvider.token=$$TOKEN --allow-root \
@@ -41,6 +41,11 @@ run: $(STAMP)
 
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
+
+# Every notebook of notebooks/ run top to bottom on a fresh store and saved WITH its outputs (GitHub and
+# nbviewer show the execution views' HTML twin); the suite runs them too.
+notebooks: $(STAMP)
+	$(BIN)/python -m tests.jupyter.notebook_run
 
 # A longer schemathesis pass over the OpenAPI document than the suite's (tests/security/test_fuzz.py).
 FUZZ_EXAMPLES ?= 300

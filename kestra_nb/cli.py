@@ -35,9 +35,26 @@ def _pair(sep: str, what: str):  # argparse type: "k=v" / "k:v"
     return parse
 
 
+EXAMPLES = """examples:
+  kestra-nb run examples/myflow.yml                         # run a flow here, print its outputs and timeline
+  kestra-nb run examples/greet.yml -i name=Ada --json       # with an input, Kestra's execution JSON
+  kestra-nb validate flows/*.yml                            # every violation, with its line:column
+  kestra-nb server --port 8080 --home /tmp/kestra           # Kestra's REST API on 127.0.0.1:8080
+  kestra-nb deploy examples/myflow.yml --server http://localhost:8080
+  kestra-nb run examples/myflow.yml --server http://localhost:8080   # run it there, follow it here
+  kestra-nb resume EXECUTION_ID -i reason=approved          # a paused execution, wherever it runs
+  kestra-nb kill|pause|restart EXECUTION_ID
+
+The store (flows, executions, logs, files) is KESTRA_NB_HOME (or --home): one SQLite file that notebooks,
+`jupyter lab` and `kestra-nb server` on that home share. Remove the directory to start from an empty one.
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kestra-nb", description="Kestra flows, in-process.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="kestra-nb", description="Kestra flows, in-process.", epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True,
+                                help="`kestra-nb COMMAND --help` lists the command's options")
     run = sub.add_parser("run", help="run a flow and print its state, outputs and timeline")
     run.add_argument("flow", type=Path, help="the flow's YAML file")
     run.add_argument("-i", "--input", action="append", default=[], type=_pair("=", "an input"),
@@ -69,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
                        ("resume", "resume a paused execution, wherever it runs"),
                        ("restart", "run a failed, killed or paused execution's failed task runs again")):
         action = sub.add_parser(name, help=text)
-        action.add_argument("execution_id", metavar="EXECUTION_ID")
+        action.add_argument("execution_id", metavar="EXECUTION_ID", help="the execution's id (22 characters)")
         if name == "resume":
             action.add_argument("-i", "--input", action="append", default=[], type=_pair("=", "an input"),
                                 metavar="NAME=VALUE", help="an onResume input value (repeatable)")

@@ -1,6 +1,7 @@
 """The kestra-nb command: run (summary, --json, inputs, exit codes) and validate (line:column)."""
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -166,3 +167,19 @@ def test_kill_and_resume_on_a_server(tmp_path, capsys):
         proc.terminate()
         proc.wait(10)
         kernel.close()
+
+
+def test_help_lists_every_command_and_option_with_examples(capsys) -> None:
+    from kestra_nb.cli import EXAMPLES, _parser
+
+    parser = _parser()
+    text = parser.format_help()
+    assert "examples:" in text and "kestra-nb run examples/greet.yml -i name=Ada" in text and "KESTRA_NB_HOME" in text
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in sub.choices.items():
+        assert name in text
+        for action in command._actions:
+            assert action.help, (name, action.dest)   # every option says what it does
+    for line in EXAMPLES.splitlines():
+        if line.startswith("  kestra-nb "):
+            assert line.split()[1].split("|")[0] in sub.choices, line

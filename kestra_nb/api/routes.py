@@ -209,6 +209,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", _F + "/validate", "validate_flows", "Validate flow sources (several YAML documents)", _FLOW,
           body=TEXT, consumes=(*YAML_TYPES, "text/plain")),
     Route("GET", _F + "/{namespace}", "list_flows", "The flows of a namespace", _FLOW),
+    Route("POST", _F + "/{namespace}", "update_namespace_flows", "Create or update the flows of a namespace "
+          "(several YAML documents); with `delete` (the default, as Kestra), delete its other flows", _FLOW,
+          body=TEXT, consumes=YAML_TYPES, params=(Param("delete", "boolean", default=True),)),
     Route("GET", _F + "/{namespace}/{id}", "get_flow", "Get a flow", _FLOW,
           params=(Param("source", "boolean", default=False), REVISION,
                   Param("allowDeleted", "boolean", default=False)), errors=(404,)),

@@ -53,6 +53,7 @@ from .flowjson import flow_document, input_document, source_from_json
 POLL = 0.5                 # seconds between looks at the store for changes made by another process
 KILL_ANSWER_WAIT = 2.0     # the 2.0 kill answers once KILLING (or the end) is committed, or after this long
 TENANT = "main"
+MAX_NAMESPACE_FLOWS = 500  # flows one namespace update may hold (each is parsed and checked)
 KINDS = ("NORMAL", "TEST", "PLAYGROUND")
 METRIC_SORT_FIELDS = ("name", "type", "value", "timestamp", "taskId", "taskRunId")
 
@@ -811,6 +812,40 @@ class ApiService:
             raise InvalidEntity([("flow.id", "Flow id already exists")])
         record = self.store.save_flow(flow.namespace, flow.id, source)
         return flow_document(record, with_source=True)
+
+    def update_namespace_flows(self, namespace: str, *, body: str, delete: bool = True) -> list[dict[str, Any]]:
+        """Create or update every flow of the YAML documents (all of `namespace`: a new revision only for a
+        changed source), then, with `delete`, delete the namespace's flows the body does not hold. Nothing is
+        stored unless every document is a valid flow of that namespace (422 naming each problem)."""
+        sources = [source for source in split_documents(body) if source.strip()]
+        if len(sources) > MAX_NAMESPACE_FLOWS:
+            raise InvalidEntity([("flows", f"{len(sources)} documents; the limit is {MAX_NAMESPACE_FLOWS} a request")])
+        if not sources:
+            raise InvalidEntity([("flows", "must not be empty: give one or more YAML documents")])
+        flows: list[tuple[Flow, str]] = []
+        problems: list[tuple[str, str]] = []
+        for index, source in enumerate(sources):
+            check = check_flow(source)
+            if check.flow is None:
+                problems.extend((f"flows[{index}]" + (f".{v.path}" if v.path else ""), str(v.message))
+                                for v in check.violations)
+                continue
+            flow = check.flow
+            if flow.namespace != namespace:
+                problems.append((f"flows[{index}].namespace",
+                                 f"Flow namespace is invalid: `{flow.namespace}` instead of `{namespace}`"))
+            elif any(other.id == flow.id for other, _ in flows):
+                problems.append((f"flows[{index}].id", f"Duplicate flow id `{flow.id}` in the body"))
+            flows.append((flow, source))
+        if problems:
+            raise InvalidEntity(problems)
+        records = [self.store.save_flow(namespace, flow.id, source) for flow, source in flows]
+        if delete:
+            kept = {flow.id for flow, _ in flows}
+            for record in self.store.list_flows(namespace):
+                if record.id not in kept:
+                    self.store.delete_flow(namespace, record.id)
+        return [flow_document(record, with_source=False) for record in records]
 
     def update_flow(self, namespace: str, flow_id: str, *, body: Body) -> dict[str, Any]:
         """Store a new revision of an existing flow (an identical source keeps the current revision)."""

@@ -10,8 +10,9 @@
 The cell is YAML (with Kestra `{{ }}` expressions); nothing in it is evaluated as Python. It is saved as
 a new revision in the shared store (the process's engine, on KESTRA_NB_HOME, so the Jupyter server's API
 sees it too) and run synchronously: the cell blocks until the execution has ended, while the main thread
-updates ONE widget from the engine's events (`live.LiveRun`). Afterwards `outputs` (a dict of the flow
-outputs) and the `--out` variable (the Execution) are bound in the user namespace. Ctrl-C kills the
+updates ONE display output from the engine's events (`live.LiveRun`). Afterwards `outputs` (a dict of the
+flow outputs; never a variable of the user's of that name) and the `--out` variable (the Execution) are bound
+in the user namespace. Ctrl-C kills the
 execution. Mistakes in the flow, its inputs or the options are shown as a short message pointing at the
 YAML line (IPython's UsageError display: no traceback), and mark the cell as failed.
 """
@@ -21,6 +22,7 @@ import argparse
 import asyncio
 import re
 import shlex
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import replace
@@ -137,7 +139,19 @@ HELP = f"""Kestra flows in a notebook.
 %flow restart EXECUTION_ID                  run its failed (or paused) task runs again, same id
 %flow replay EXECUTION_ID [--from TASK]     a new execution of it, from the start or from TASK on
 
-{CELL_PARSER.format_help()}"""
+After a `%%flow` cell, `outputs` is the dict of the flow's outputs (unless you have a variable of that name:
+it is kept) and `--out ex` binds the Execution (ex.state, ex.outputs, ex.task_run_list, ex.id).
+
+{CELL_PARSER.format_help()}
+Examples:
+  %%flow --out ex                          the cell below the line is the flow; bind the Execution to `ex`
+  %%flow -i name=Ada -i times=2 -l team:data    inputs and a label
+  %%flow --inputs params --allow-failure   inputs from the dict `params`; a FAILED run does not stop Run All
+  %%flow --from load                       replay the flow's last execution from task `load` on
+  %%flow --no-run                          only save it (then `%flow run company.team.myflow`)
+  %%flow --server http://localhost:8080    run it on a server (KESTRA_NB_BASIC_AUTH for credentials)
+  %flow form company.team.myflow           a form of its inputs that runs it
+"""
 
 
 def _parse(parser: MagicArgumentParser, line: str) -> Any:
@@ -218,6 +232,8 @@ class FlowMagics(Magics):
         self._engine = engine
         self.last_view: Any = None   # the latest live view (tests and benchmarks count its updates)
         self.live: LiveRun | None = None  # the run being followed, if any
+        self._bound: Any = None           # the `outputs` dict a cell bound last (any other is the user's)
+        self._warned = False              # said once that the user's `outputs` is kept
 
     @property
     def engine(self) -> Any:
@@ -548,9 +564,17 @@ class FlowMagics(Magics):
         if self.shell is None:
             return
         outputs = getattr(execution, "outputs", None) if execution is not None else None
-        self.shell.user_ns[OUTPUTS_VARIABLE] = dict(outputs or {})
+        namespace = self.shell.user_ns
+        if OUTPUTS_VARIABLE in namespace and namespace[OUTPUTS_VARIABLE] is not self._bound:
+            # a variable of the user's, not the one a cell bound: never replaced without a word
+            if not self._warned:
+                print(f"Note: `{OUTPUTS_VARIABLE}` is a variable of yours, so it was left as it is; the flow's "
+                      f"outputs are in {out or 'ex'}.outputs (--out {out or 'ex'})", file=sys.stderr)
+                self._warned = True
+        else:
+            self._bound = namespace[OUTPUTS_VARIABLE] = dict(outputs or {})
         if out:
-            self.shell.user_ns[out] = execution
+            namespace[out] = execution
 
     # --------------------------------------------------------------------------------------- remote
 

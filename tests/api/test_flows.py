@@ -160,3 +160,40 @@ def test_tenant_less_and_tenant_paths_are_the_same_flows(http, path):
     assert http.get("/api/v1/main/flows/company.team/myflow").json()["revision"] == 1
     assert http.get("/api/v1/other/flows/company.team/myflow").status_code == 400
     json.dumps(r.json())
+
+
+NS_FLOW = "id: {id}\nnamespace: {ns}\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.debug.Return\n    format: {fmt}\n"
+
+
+def test_a_namespace_update_creates_or_updates_and_runs_again(http):
+    """`POST /flows/{namespace}`: the deploy call a user copies works every time (Kestra's namespace update)."""
+    body = NS_FLOW.format(id="a", ns="company.team", fmt="one") + "---\n" + NS_FLOW.format(id="b", ns="company.team",
+                                                                                      fmt="two")
+    url = F + "/company.team"
+    for _ in range(2):   # created, then the same again: no error, no new revision
+        r = http.post(url, params={"delete": "false"}, content=body.encode(), headers=YAML)
+        assert r.status_code == 200, r.text
+        assert [(f["id"], f["revision"]) for f in r.json()] == [("a", 1), ("b", 1)]
+        assert "source" not in r.json()[0]
+    changed = NS_FLOW.format(id="a", ns="company.team", fmt="uno")
+    r = http.post(url, params={"delete": "false"}, content=changed.encode(), headers=YAML)
+    assert [(f["id"], f["revision"]) for f in r.json()] == [("a", 2)]
+    assert http.get(F + "/company.team/b").status_code == 200   # delete=false keeps the others
+    r = http.post(url, content=changed.encode(), headers=YAML)   # delete defaults to true, as in Kestra
+    assert r.status_code == 200 and http.get(F + "/company.team/b").status_code == 404
+    assert http.get(F + "/company.team/a").json()["revision"] == 2
+
+
+@pytest.mark.parametrize("body, fragment", [
+    (NS_FLOW.format(id="a", ns="other.ns", fmt="x"), "flows[0].namespace: Flow namespace is invalid: `other.ns`"),
+    (NS_FLOW.format(id="a", ns="company.team", fmt="x") * 1 + "---\n" + NS_FLOW.format(id="a", ns="company.team",
+                                                                                         fmt="y"),
+     "flows[1].id: Duplicate flow id `a`"),
+    ("id: a\nnamespace: company.team\ntasks: []\n---\nid: b\nnamespace: company.team\n",
+     "flows[0].tasks"),
+    ("", "flows: must not be empty"),
+])
+def test_a_bad_namespace_update_stores_nothing(http, body, fragment):
+    r = http.post(F + "/company.team", params={"delete": "false"}, content=body.encode(), headers=YAML)
+    assert r.status_code == 422 and fragment in r.json()["message"], r.text
+    assert http.get(F + "/company.team").json() == []

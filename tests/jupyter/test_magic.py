@@ -437,3 +437,31 @@ def test_an_undeclared_input_fails_the_cell_with_what_the_flow_declares(shell: A
     assert not cell.success and type(cell.error).__name__ == "UsageError"
     assert "Input `nmae` is not declared by company.team.myflow (its inputs: none)" in str(cell.error)
     assert cell.bundles(MIME) == []   # nothing ran
+
+
+def test_a_variable_of_the_users_named_outputs_is_kept(shell: Any) -> None:
+    """`%%flow` binds `outputs` by default, but never replaces a variable of the user's without a word."""
+    assert run_cell(shell, "%%flow --quiet\n" + SEED).success
+    assert shell.user_ns["outputs"] == {"mydata": "hello from kestra"}   # the default binding
+    assert run_cell(shell, "%%flow --quiet\n" + SEED).success             # ours: replaced
+    shell.user_ns["outputs"] = ["my", "own"]
+    cell = run_cell(shell, "%%flow --quiet --out ex\n" + SEED)
+    assert cell.success and shell.user_ns["outputs"] == ["my", "own"]
+    assert "`outputs` is a variable of yours, so it was left as it is; the flow's outputs are in ex.outputs" \
+        in cell.stderr
+    assert shell.user_ns["ex"].outputs == {"mydata": "hello from kestra"}
+    again = run_cell(shell, "%%flow --quiet\n" + SEED)
+    assert again.success and "variable of yours" not in again.stderr   # said once
+    del shell.user_ns["outputs"]
+    assert run_cell(shell, "%%flow --quiet\n" + SEED).success and shell.user_ns["outputs"] == {
+        "mydata": "hello from kestra"}
+
+
+def test_help_lists_every_option_with_examples(shell: Any) -> None:
+    from kestra_nb.jupyter.magic import CELL_PARSER, HELP
+
+    for action in CELL_PARSER._actions:
+        for flag in action.option_strings:
+            assert flag in HELP, flag
+        assert action.help, action.dest
+    assert "Examples:" in HELP and "%%flow --out ex" in HELP and "`outputs` is the dict of the flow's outputs" in HELP

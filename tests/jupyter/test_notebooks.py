@@ -3,36 +3,26 @@ the kestra_nb extension, and its saved outputs are checked: each execution view 
 state (the cell replaced it with update_display_data), with no widget state to lose with the kernel."""
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from kestra_nb.jupyter.display import saved_size
 from kestra_nb.jupyter.widgets.viewmodel import STATE_COLORS, TERMINATED
-from tests.jupyter.conftest import NOTEBOOKS, jupyter_process
+from tests.jupyter.conftest import NOTEBOOKS
+from tests.jupyter.notebook_run import execute as run_notebook
 
 MIME = "application/vnd.kestra.execution+json"
 
 
-def execute(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> nbformat.NotebookNode:
-    """Run a copy of the notebook in a temp root served by a Jupyter server with the extension."""
-    root = tmp_path / "root"
-    root.mkdir()
-    copy = root / path.name
-    shutil.copy(path, copy)
-    home = tmp_path / "home"
-    with jupyter_process(tmp_path, root, home) as server:
-        # the kernel inherits this environment: the server's store and runtime dir (to find the server)
-        for key in ("KESTRA_NB_HOME", "JUPYTER_RUNTIME_DIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR"):
-            monkeypatch.setenv(key, server.env[key])
-        nb = nbformat.read(copy, as_version=4)
-        NotebookClient(nb, kernel_name="python3", timeout=120,
-                       resources={"metadata": {"path": str(root)}}).execute()
+def execute(path: Path, tmp_path: Path) -> nbformat.NotebookNode:
+    """Run a copy of the notebook next to a Jupyter server with the extension (notebook_run.execute)."""
+    nb = run_notebook(path, tmp_path)
     nbformat.write(nb, tmp_path / f"executed-{path.name}")
     return nb
 
@@ -64,11 +54,28 @@ def check_generic(nb: nbformat.NotebookNode) -> None:
 
 
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
-def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    nb = execute(path, tmp_path, monkeypatch)
+def test_notebook_runs(path: Path, tmp_path: Path) -> None:
+    nb = execute(path, tmp_path)
     check_generic(nb)
     if path.name == "quickstart.ipynb":
         check_quickstart(nb)
+    module = f"tests.jupyter.checks.{path.stem.replace('-', '_')}"
+    if importlib.util.find_spec(module) is not None:
+        importlib.import_module(module).check(nb)
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebooks_are_committed_with_their_outputs(path: Path) -> None:
+    """`make notebooks` saved them run: GitHub and nbviewer show every view (its HTML twin), nothing failed."""
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    assert (raw["nbformat"], raw["nbformat_minor"]) == (4, 5) and all(cell.get("id") for cell in raw["cells"])
+    code = [cell for cell in raw["cells"] if cell["cell_type"] == "code"]
+    assert code and all(cell["execution_count"] for cell in code), "run `make notebooks`"
+    assert [cell["execution_count"] for cell in code] == list(range(1, len(code) + 1)), "run top to bottom"
+    outputs = [output for cell in code for output in cell["outputs"]]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    views = [o for o in outputs if MIME in o.get("data", {})]
+    assert views and all("text/html" in o["data"] for o in views)
 
 
 def cell_by_start(nb: nbformat.NotebookNode, start: str) -> nbformat.NotebookNode:
@@ -133,11 +140,8 @@ def check_quickstart(nb: nbformat.NotebookNode) -> None:
     assert api.strip() == "200 SUCCESS {'mydata': 'hello from kestra'}", api
 
 
-def test_quickstart_is_nbformat_45_with_ids() -> None:
+def test_quickstart_holds_the_seed_and_the_api_call() -> None:
     raw = json.loads((NOTEBOOKS / "quickstart.ipynb").read_text(encoding="utf-8"))
-    assert (raw["nbformat"], raw["nbformat_minor"]) == (4, 5)
-    assert all(cell.get("id") for cell in raw["cells"])
-    assert all(not cell.get("outputs") for cell in raw["cells"] if cell["cell_type"] == "code")
     seed = (NOTEBOOKS.parent / "examples" / "myflow.yml").read_text(encoding="utf-8").rstrip("\n")
     assert any("".join(c["source"]) == "%%flow --out seed\n" + seed for c in raw["cells"])
     markdown = "\n".join("".join(c["source"]) for c in raw["cells"] if c["cell_type"] == "markdown")
