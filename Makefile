@@ -43,9 +43,10 @@ test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
 
 # Every notebook of notebooks/ run top to bottom on a fresh store and saved WITH its outputs (GitHub and
-# nbviewer show the execution views' HTML twin); the suite runs them too.
-notebooks: $(STAMP)
+# nbviewer show the execution views' HTML twin; the suite runs them too), and the README's picture taken.
+notebooks: $(STAMP) chromium
 	$(BIN)/python -m tests.jupyter.notebook_run
+	KESTRA_NB_UPDATE_DOCS=1 $(BIN)/python -m pytest -q tests/jupyter/test_browser_readme.py   # the README's picture
 
 # A longer schemathesis pass over the OpenAPI document than the suite's (tests/security/test_fuzz.py).
 FUZZ_EXAMPLES ?= 300
