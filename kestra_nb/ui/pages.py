@@ -22,11 +22,14 @@ from ..errors import NotFoundError
 
 STATIC = Path(__file__).with_name("static")
 ASSETS = {"view.js": "text/javascript", "view.css": "text/css", "topology.js": "text/javascript",
-          "topology.css": "text/css", "page.js": "text/javascript"}
+          "topology.css": "text/css", "page.js": "text/javascript", "app.js": "text/javascript",
+          "app.css": "text/css", "api.js": "text/javascript"}
 # scripts only from this server, styles from it plus the style attributes the view sets, no frames of it
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; "
        "img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
 PAGE = re.compile(r"/ui/(?P<tenant>[^/]+)/executions/(?P<namespace>[^/]+)/(?P<flow>[^/]+)/(?P<id>[^/]+)")
+APP = re.compile(r"/ui/?|/ui/main/?(?:executions|flows)?/?|/ui/main/flows/[^/]+/[^/]+")   # the tenant served
+GRAPH = re.compile(r"/ui/(?P<tenant>[^/]+)/flows/(?P<namespace>[^/]+)/(?P<flow>[^/]+)/graph")
 VIEW = re.compile(r"/ui/(?P<tenant>[^/]+)/executions/(?P<id>[^/]+)/view")
 ASSET = re.compile(r"/ui/static/(?P<name>[\w.-]+)")
 
@@ -73,21 +76,51 @@ class UiPages:
         return execution_bundle(document, store.list_logs(execution_id), graph)[MIME]
 
     def page(self, execution_id: str, namespace: str | None = None, flow_id: str | None = None) -> str:
+        """An execution's page: the view's state embedded, drawn and followed by page.js."""
         data = self.view(execution_id, namespace, flow_id)
         summary = data.get("summary") or {}
         title = f"{summary.get('namespace', '')}.{summary.get('flowId', '')} · {execution_id}"
+        return self._html(title, "page.js", {"execution": execution_id}, data)
+
+    def app(self, title: str = "Kestra") -> str:
+        """The executions, flows and flow pages: app.js draws them from the API (the URL says which)."""
+        from ..jupyter.widgets.viewmodel import STATE_COLORS
+
+        return self._html(title, "app.js", {}, {"colors": STATE_COLORS})
+
+    def _html(self, title: str, script: str, data: dict[str, str], state: Any) -> str:
         base = self.prefix
+        attributes = "".join(f' data-{key}="{html.escape(value)}"' for key, value in data.items())
         return (
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{html.escape(title)} · kestra_nb</title><link rel=\"icon\" href=\"data:,\">"
             f"<link rel=\"stylesheet\" href=\"{base}/ui/static/view.css\">"
             f"<link rel=\"stylesheet\" href=\"{base}/ui/static/topology.css\">"
-            "<style>body{margin:16px;background:#fff}</style></head><body>"
-            f"<main id=\"kn-page\" data-base=\"{html.escape(base)}\" data-execution=\"{html.escape(execution_id)}\">"
-            "</main>"
-            f"<script type=\"application/json\" id=\"kn-state\">{_script_json(data)}</script>"
-            f"<script type=\"module\" src=\"{base}/ui/static/page.js\"></script></body></html>")
+            f"<link rel=\"stylesheet\" href=\"{base}/ui/static/app.css\"></head><body>"
+            f"<main id=\"kn-page\" data-base=\"{html.escape(base)}\"{attributes}></main>"
+            f"<script type=\"application/json\" id=\"kn-state\">{_script_json(state)}</script>"
+            f"<script type=\"module\" src=\"{base}/ui/static/{script}\"></script></body></html>")
+
+    def flow_graph(self, namespace: str, flow_id: str, revision: int | None = None) -> dict[str, Any]:
+        """A flow's topology and its triggers (a Schedule's next date): what the flow page draws beside the API's
+        flow document. NotFoundError for an unknown flow."""
+        from ..engine.scheduler import java_iso, schedule_cron
+        from ..jupyter.topology import topology
+        from ..model.state import utcnow
+
+        flow, revision = self.service.engine.load_flow(namespace, flow_id, revision)
+        triggers = []
+        for spec in flow.triggers:
+            item: dict[str, Any] = {"id": spec.get("id"), "type": spec.get("type"),
+                                    "disabled": bool(spec.get("disabled"))}
+            if str(spec.get("type", "")).endswith(".Schedule") and spec.get("cron"):
+                try:
+                    item["next"] = java_iso(schedule_cron(spec).after(utcnow()))
+                except (ValueError, KeyError):
+                    item["next"] = None
+            triggers.append(item)
+        return {"revision": revision, "graph": topology(flow), "triggers": triggers}
 
 
 class UiHandler(ApiHandler):
@@ -117,6 +150,19 @@ class UiHandler(ApiHandler):
                 data = await on_engine_loop(self.api.service.engine, lambda: self.pages.view(match["id"]))
                 body = json.dumps(data, ensure_ascii=False).encode()
                 self.set_header("Content-Type", "application/json")
+                self.set_header("Cache-Control", "no-store")
+            elif match := GRAPH.fullmatch(path):
+                data = await on_engine_loop(self.api.service.engine, lambda: self.pages.flow_graph(
+                    unquote(match["namespace"]), unquote(match["flow"])))
+                body = json.dumps(data, ensure_ascii=False).encode()
+                self.set_header("Content-Type", "application/json")
+                self.set_header("Cache-Control", "no-store")
+            elif APP.fullmatch(path):
+                body = self.pages.app().encode()
+                if self.settings.get("xsrf_cookies"):
+                    self.xsrf_token   # noqa: B018 - the `_xsrf` cookie the app's requests send back (Jupyter)
+                self.set_header("Content-Type", "text/html; charset=UTF-8")
+                self.set_header("Content-Security-Policy", CSP)
                 self.set_header("Cache-Control", "no-store")
             elif match := PAGE.fullmatch(path):
                 text = await on_engine_loop(self.api.service.engine, lambda: self.pages.page(

@@ -1,0 +1,29 @@
+// The REST API from a /ui/ page, with the page's own auth: the browser's Basic-auth credentials or Jupyter's
+// login cookie, plus Jupyter's XSRF token (its `_xsrf` cookie) on requests that change something.
+
+function xsrf() {
+  const found = document.cookie.split("; ").find((c) => c.startsWith("_xsrf="));
+  return found ? decodeURIComponent(found.slice(6)) : "";
+}
+
+// `call(method, url, body)` answers {status, json, text}; `api(method, path, body)` is relative to
+// `{base}/api/v1/main/` (what view.js's actions expect).
+export function client(base) {
+  const call = async (method, url, body) => {
+    const headers = {};
+    const token = xsrf();
+    if (token && method !== "GET") headers["X-XSRFToken"] = token;
+    const response = await fetch(url, { method, body, headers, credentials: "same-origin" });
+    const text = await response.text();
+    let json = null;
+    try { json = text ? JSON.parse(text) : null; } catch (error) { json = null; }
+    return { status: response.status, json, text };
+  };
+  return { call, api: (method, path, body) => call(method, `${base}/api/v1/main/${path}`, body) };
+}
+
+// What an API answer says: Kestra's error envelope's message, or the status.
+export function answerText(answer) {
+  if (answer.json && typeof answer.json.message === "string") return answer.json.message;
+  return answer.text ? answer.text.slice(0, 500) : `HTTP ${answer.status}`;
+}

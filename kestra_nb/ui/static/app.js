@@ -1,0 +1,239 @@
+// Kestra's pages under /ui/ (the standalone server, and the Jupyter server's {base_url}kestra/ui/, which the
+// JupyterLab "Kestra" panel shows): the executions (filters by state, namespace, flow and label; they update
+// while the tab is visible), the flows (search), and a flow's page (its Run form built from its inputs, with the
+// API's validation messages next to the fields, its topology, triggers, YAML, revisions and executions).
+// Everything goes through the REST API with the page's auth (api.js); every value is escaped.
+import { answerText, client } from "./api.js";
+import { topology } from "./topology.js";
+
+const page = document.getElementById("kn-page");
+const base = page.dataset.base || "";
+const colors = (JSON.parse(document.getElementById("kn-state").textContent) || {}).colors || {};
+const { call, api } = client(base);
+const STATES = ["CREATED", "RUNNING", "PAUSED", "SUCCESS", "WARNING", "FAILED", "KILLED", "QUEUED", "CANCELLED"];
+const POLL = 2000;   // ms between two looks at the executions, while the tab is visible
+
+function esc(value) {
+  return String(value ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}[c]));
+}
+
+const enc = encodeURIComponent;
+const ui = (path) => `${base}/ui/main/${path}`;
+const flowUrl = (namespace, id) => ui(`flows/${enc(namespace)}/${enc(id)}`);
+const executionUrl = (e) => ui(`executions/${enc(e.namespace)}/${enc(e.flowId)}/${enc(e.id)}`);
+
+function badge(state) {
+  return `<span class="kn-badge" data-state="${esc(state)}" style="background:${esc(colors[state] || "#918BA9")}">${esc(state)}</span>`;
+}
+
+function duration(text) {
+  const m = /^PT(?:(\d+)H)?(?:(\d+)M)?(?:([\d.]+)S)?$/.exec(text || "");
+  if (!m) return "";
+  const seconds = (+m[1] || 0) * 3600 + (+m[2] || 0) * 60 + (+m[3] || 0);
+  return seconds < 1 ? `${Math.round(seconds * 1000)} ms` : seconds < 60 ? `${seconds.toFixed(2)} s`
+    : `${Math.floor(seconds / 60)}m ${String(Math.round(seconds % 60)).padStart(2, "0")}s`;
+}
+
+function nav(active) {
+  const link = (name, path, label) => `<a href="${ui(path)}"${active === name ? ' class="kn-active"' : ""}>${label}</a>`;
+  return `<nav class="kn-nav"><b>Kestra</b>${link("executions", "executions", "Executions")}${link("flows", "flows", "Flows")}</nav>`;
+}
+
+function when(text) {
+  if (!text) return "";
+  const date = new Date(text);
+  return isNaN(date) ? esc(text) : esc(date.toLocaleString());
+}
+
+// ---------------------------------------------------------------------------------------------- executions
+
+function executionRows(results) {
+  if (!results.length) return '<tr><td colspan="6" class="kn-muted">No executions</td></tr>';
+  return results.map((e) => {
+    const labels = (e.labels || []).filter((l) => !String(l.key).startsWith("system."))
+      .map((l) => `<span class="kn-label-chip">${esc(l.key)}:${esc(l.value)}</span>`).join(" ");
+    return `<tr data-id="${esc(e.id)}" data-state="${esc(e.state.current)}"><td>${badge(e.state.current)}</td>` +
+      `<td><a href="${executionUrl(e)}">${esc(e.id)}</a></td>` +
+      `<td><a href="${flowUrl(e.namespace, e.flowId)}">${esc(e.namespace)}.${esc(e.flowId)}</a></td>` +
+      `<td>${when(e.state.startDate || (e.state.histories || [{}])[0].date)}</td>` +
+      `<td>${esc(duration(e.state.duration))}</td><td>${labels}</td></tr>`;
+  }).join("");
+}
+
+async function executions(root, fixed) {
+  const filters = fixed ? "" : '<form class="kn-filterbar">' +
+    `<label>State <select name="state"><option value="">any</option>${STATES.map((s) => `<option>${s}</option>`).join("")}</select></label>` +
+    '<label>Namespace <input name="namespace" placeholder="company.team"></label>' +
+    '<label>Flow <input name="flowId" placeholder="myflow"></label>' +
+    '<label>Label <input name="labels" placeholder="team:data"></label></form>';
+  root.insertAdjacentHTML("beforeend", `<section class="kn-executions">${filters}<div class="kn-count kn-muted"></div>` +
+    '<table class="kn-table"><thead><tr><th>State</th><th>Execution</th><th>Flow</th><th>Started</th><th>Duration</th>' +
+    '<th>Labels</th></tr></thead><tbody></tbody></table></section>');
+  const section = root.lastElementChild;
+  const form = section.querySelector("form");
+  let shown = "";
+  const refresh = async () => {
+    const params = new URLSearchParams({ size: "100", sort: "state.startDate:desc" });
+    for (const [key, value] of Object.entries(fixed || {})) params.set(key, value);
+    if (form) for (const [key, value] of new FormData(form)) if (value) params.set(key, String(value).trim());
+    const answer = await api("GET", `executions/search?${params}`);
+    if (answer.status !== 200) {
+      section.querySelector(".kn-count").textContent = answerText(answer);
+      return;
+    }
+    const { results, total } = answer.json;
+    const html = executionRows(results);
+    if (html !== shown) {   // redrawn only when something changed
+      shown = html;
+      section.querySelector("tbody").innerHTML = html;
+    }
+    section.querySelector(".kn-count").textContent = `${results.length} of ${total} executions`;
+  };
+  if (form) form.addEventListener("input", () => { refresh(); });
+  await refresh();
+  const tick = async () => {
+    if (!document.body.contains(section)) return;
+    if (!document.hidden) await refresh().catch(() => {});
+    setTimeout(tick, POLL);
+  };
+  setTimeout(tick, POLL);
+}
+
+// --------------------------------------------------------------------------------------------------- flows
+
+async function flows(root) {
+  root.insertAdjacentHTML("beforeend", '<section><form class="kn-filterbar"><label>Search <input name="q" ' +
+    'placeholder="id or namespace"></label></form><table class="kn-table"><thead><tr><th>Flow</th><th>Revision</th>' +
+    "<th>Description</th></tr></thead><tbody></tbody></table></section>");
+  const section = root.lastElementChild;
+  const refresh = async () => {
+    const q = new FormData(section.querySelector("form")).get("q") || "";
+    const answer = await api("GET", `flows/search?size=200&sort=id:asc${q ? `&q=${enc(q)}` : ""}`);
+    const results = answer.status === 200 ? answer.json.results : [];
+    section.querySelector("tbody").innerHTML = results.length ? results.map((f) =>
+      `<tr data-flow="${esc(f.namespace)}.${esc(f.id)}"><td><a href="${flowUrl(f.namespace, f.id)}">${esc(f.namespace)}.${esc(f.id)}</a></td>` +
+      `<td>${esc(f.revision)}</td><td class="kn-muted">${esc(f.description || "")}</td></tr>`).join("")
+      : `<tr><td colspan="3" class="kn-muted">${answer.status === 200 ? "No flows" : esc(answerText(answer))}</td></tr>`;
+  };
+  section.querySelector("form").addEventListener("input", () => { refresh(); });
+  await refresh();
+}
+
+// ---------------------------------------------------------------------------------------------- a flow
+
+function field(input) {
+  const name = esc(input.id);
+  const type = String(input.type || "STRING").toUpperCase();
+  const required = input.required !== false && input.defaults === undefined;
+  const initial = input.defaults === undefined || input.defaults === null ? ""
+    : typeof input.defaults === "string" ? input.defaults : JSON.stringify(input.defaults);
+  const value = initial && !initial.includes("{{") ? ` value="${esc(initial)}"` : "";
+  const values = Array.isArray(input.values) ? input.values : [];
+  let control;
+  if (type === "FILE") control = `<input type="file" name="${name}"${required ? " required" : ""}>`;
+  else if (type === "BOOLEAN" || type === "BOOL") {
+    control = `<select name="${name}"><option${initial === "true" ? " selected" : ""}>true</option>` +
+      `<option${initial !== "true" ? " selected" : ""}>false</option></select>`;
+  } else if ((type === "SELECT" || type === "ENUM" || type === "MULTISELECT") && values.length) {
+    control = `<select name="${name}"${type === "MULTISELECT" ? " multiple" : ""}>` + (type === "MULTISELECT" ? "" : '<option value=""></option>') +
+      values.map((v) => `<option${String(v) === initial ? " selected" : ""}>${esc(v)}</option>`).join("") + "</select>";
+  } else if (["JSON", "YAML", "ARRAY"].includes(type)) control = `<textarea name="${name}" rows="3">${esc(initial)}</textarea>`;
+  else control = `<input type="${type === "SECRET" ? "password" : "text"}" name="${name}"${value}>`;
+  return `<label class="kn-field" data-input="${name}"><span>${name}${required ? " *" : ""} <span class="kn-muted">${esc(type)}</span></span>` +
+    `${control}${input.description ? `<small class="kn-muted">${esc(input.description)}</small>` : ""}<span class="kn-field-error" role="alert"></span></label>`;
+}
+
+function highlight(source) {
+  return esc(source).split("\n").map((line) => line.replace(/^(\s*-?\s*)([\w.@-]+)(:)/,
+    (all, lead, key, colon) => `${lead}<span class="kn-key">${key}</span>${colon}`)).join("\n");
+}
+
+async function flowPage(root, namespace, id) {
+  const [flow, extra, revisions] = await Promise.all([
+    api("GET", `flows/${enc(namespace)}/${enc(id)}?source=true`),
+    call("GET", ui(`flows/${enc(namespace)}/${enc(id)}/graph`)),
+    api("GET", `flows/${enc(namespace)}/${enc(id)}/revisions`)]);
+  if (flow.status !== 200) {
+    root.insertAdjacentHTML("beforeend", `<p class="kn-error" role="alert">${esc(answerText(flow))}</p>`);
+    return;
+  }
+  const f = flow.json;
+  const embedded = window.parent !== window;   // in JupyterLab's Kestra panel
+  const inputs = f.inputs || [];
+  const triggers = (extra.json && extra.json.triggers) || [];
+  root.insertAdjacentHTML("beforeend", `<section class="kn-flow-page"><h2>${esc(namespace)}.${esc(id)} ` +
+    `<span class="kn-muted">rev ${esc(f.revision)}</span></h2>` +
+    (f.description ? `<p>${esc(f.description)}</p>` : "") +
+    (embedded ? '<p><button class="kn-act" data-action="notebook">Open in a notebook</button></p>' : "") +
+    `<h3>Run</h3><form class="kn-run">${inputs.map(field).join("")}<button type="submit" class="kn-act">Run</button>` +
+    ' <span class="kn-run-msg" role="status"></span></form>' +
+    `<h3>Topology</h3><div class="kn-topo-pane">${extra.json ? topology(extra.json.graph, {}, colors) : ""}</div>` +
+    `<h3>Triggers</h3>${triggers.length ? `<ul>${triggers.map((t) => `<li><code>${esc(t.id)}</code> ${esc(t.type)}` +
+      (t.disabled ? " (disabled)" : "") + (t.next ? ` · next <time>${when(t.next)}</time>` : "") + "</li>").join("")}</ul>` : '<p class="kn-muted">None</p>'}` +
+    `<h3>Source</h3><pre class="kn-pre kn-source">${highlight(f.source || "")}</pre>` +
+    `<h3>Revisions</h3><p class="kn-revisions">${(revisions.json || []).map((r) => `<span class="kn-label-chip">${esc(r.revision)}` +
+      `${r.updated ? ` · ${when(r.updated)}` : ""}</span>`).join(" ")}</p>` +
+    "<h3>Executions</h3></section>");
+  const section = root.lastElementChild;
+  const form = section.querySelector(".kn-run");
+  const say = (text, failed) => {
+    const msg = section.querySelector(".kn-run-msg");
+    msg.textContent = text;
+    msg.classList.toggle("kn-failed", !!failed);
+  };
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = () => {
+      const data = new FormData(form);
+      for (const [key, value] of [...data.entries()]) {
+        if ((value instanceof File && !value.name) || value === "") data.delete(key);
+      }
+      return data;
+    };
+    for (const el of form.querySelectorAll(".kn-field-error")) el.textContent = "";
+    say("checking…");
+    const checked = await api("POST", `executions/${enc(namespace)}/${enc(id)}/validate`, body());
+    if (checked.status !== 200) { say(answerText(checked), true); return; }
+    let problems = 0;
+    for (const item of checked.json.inputs || []) {
+      const errors = (item.errors || []).map((e) => e.message);
+      if (!errors.length) continue;
+      problems += errors.length;
+      const slot = form.querySelector(`[data-input="${CSS.escape(item.input.id)}"] .kn-field-error`);
+      if (slot) slot.textContent = errors.join("; ");
+    }
+    if (problems) { say(`${problems} input${problems > 1 ? "s" : ""} to fix`, true); return; }
+    say("starting…");
+    const started = await api("POST", `executions/${enc(namespace)}/${enc(id)}`, body());
+    if (started.status !== 200) { say(answerText(started), true); return; }
+    window.location.assign(started.json.url || executionUrl(started.json));
+  });
+  const open = section.querySelector('[data-action="notebook"]');
+  if (open) open.addEventListener("click", () => {
+    window.parent.postMessage({ type: "kestra-nb:open-notebook", namespace, id, source: f.source || "" }, window.location.origin);
+  });
+  await executions(section, { namespace, flowId: id });
+}
+
+// ------------------------------------------------------------------------------------------------ router
+
+async function main() {
+  const path = window.location.pathname.slice(base.length).replace(/\/+$/, "");
+  const flow = /^\/ui\/[^/]+\/flows\/([^/]+)\/([^/]+)$/.exec(path);
+  const root = document.createElement("div");
+  root.className = "kn-app";
+  page.appendChild(root);
+  if (flow) {
+    root.innerHTML = nav("flows");
+    document.title = `${decodeURIComponent(flow[1])}.${decodeURIComponent(flow[2])} · kestra_nb`;
+    await flowPage(root, decodeURIComponent(flow[1]), decodeURIComponent(flow[2]));
+  } else if (/\/flows$/.test(path)) {
+    root.innerHTML = nav("flows");
+    await flows(root);
+  } else {
+    root.innerHTML = nav("executions");
+    await executions(root, null);
+  }
+}
+
+main();
