@@ -118,3 +118,32 @@ def test_the_ui_follows_the_servers_guard_and_auth(tmp_path: Path) -> None:
     finally:
         server.stop()
         thread.join(15)
+
+
+SCHEDULED = """id: nightly
+namespace: company.team
+triggers:
+  - id: every_night
+    type: io.kestra.plugin.core.trigger.Schedule
+    cron: "0 2 * * *"
+tasks:
+  - id: t
+    type: io.kestra.plugin.core.debug.Return
+    format: x
+"""
+
+
+def test_the_app_pages_and_a_flows_graph(http: Http) -> None:
+    for path in ("/ui/", "/ui/main", "/ui/main/executions", "/ui/main/flows", "/ui/main/flows/company.team/nightly"):
+        r = http.get(path)
+        assert r.status_code == 200 and '<script type="module" src="/ui/static/app.js">' in r.text, path
+        assert "script-src 'self'" in r.headers["content-security-policy"]
+        assert embedded(r.text)["colors"]["SUCCESS"] == "#029E73"
+    http.deploy(SCHEDULED)
+    graph = http.get("/ui/main/flows/company.team/nightly/graph").json()
+    assert graph["revision"] == 1 and graph["graph"]["c"][0]["tasks"][0]["id"] == "t"
+    (trigger,) = graph["triggers"]
+    assert trigger["id"] == "every_night" and re.fullmatch(r"\d{4}-\d\d-\d\dT02:00:00Z", trigger["next"]), trigger
+    r = http.get("/ui/main/flows/company.team/nope/graph")
+    assert r.status_code == 404 and r.headers["content-type"] == "application/json"
+    assert http.get("/ui/other/flows").status_code == 404   # one tenant is served
