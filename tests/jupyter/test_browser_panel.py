@@ -82,13 +82,13 @@ def test_the_kestra_panel_in_jupyterlab(tmp_path: Path) -> None:
             frame.locator(".kn-executions .kn-count").wait_for(timeout=30_000)
             # the list follows the store while it is shown: a new execution, then its end, without a reload
             started = api.post("kestra/api/v1/main/executions/company.team/panel_long").json()
-            row = frame.locator(f'tr[data-id="{started["id"]}"]')
+            row = frame.locator(f'.kn-erow[data-id="{started["id"]}"]')
             row.and_(frame.locator('[data-state="RUNNING"]')).wait_for(timeout=30_000)
             assert api.delete(f"kestra/api/v1/main/executions/{started['id']}/kill").status_code in (202, 204)
             row.and_(frame.locator('[data-state="KILLED"]')).wait_for(timeout=30_000)
             # filters: by state
             frame.locator(".kn-filterbar select[name=state]").select_option("SUCCESS")
-            frame.locator(".kn-executions tbody").filter(has_text="No executions").wait_for(timeout=30_000)
+            frame.locator(".kn-executions .kn-ebody").filter(has_text="No executions").wait_for(timeout=30_000)
             # the flows, searched; the flow's page and its form
             frame.locator(".kn-nav a", has_text="Flows").click()
             frame.locator(".kn-filterbar input[name=q]").fill("report")
@@ -131,7 +131,7 @@ def test_the_same_pages_on_the_standalone_server(tmp_path: Path) -> None:
                 assert page.locator('[data-action="notebook"]').count() == 0   # no JupyterLab around it
                 run_from_the_form(page, tmp_path)
                 page.locator(".kn-nav a", has_text="Executions").click()
-                page.locator("tr[data-state=SUCCESS]").wait_for(timeout=30_000)
+                page.locator(".kn-erow[data-state=SUCCESS]").wait_for(timeout=30_000)
             finally:
                 browser.close()
     finally:

@@ -47,19 +47,21 @@ function when(text) {
 
 // ---------------------------------------------------------------------------------------------- executions
 
-function executionRows(results) {
-  if (!results.length) return '<tr><td colspan="6" class="kn-muted">No executions</td></tr>';
-  return results.map((e) => {
-    const labels = (e.labels || []).filter((l) => !String(l.key).startsWith("system."))
-      .map((l) => `<span class="kn-label-chip">${esc(l.key)}:${esc(l.value)}</span>`).join(" ");
-    return `<tr data-id="${esc(e.id)}" data-state="${esc(e.state.current)}"><td>${badge(e.state.current)}</td>` +
-      `<td><a href="${executionUrl(e)}">${esc(e.id)}</a></td>` +
-      `<td><a href="${flowUrl(e.namespace, e.flowId)}">${esc(e.namespace)}.${esc(e.flowId)}</a></td>` +
-      `<td>${when(e.state.startDate || (e.state.histories || [{}])[0].date)}</td>` +
-      `<td>${esc(duration(e.state.duration))}</td><td>${labels}</td></tr>`;
-  }).join("");
+const ROW = 26;      // px of one execution row (the list draws only the rows in sight)
+const PAGE = 100;    // executions fetched at a time
+
+function executionRow(e, index) {
+  const labels = (e.labels || []).filter((l) => !String(l.key).startsWith("system."))
+    .map((l) => `<span class="kn-label-chip">${esc(l.key)}:${esc(l.value)}</span>`).join(" ");
+  return `<div class="kn-erow" role="row" style="top:${index * ROW}px" data-id="${esc(e.id)}" data-state="${esc(e.state.current)}">` +
+    `<span>${badge(e.state.current)}</span><span><a href="${executionUrl(e)}">${esc(e.id)}</a></span>` +
+    `<span><a href="${flowUrl(e.namespace, e.flowId)}">${esc(e.namespace)}.${esc(e.flowId)}</a></span>` +
+    `<span>${when(e.state.startDate || (e.state.histories || [{}])[0].date)}</span>` +
+    `<span>${esc(duration(e.state.duration))}</span><span>${labels}</span></div>`;
 }
 
+// The executions, newest first: a list of any length (10,000 and more) that fetches the pages in sight and
+// draws only their rows; it looks at the store again every POLL ms while the tab is visible (the pages in sight).
 async function executions(root, fixed) {
   const filters = fixed ? "" : '<form class="kn-filterbar">' +
     `<label>State <select name="state"><option value="">any</option>${STATES.map((s) => `<option>${s}</option>`).join("")}</select></label>` +
@@ -67,33 +69,69 @@ async function executions(root, fixed) {
     '<label>Flow <input name="flowId" placeholder="myflow"></label>' +
     '<label>Label <input name="labels" placeholder="team:data"></label></form>';
   root.insertAdjacentHTML("beforeend", `<section class="kn-executions">${filters}<div class="kn-count kn-muted"></div>` +
-    '<table class="kn-table"><thead><tr><th>State</th><th>Execution</th><th>Flow</th><th>Started</th><th>Duration</th>' +
-    '<th>Labels</th></tr></thead><tbody></tbody></table></section>');
+    '<div class="kn-ehead" role="row"><span>State</span><span>Execution</span><span>Flow</span><span>Started</span>' +
+    '<span>Duration</span><span>Labels</span></div><div class="kn-escroll" role="table"><div class="kn-ebody"></div></div></section>');
   const section = root.lastElementChild;
   const form = section.querySelector("form");
-  let shown = "";
-  const refresh = async () => {
-    const params = new URLSearchParams({ size: "100", sort: "state.startDate:desc" });
-    for (const [key, value] of Object.entries(fixed || {})) params.set(key, value);
-    if (form) for (const [key, value] of new FormData(form)) if (value) params.set(key, String(value).trim());
-    const answer = await api("GET", `executions/search?${params}`);
+  const scroller = section.querySelector(".kn-escroll");
+  const body = section.querySelector(".kn-ebody");
+  let pages = new Map();   // page number -> executions
+  let total = null;
+  let query = "";
+  let drawn = "";
+  const params = (page) => {
+    const p = new URLSearchParams({ page: String(page), size: String(PAGE), sort: "state.startDate:desc" });
+    for (const [key, value] of Object.entries(fixed || {})) p.set(key, value);
+    if (form) for (const [key, value] of new FormData(form)) if (value) p.set(key, String(value).trim());
+    return p;
+  };
+  const inSight = () => {
+    const first = Math.floor(scroller.scrollTop / ROW);
+    const last = first + Math.ceil((scroller.clientHeight || 600) / ROW) + 5;
+    return [first, last];
+  };
+  const draw = () => {
+    const [first, last] = inSight();
+    const rows = [];
+    for (let i = Math.max(0, first - 5); i < Math.min(total || 0, last); i++) {
+      const found = (pages.get(Math.floor(i / PAGE) + 1) || [])[i % PAGE];
+      if (found) rows.push(executionRow(found, i));
+    }
+    const html = total === 0 ? '<div class="kn-muted kn-empty-list">No executions</div>' : rows.join("");
+    body.style.height = `${Math.max(1, total || 0) * ROW}px`;
+    if (html !== drawn) {   // redrawn only when something changed
+      drawn = html;
+      body.innerHTML = html;
+    }
+  };
+  const fetchPage = async (page) => {
+    const answer = await api("GET", `executions/search?${params(page)}`);
     if (answer.status !== 200) {
       section.querySelector(".kn-count").textContent = answerText(answer);
-      return;
+      return false;
     }
-    const { results, total } = answer.json;
-    const html = executionRows(results);
-    if (html !== shown) {   // redrawn only when something changed
-      shown = html;
-      section.querySelector("tbody").innerHTML = html;
-    }
-    section.querySelector(".kn-count").textContent = `${results.length} of ${total} executions`;
+    pages.set(page, answer.json.results);
+    total = answer.json.total;
+    section.querySelector(".kn-count").textContent = `${total} execution${total === 1 ? "" : "s"}`;
+    return true;
   };
-  if (form) form.addEventListener("input", () => { refresh(); });
-  await refresh();
+  const refresh = async (fresh) => {
+    const now = String(params(1));
+    if (now !== query || fresh) {   // other filters: start over
+      if (now !== query) { pages = new Map(); scroller.scrollTop = 0; }
+      query = now;
+    }
+    const [first, last] = inSight();
+    const wanted = new Set([1, Math.floor(first / PAGE) + 1, Math.floor(Math.max(first, last - 1) / PAGE) + 1]);
+    for (const page of wanted) if (fresh || !pages.has(page)) await fetchPage(page);
+    draw();
+  };
+  if (form) form.addEventListener("input", () => { refresh(true); });
+  scroller.addEventListener("scroll", () => { refresh(false); });
+  await refresh(true);
   const tick = async () => {
     if (!document.body.contains(section)) return;
-    if (!document.hidden) await refresh().catch(() => {});
+    if (!document.hidden) await refresh(true).catch(() => {});
     setTimeout(tick, POLL);
   };
   setTimeout(tick, POLL);
