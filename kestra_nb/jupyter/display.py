@@ -257,11 +257,14 @@ class ExecutionDisplay:
         return saved_size(self._bundle())
 
 
-def execution_bundle(document: Mapping[str, Any], logs: Any = (), graph: Mapping[str, Any] | None = None
-                     ) -> dict[str, Any]:
-    """The mimebundle of one execution document (and its logs, its flow's topology), as it ended or now."""
+def execution_bundle(document: Mapping[str, Any], logs: Any = (), graph: Mapping[str, Any] | None = None,
+                     children: Any = ()) -> dict[str, Any]:
+    """The mimebundle of one execution document (and its logs, its flow's topology, the documents of the child
+    executions its subflow tasks started), as it ended or now."""
     model = ViewModel()
     model.update(document)
+    for child in children:
+        model.update(child)
     model.add_logs(logs or ())
     # an ended execution is drawn as it ended; a running one as of now (its bars reach the present)
     epoch_ms = None if model.running() else (model.origin or 0) + model.latest()

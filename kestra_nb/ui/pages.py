@@ -21,6 +21,7 @@ from ..api.errors import ApiError
 from ..errors import NotFoundError
 
 STATIC = Path(__file__).with_name("static")
+MAX_CHILDREN = 100   # child executions shown in an execution's page (the API has them all)
 ASSETS = {"view.js": "text/javascript", "view.css": "text/css", "topology.js": "text/javascript",
           "topology.css": "text/css", "page.js": "text/javascript", "app.js": "text/javascript",
           "app.css": "text/css", "api.js": "text/javascript"}
@@ -73,7 +74,25 @@ class UiPages:
                 self._graphs.clear()
             self._graphs[key] = flow_graph(self.service.engine, document)
         graph = self._graphs[key]
-        return execution_bundle(document, store.list_logs(execution_id), graph)[MIME]
+        return execution_bundle(document, store.list_logs(execution_id), graph, self._children(document))[MIME]
+
+    def _children(self, document: dict[str, Any]) -> list[dict[str, Any]]:
+        """The executions its Subflow tasks started (their task runs' `executionId` output), at any depth,
+        at most MAX_CHILDREN of them."""
+        store = self.service.store
+        found: list[dict[str, Any]] = []
+        pending = [document]
+        seen = {document.get("id")}
+        while pending and len(found) < MAX_CHILDREN:
+            for tr in pending.pop().get("taskRunList") or ():
+                child_id = (tr.get("outputs") or {}).get("executionId")
+                if isinstance(child_id, str) and child_id not in seen and len(found) < MAX_CHILDREN:
+                    seen.add(child_id)
+                    child = store.get_execution_document(child_id)
+                    if child is not None:
+                        found.append(child)
+                        pending.append(child)
+        return found
 
     def page(self, execution_id: str, namespace: str | None = None, flow_id: str | None = None) -> str:
         """An execution's page: the view's state embedded, drawn and followed by page.js."""

@@ -106,3 +106,66 @@ def test_the_url_opens_the_page_in_jupyter_and_its_actions_pass_xsrf(tmp_path: P
             assert ended["state"]["current"] == "KILLED"
         finally:
             browser.close()
+
+
+CHILD = """id: ui_child
+namespace: company.team
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.debug.Return
+    format: from the child
+"""
+PARENT = """id: ui_parent
+namespace: company.team
+tasks:
+  - id: call
+    type: io.kestra.plugin.core.flow.Subflow
+    namespace: company.team
+    flowId: ui_child
+  - id: wait
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT60S
+"""
+
+
+def test_the_page_pauses_labels_links_children_and_deletes(tmp_path: Path) -> None:
+    need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    server, thread = serve_in_thread(tmp_path / "home", grace=1)
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client, sync_playwright() as playwright:
+            for source in (CHILD, PARENT):
+                assert client.post("/api/v1/main/flows", content=source.encode(), headers=YAML).status_code == 200
+            doc = client.post("/api/v1/main/executions/company.team/ui_parent").json()
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                page.goto(server.url + doc["url"])
+                page.wait_for_function(f"() => ({BADGE})() === 'RUNNING' && "
+                                       "document.querySelector('#kn-page .kn-row[data-task=wait]')", timeout=30_000)
+                page.click("#kn-page [data-action=pause]")
+                page.wait_for_function(f"() => ({BADGE})() === 'PAUSED'", timeout=30_000)
+                page.click("#kn-page [data-action=kill]")
+                page.wait_for_function(f"() => ({BADGE})() === 'KILLED'", timeout=30_000)
+                page.click("#kn-page [data-action=labels]")
+                page.fill("#kn-page form.kn-labels input[name=labels]", "team:data, stage:test")
+                page.click("#kn-page form.kn-labels button[type=submit]")
+                page.wait_for_selector("#kn-page .kn-label-chip >> text=stage:test")
+                labels = client.get(f"/api/v1/main/executions/{doc['id']}").json()["labels"]
+                assert {"key": "team", "value": "data"} in labels and {"key": "stage", "value": "test"} in labels
+                assert any(label["key"] == "system.correlationId" for label in labels)   # kept
+                # the subflow's child execution is a link to its own page
+                page.click("#kn-page a.kn-child")
+                page.wait_for_function(f"() => ({BADGE})() === 'SUCCESS'", timeout=30_000)
+                assert "company.team.ui_child" in page.inner_text("#kn-page .kn-head")
+                page.go_back()
+                page.wait_for_function(f"() => ({BADGE})() === 'KILLED'", timeout=30_000)
+                page.click("#kn-page [data-action=delete]")
+                page.wait_for_url("**/ui/main/executions", timeout=30_000)
+                assert client.get(f"/api/v1/main/executions/{doc['id']}").status_code == 404
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+        thread.join(15)

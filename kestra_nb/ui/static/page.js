@@ -12,7 +12,16 @@ const ENDED = new Set(["SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "S
 const { call, api } = client(base);
 page.insertAdjacentHTML("afterbegin", `<nav class="kn-nav"><b>Kestra</b><a href="${base}/ui/main/executions">Executions</a>` +
   `<a href="${base}/ui/main/flows">Flows</a></nav><div class="kn-execution"></div>`);
-const view = mount(page.querySelector(".kn-execution"), { api });
+// on a page: labels and delete too, and a subflow's child execution is a link to its own page
+const pages = {
+  link: (row) => {
+    const dot = row.task.lastIndexOf(".");
+    const [namespace, flowId] = [row.task.slice(0, dot), row.task.slice(dot + 1)];
+    return `${base}/ui/main/executions/${encodeURIComponent(namespace)}/${encodeURIComponent(flowId)}/${encodeURIComponent(row.execution)}`;
+  },
+  deleted: () => { window.location.assign(`${base}/ui/main/executions`); },
+};
+const view = mount(page.querySelector(".kn-execution"), { api, pages });
 let data = JSON.parse(document.getElementById("kn-state").textContent);
 view.update(data);
 

@@ -67,7 +67,7 @@ function detail(row, state, executionId) {
 }
 
 // Rows of child executions (subflows) carry `under`: the subflow rows they are nested in; a folded one hides them.
-function timeline(summary, rows, now, colors, folded, hidden) {
+function timeline(summary, rows, now, colors, folded, hidden, link) {
   if (!rows.length) return '<div class="kn-tl"><div class="kn-empty">No task run yet</div></div>';
   let total = summary.end !== null && summary.end !== undefined ? summary.end : now;
   for (const r of rows) total = Math.max(total, r.end || 0);
@@ -87,7 +87,9 @@ function timeline(summary, rows, now, colors, folded, hidden) {
     const fold = r.subflow ? `<span class="kn-fold" style="cursor:pointer">${folded && folded.has(r.id) ? "&#x25B8;" : "&#x25BE;"}</span>` : "";
     const nested = r.execution ? ` data-execution="${esc(r.execution)}" data-under="${esc((r.under || []).join(" "))}"` : "";
     out.push(`<div class="kn-row" data-id="${esc(r.id)}" data-task="${esc(r.task)}" data-state="${r.state}"${nested} title="${esc(r.task)} ${r.state}">` +
-      `<div class="kn-label" style="padding-left:${(r.depth || 0) * 14}px">${fold}${esc(r.task)}${value}${attempts}</div>` +
+      `<div class="kn-label" style="padding-left:${(r.depth || 0) * 14}px">${fold}` +
+      (r.kind === "execution" && link ? `<a class="kn-child" href="${esc(link(r))}">${esc(r.task)}</a>` : esc(r.task)) +
+      `${value}${attempts}</div>` +
       `<div class="kn-track"><div class="kn-queued" data-state="${r.state}" style="left:${pct(r.created, total)}%;width:${pct(queuedTo - r.created, total)}%;background:${fill}"></div>${bar}</div>` +
       `<div class="kn-dur">${fmt(end - r.created)}</div></div>`);
   }
@@ -178,9 +180,10 @@ const ENDED = new Set(["SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "R
 
 // The action buttons a state allows (Kestra's rules: kill while running or paused, resume while paused,
 // restart a failed or killed one, replay an ended one from a chosen task run).
-function actionsBar(summary, rows) {
+function actionsBar(summary, rows, pages) {
   const state = summary.state || "";
   const buttons = [];
+  if (state === "RUNNING") buttons.push('<button class="kn-act" data-action="pause">Pause</button>');
   if (state === "PAUSED") buttons.push('<button class="kn-act" data-action="resume">Resume…</button>');
   if (RUNNING_STATES.has(state) || state === "PAUSED" ) buttons.push('<button class="kn-act" data-action="kill">Kill</button>');
   if (["FAILED", "KILLED", "WARNING"].includes(state)) buttons.push('<button class="kn-act" data-action="restart">Restart</button>');
@@ -188,6 +191,10 @@ function actionsBar(summary, rows) {
     const options = ['<option value="">the start</option>'].concat(rows.filter((r) => !r.execution).map((r) =>
       `<option value="${esc(r.id)}">${esc(r.task)}${r.value !== null && r.value !== undefined ? ` [${esc(r.value)}]` : ""}</option>`));
     buttons.push(`<button class="kn-act" data-action="replay">Replay from</button><select class="kn-replay-from">${options.join("")}</select>`);
+    if (pages) {   // on a /ui/ page (not in a notebook's output): labels and delete, as Kestra's execution page
+      buttons.push('<button class="kn-act" data-action="labels">Labels…</button>');
+      buttons.push('<button class="kn-act" data-action="delete">Delete</button>');
+    }
   }
   return buttons.join("");
 }
@@ -256,9 +263,10 @@ export function mount(el, options = {}) {
     const summary = state.summary || {};
     const now = state.now || 0;
     $(".kn-top").innerHTML = header(summary, now, colors, state.error || summary.error || "");
-    $(".kn-timeline").innerHTML = timeline(summary, state.runs || [], now, colors, folded, (state.hidden || {}).runs || 0);
+    $(".kn-timeline").innerHTML = timeline(summary, state.runs || [], now, colors, folded, (state.hidden || {}).runs || 0,
+      options.pages && options.pages.link);
     if (api) {
-      const bar = actionsBar(summary, state.runs || []);
+      const bar = actionsBar(summary, state.runs || [], !!options.pages);
       const key = `${summary.id}|${summary.state}|${(state.runs || []).length}`;
       if ($(".kn-actions").dataset.key !== key) {   // (not redrawn on every tick: a chosen replay point stays)
         $(".kn-actions").dataset.key = key;
@@ -343,6 +351,18 @@ export function mount(el, options = {}) {
     say(`${action}…`);
     let answer;
     if (action === "kill") answer = await api("DELETE", `executions/${id}/kill`);
+    else if (action === "pause") answer = await api("POST", `executions/${id}/pause`);
+    else if (action === "delete") {
+      answer = await api("DELETE", `executions/${id}`);
+      if (answer.status < 400) { say("deleted"); if (options.pages) options.pages.deleted(summary); return; }
+    } else if (action === "labels") {
+      const current = (summary.labels || []).join(", ");
+      $(".kn-form").innerHTML = '<form class="kn-labels"><label class="kn-field"><span>Labels (key:value, comma separated)</span>' +
+        `<input name="labels" value="${esc(current)}" size="40"></label><button type="submit" class="kn-act">Save</button> ` +
+        '<button type="button" class="kn-act kn-cancel">Cancel</button></form>';
+      say("");
+      return;
+    }
     else if (action === "restart") answer = await api("POST", `executions/${id}/restart`);
     else if (action === "replay") {
       const from = $(".kn-replay-from").value;
@@ -375,6 +395,23 @@ export function mount(el, options = {}) {
   $(".kn-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const form = event.target.closest("form");
+    if (form.classList.contains("kn-labels")) {
+      const labels = String(new FormData(form).get("labels") || "").split(",").map((t) => t.trim()).filter((t) => t)
+        .map((t) => { const i = t.indexOf(":"); return { key: i < 0 ? t : t.slice(0, i).trim(), value: i < 0 ? "" : t.slice(i + 1).trim() }; });
+      const id = encodeURIComponent((state.summary || {}).id || "");   // (the server keeps the system labels)
+      api("POST", `executions/${id}/labels`, new Blob([JSON.stringify(labels)], { type: "application/json" }))
+        .then((answer) => {
+          if (answer.status >= 400) { say(answerText(answer), true); return; }
+          $(".kn-form").textContent = "";
+          say("labels: saved");
+          if (answer.json && answer.json.labels) {
+            state.summary = Object.assign({}, state.summary, { labels: answer.json.labels
+              .filter((l) => !String(l.key).startsWith("system.")).map((l) => `${l.key}:${l.value}`) });
+            drawTop();
+          }
+        }).catch((error) => say(String(error), true));
+      return;
+    }
     const body = new FormData(form);
     for (const [key, value] of [...body.entries()]) if (value instanceof File && !value.name) body.delete(key);
     const id = encodeURIComponent((state.summary || {}).id || "");
