@@ -76,6 +76,13 @@ const plugin = {
   activate: (app: App): void => {
     const panel = new KestraPanel();
     app.shell.add(panel, 'left', { rank: 900 });
+    // the pages follow JupyterLab's theme: told on load and on every change of it
+    const tellTheme = () => {
+      const light = document.body.dataset.jpThemeLight !== 'false';
+      panel.frame.contentWindow?.postMessage({ type: 'kestra-nb:theme', light }, window.location.origin);
+    };
+    panel.frame.addEventListener('load', tellTheme);
+    new MutationObserver(tellTheme).observe(document.body, { attributes: true, attributeFilter: ['data-jp-theme-light'] });
     window.addEventListener('message', (event: MessageEvent) => {
       const data = event.data as OpenNotebook;
       if (event.source !== panel.frame.contentWindow || event.origin !== window.location.origin) {

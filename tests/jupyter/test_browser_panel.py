@@ -12,6 +12,7 @@ import pytest
 from kestra_nb.server import serve_in_thread
 from tests.jupyter.conftest import jupyter_process
 from tests.jupyter.test_browser import CHROMIUM, CHROMIUM_ARGS, KERNEL_READY
+from tests.jupyter.test_browser_theme import LOW_CONTRAST
 
 FLOW = """id: panel_report
 namespace: company.team
@@ -108,6 +109,16 @@ def test_the_kestra_panel_in_jupyterlab(tmp_path: Path) -> None:
             page.evaluate("() => window.jupyterapp.shell.activateById('kestra-nb-panel')")   # (still open: a click
             run_from_the_form(frame, tmp_path)                                                 # would close it)
             page.screenshot(path=str(tmp_path / "panel.png"))
+            # the pages follow JupyterLab's theme, and read in both (every text ≥ 4.5:1)
+            for theme, light in (("JupyterLab Dark", False), ("JupyterLab Light", True)):
+                page.evaluate(f"() => window.jupyterapp.commands.execute('apputils:change-theme', {{theme: '{theme}'}})")
+                inner = next(f for f in page.frames if "/kestra/ui/" in f.url)
+                inner.wait_for_function(f"() => document.documentElement.dataset.jpThemeLight === '{str(light).lower()}'",
+                                        timeout=30_000)
+                page.wait_for_function("() => !document.querySelector('#jupyterlab-splash')", timeout=30_000)
+                result = inner.evaluate(LOW_CONTRAST.replace(".kn-live *", "#kn-page *"))
+                page.screenshot(path=str(tmp_path / f"panel-{'light' if light else 'dark'}.png"))
+                assert result["checked"] > 20 and not result["bad"], (theme, result)
             assert not errors, errors
         finally:
             browser.close()

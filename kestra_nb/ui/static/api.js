@@ -27,3 +27,13 @@ export function answerText(answer) {
   if (answer.json && typeof answer.json.message === "string") return answer.json.message;
   return answer.text ? answer.text.slice(0, 500) : `HTTP ${answer.status}`;
 }
+
+// In JupyterLab's Kestra panel, the page follows JupyterLab's theme: the panel says whether it is light
+// (a message from the parent window of the same origin only).
+export function followTheme() {
+  window.addEventListener("message", (event) => {
+    const data = event.data || {};
+    if (event.source !== window.parent || event.origin !== window.location.origin || data.type !== "kestra-nb:theme") return;
+    document.documentElement.dataset.jpThemeLight = data.light ? "true" : "false";
+  });
+}

@@ -3,13 +3,14 @@
 // while the tab is visible), the flows (search), and a flow's page (its Run form built from its inputs, with the
 // API's validation messages next to the fields, its topology, triggers, YAML, revisions and executions).
 // Everything goes through the REST API with the page's auth (api.js); every value is escaped.
-import { answerText, client } from "./api.js";
+import { answerText, client, followTheme } from "./api.js";
 import { topology } from "./topology.js";
 
 const page = document.getElementById("kn-page");
 const base = page.dataset.base || "";
 const colors = (JSON.parse(document.getElementById("kn-state").textContent) || {}).colors || {};
 const { call, api } = client(base);
+followTheme();
 const STATES = ["CREATED", "RUNNING", "PAUSED", "SUCCESS", "WARNING", "FAILED", "KILLED", "QUEUED", "CANCELLED"];
 const POLL = 2000;   // ms between two looks at the executions, while the tab is visible
 

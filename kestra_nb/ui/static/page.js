@@ -2,7 +2,7 @@
 // output (view.js), drawn from the state the server embedded, then followed while the execution runs by
 // polling its view (…/ui/main/executions/{id}/view, a second apart, stopped once it has ended or the tab is
 // hidden). Actions call the REST API with the page's own auth (api.js).
-import { client } from "./api.js";
+import { client, followTheme } from "./api.js";
 import { mount } from "./view.js";
 
 const page = document.getElementById("kn-page");
@@ -10,6 +10,7 @@ const base = page.dataset.base || "";
 const executionId = page.dataset.execution;
 const ENDED = new Set(["SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "SKIPPED", "RETRIED"]);
 const { call, api } = client(base);
+followTheme();
 page.insertAdjacentHTML("afterbegin", `<nav class="kn-nav"><b>Kestra</b><a href="${base}/ui/main/executions">Executions</a>` +
   `<a href="${base}/ui/main/flows">Flows</a></nav><div class="kn-execution"></div>`);
 // on a page: labels and delete too, and a subflow's child execution is a link to its own page
