@@ -62,6 +62,19 @@ class KestraPanel extends Widget {
     this.node.style.cssText = 'min-width:360px;height:100%;overflow:hidden';
     this.node.appendChild(this.frame);
   }
+
+  // a collapsed panel is not looked at: its pages stop polling (a frame's document stays "visible" otherwise)
+  tellVisible(visible: boolean): void {
+    this.frame.contentWindow?.postMessage({ type: 'kestra-nb:visible', visible }, window.location.origin);
+  }
+
+  protected onAfterShow(): void {
+    this.tellVisible(true);
+  }
+
+  protected onAfterHide(): void {
+    this.tellVisible(false);
+  }
 }
 
 interface App {
@@ -81,7 +94,10 @@ const plugin = {
       const light = document.body.dataset.jpThemeLight !== 'false';
       panel.frame.contentWindow?.postMessage({ type: 'kestra-nb:theme', light }, window.location.origin);
     };
-    panel.frame.addEventListener('load', tellTheme);
+    panel.frame.addEventListener('load', () => {
+      tellTheme();
+      panel.tellVisible(panel.isVisible);
+    });
     new MutationObserver(tellTheme).observe(document.body, { attributes: true, attributeFilter: ['data-jp-theme-light'] });
     window.addEventListener('message', (event: MessageEvent) => {
       const data = event.data as OpenNotebook;

@@ -87,9 +87,23 @@ def test_the_kestra_panel_in_jupyterlab(tmp_path: Path) -> None:
             row.and_(frame.locator('[data-state="RUNNING"]')).wait_for(timeout=30_000)
             assert api.delete(f"kestra/api/v1/main/executions/{started['id']}/kill").status_code in (202, 204)
             row.and_(frame.locator('[data-state="KILLED"]')).wait_for(timeout=30_000)
-            # filters: by state
+            # filters: by state, by time
+            frame.locator(".kn-filterbar select[name=timeRange]").select_option("PT1H")
+            row.wait_for(timeout=30_000)
             frame.locator(".kn-filterbar select[name=state]").select_option("SUCCESS")
             frame.locator(".kn-executions .kn-ebody").filter(has_text="No executions").wait_for(timeout=30_000)
+            frame.locator(".kn-filterbar select[name=state]").select_option("")
+            # collapsed, the panel costs the server nothing: no request in more than two polls' time
+            searches: list[str] = []
+            page.on("request", lambda request: searches.append(request.url) if "executions/search" in request.url
+                    else None)
+            page.locator(".jp-SideBar .lm-TabBar-tab", has_text="Kestra").click()
+            page.wait_for_function("() => !document.getElementById('kestra-nb-panel').checkVisibility()")
+            searches.clear()
+            page.wait_for_timeout(5_000)   # a window of time: what is checked is that nothing happens in it
+            assert searches == [], searches
+            page.evaluate("() => window.jupyterapp.shell.activateById('kestra-nb-panel')")
+            row.wait_for(timeout=30_000)
             # the flows, searched; the flow's page and its form
             frame.locator(".kn-nav a", has_text="Flows").click()
             frame.locator(".kn-filterbar input[name=q]").fill("report")

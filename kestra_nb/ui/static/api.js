@@ -29,11 +29,19 @@ export function answerText(answer) {
 }
 
 // In JupyterLab's Kestra panel, the page follows JupyterLab's theme: the panel says whether it is light
-// (a message from the parent window of the same origin only).
+// (messages from the parent window of the same origin only).
+// The panel also says when it is collapsed: `unseen()` is then true, as when the tab is hidden.
+let collapsed = false;
+
 export function followTheme() {
   window.addEventListener("message", (event) => {
     const data = event.data || {};
-    if (event.source !== window.parent || event.origin !== window.location.origin || data.type !== "kestra-nb:theme") return;
-    document.documentElement.dataset.jpThemeLight = data.light ? "true" : "false";
+    if (event.source !== window.parent || event.origin !== window.location.origin) return;
+    if (data.type === "kestra-nb:theme") document.documentElement.dataset.jpThemeLight = data.light ? "true" : "false";
+    if (data.type === "kestra-nb:visible") collapsed = !data.visible;
   });
+}
+
+export function unseen() {
+  return document.hidden || collapsed;
 }

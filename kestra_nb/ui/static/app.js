@@ -1,9 +1,9 @@
 // Kestra's pages under /ui/ (the standalone server, and the Jupyter server's {base_url}kestra/ui/, which the
-// JupyterLab "Kestra" panel shows): the executions (filters by state, namespace, flow and label; they update
+// JupyterLab "Kestra" panel shows): the executions (filters by state, namespace, flow, label and time; they update
 // while the tab is visible), the flows (search), and a flow's page (its Run form built from its inputs, with the
 // API's validation messages next to the fields, its topology, triggers, YAML, revisions and executions).
 // Everything goes through the REST API with the page's auth (api.js); every value is escaped.
-import { answerText, client, followTheme } from "./api.js";
+import { answerText, client, followTheme, unseen } from "./api.js";
 import { topology } from "./topology.js";
 
 const page = document.getElementById("kn-page");
@@ -68,7 +68,9 @@ async function executions(root, fixed) {
     `<label>State <select name="state"><option value="">any</option>${STATES.map((s) => `<option>${s}</option>`).join("")}</select></label>` +
     '<label>Namespace <input name="namespace" placeholder="company.team"></label>' +
     '<label>Flow <input name="flowId" placeholder="myflow"></label>' +
-    '<label>Label <input name="labels" placeholder="team:data"></label></form>';
+    '<label>Label <input name="labels" placeholder="team:data"></label>' +
+    '<label>Since <select name="timeRange"><option value="">any time</option><option value="PT1H">an hour</option>' +
+    '<option value="P1D">a day</option><option value="P7D">a week</option></select></label></form>';
   root.insertAdjacentHTML("beforeend", `<section class="kn-executions">${filters}<div class="kn-count kn-muted"></div>` +
     '<div class="kn-ehead" role="row"><span>State</span><span>Execution</span><span>Flow</span><span>Started</span>' +
     '<span>Duration</span><span>Labels</span></div><div class="kn-escroll" role="table"><div class="kn-ebody"></div></div></section>');
@@ -132,7 +134,7 @@ async function executions(root, fixed) {
   await refresh(true);
   const tick = async () => {
     if (!document.body.contains(section)) return;
-    if (!document.hidden) await refresh(true).catch(() => {});
+    if (!unseen()) await refresh(true).catch(() => {});
     setTimeout(tick, POLL);
   };
   setTimeout(tick, POLL);

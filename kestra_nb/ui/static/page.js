@@ -2,7 +2,7 @@
 // output (view.js), drawn from the state the server embedded, then followed while the execution runs by
 // polling its view (…/ui/main/executions/{id}/view, a second apart, stopped once it has ended or the tab is
 // hidden). Actions call the REST API with the page's own auth (api.js).
-import { client, followTheme } from "./api.js";
+import { client, followTheme, unseen } from "./api.js";
 import { mount } from "./view.js";
 
 const page = document.getElementById("kn-page");
@@ -29,7 +29,7 @@ view.update(data);
 async function follow() {
   while (!ENDED.has((data.summary || {}).state) || (data.summary || {}).end === null) {
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    if (document.hidden) continue;
+    if (unseen()) continue;
     const answer = await call("GET", `${base}/ui/main/executions/${encodeURIComponent(executionId)}/view`);
     if (answer.status !== 200 || !answer.json) return;
     data = answer.json;
