@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import shlex
 import sys
@@ -27,7 +28,9 @@ import threading
 from collections.abc import Mapping
 from dataclasses import replace
 from html import escape as _html
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
@@ -221,6 +224,23 @@ def _input_line(flow: Flow | None, error: str) -> int | None:
     return None
 
 
+def _local_file(value: Any) -> Path | None:
+    """The local file a FILE input's value names (a Path, a `file://` URI, an existing file's path), or None."""
+    if isinstance(value, os.PathLike):
+        path = Path(value)
+    elif isinstance(value, str) and value.startswith("file://"):
+        path = Path(unquote(urlparse(value).path))
+    elif isinstance(value, str) and value and "://" not in value and len(value) < 4096:
+        path = Path(value)
+        if not path.is_file():
+            return None
+    else:
+        return None
+    if not path.is_file():
+        raise UsageError(f"FILE input: {value} is not a file")
+    return path
+
+
 # ---------------------------------------------------------------------------------------------- magics
 
 @magics_class
@@ -310,7 +330,7 @@ class FlowMagics(Magics):
                              "with it first") from None
         except KestraNbError as exc:
             raise UsageError(describe_error(exc)) from None
-        self._run_local(args, flow, revision, flow.source, self._inputs(args), list(args.label))
+        self._run_local(args, flow, revision, flow.source, self._inputs(args), list(args.label), above=0)
 
     def _list(self, namespace: str | None) -> None:
         store = self.engine.store
@@ -383,18 +403,12 @@ class FlowMagics(Magics):
         form: InputsForm
 
         def run(values: dict[str, Any], files: dict[str, tuple[str, bytes]]) -> None:
-            storage = engine.store.storage
-            execution_id = new_id()
-            uris = {name: storage.input_uri(flow.namespace, flow.id, execution_id, name, filename)
-                    for name, (filename, _) in files.items()}
             try:
-                execution = engine.new_execution(flow, revision, {**values, **uris}, list(args.label),
-                                                 execution_id=execution_id)
+                execution = self._new_execution(flow, revision, values, list(args.label), files)
             except KestraNbError as exc:
                 raise UsageError(describe_error(exc)) from None
-            for name, uri in uris.items():   # stored once the inputs are accepted, as the API does
-                storage.put(uri, files[name][1])
-            self._run_local(run_args, flow, revision, flow.source, {}, [], execution=execution, into=form.output)
+            self._run_local(run_args, flow, revision, flow.source, {}, [], execution=execution, into=form.output,
+                            above=0)
 
         # -i values are what the form starts with
         inputs = [replace(inp, prefill=prefill[inp.id]) if inp.id in prefill else inp for inp in flow.inputs]
@@ -438,6 +452,30 @@ class FlowMagics(Magics):
 
     # ------------------------------------------------------------------------------------------ run
 
+    def _new_execution(self, flow: Flow, revision: int, inputs: dict[str, Any], labels: list[tuple[str, str]],
+                       files: dict[str, tuple[str, Any]] | None = None) -> Execution:
+        """A new execution whose FILE inputs may be local files: a `Path`, a `file://` URI or the path of an
+        existing file (a notebook's own files, read as the kernel's user), or `files` (name -> (file name,
+        bytes)); each is stored in the internal storage, as the API stores an upload, once the inputs are
+        accepted, and the input is its `kestra:///` URI."""
+        engine = self.engine
+        files = dict(files or {})
+        declared = {inp.id for inp in flow.inputs if inp.type.upper() == "FILE"}
+        values = dict(inputs)
+        for name in declared & set(values):
+            local = _local_file(values[name])
+            if local is not None:
+                files[name] = (local.name, local)
+                del values[name]
+        storage = engine.store.storage
+        execution_id = new_id()
+        uris = {name: storage.input_uri(flow.namespace, flow.id, execution_id, name, filename)
+                for name, (filename, _) in files.items()}
+        execution = engine.new_execution(flow, revision, {**values, **uris}, labels, execution_id=execution_id)
+        for name, uri in uris.items():
+            storage.put(uri, files[name][1])
+        return execution
+
     def _inputs(self, args: Any) -> dict[str, Any]:
         inputs: dict[str, Any] = {}
         if args.inputs:
@@ -452,7 +490,8 @@ class FlowMagics(Magics):
         return inputs
 
     def _run_local(self, args: Any, flow: Flow, revision: int, source: str, inputs: dict[str, Any],
-                   labels: list[tuple[str, str]], *, execution: Execution | None = None, into: Any = None) -> None:
+                   labels: list[tuple[str, str]], *, execution: Execution | None = None, into: Any = None,
+                   above: int = 1) -> None:
         """Run the flow (or the `execution` built for it) and follow it in a view: the cell's, or `into`."""
         engine = self.engine
         replay: tuple[str, str] | None = None
@@ -461,9 +500,9 @@ class FlowMagics(Magics):
                 replay = self._replay_point(flow, args.from_task)
             elif execution is None:
                 check_declared(flow, [name for name, _ in args.input])
-                execution = engine.new_execution(flow, revision, inputs, labels)
+                execution = self._new_execution(flow, revision, inputs, labels)
         except KestraNbError as exc:
-            raise UsageError(describe_error(exc, source, flow, above=1)) from None
+            raise UsageError(describe_error(exc, source, flow, above=above)) from None
         model = ViewModel()
         if execution is not None:
             model.update(execution.to_dict())  # before the engine's thread gets it
@@ -499,7 +538,7 @@ class FlowMagics(Magics):
         view, handle = self._show_live(model, args.quiet, into, topology(flow))
         live.view = view
         outcome = live.wait()
-        self._conclude(outcome, view, handle, source, flow, outcome.result, args)
+        self._conclude(outcome, view, handle, source, flow, outcome.result, args, above)
 
     def _replay_point(self, flow: Flow, task_id: str) -> tuple[str, str]:
         """(execution id, task run id) of the flow's last execution where `task_id` ran."""
@@ -529,15 +568,16 @@ class FlowMagics(Magics):
         return view, view.handle
 
     def _conclude(self, outcome: Outcome, view: Any, handle: Any, source: str | None, flow: Flow | None,
-                  execution: Any, args: Any) -> None:
-        """Bind the results, refresh the saved output's static HTML, report what went wrong (if anything)."""
+                  execution: Any, args: Any, above: int = 1) -> None:
+        """Bind the results, refresh the saved output's static HTML, report what went wrong (if anything);
+        `above` as describe_error's (1 for a cell's flow, 0 for a stored one)."""
         error = outcome.error
         if execution is None and isinstance(error, ExecutionTimeoutError):
             execution = error.execution
         self._bind(execution, args.out)
         message = ""
         if error is not None and not isinstance(error, ExecutionTimeoutError):
-            message = describe_error(error, source, flow, above=1) if isinstance(error, KestraNbError) else \
+            message = describe_error(error, source, flow, above=above) if isinstance(error, KestraNbError) else \
                 f"{type(error).__name__}: {error}"
         elif outcome.timed_out or isinstance(error, ExecutionTimeoutError):
             ident = getattr(execution, "id", "") or (view.summary.get("id") if view is not None else "")

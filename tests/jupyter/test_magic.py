@@ -465,3 +465,41 @@ def test_help_lists_every_option_with_examples(shell: Any) -> None:
             assert flag in HELP, flag
         assert action.help, action.dest
     assert "Examples:" in HELP and "%%flow --out ex" in HELP and "`outputs` is the dict of the flow's outputs" in HELP
+
+
+FILE_FLOW = """id: reads
+namespace: company.team
+inputs:
+  - id: data
+    type: FILE
+tasks:
+  - id: read
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ read(inputs.data) }}"
+outputs:
+  - id: content
+    type: STRING
+    value: "{{ outputs.read.value }}"
+"""
+
+
+def test_a_file_input_may_be_a_local_file(shell: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A notebook's own file as a FILE input: stored in the internal storage, as an upload is, then read."""
+    (tmp_path / "orders.csv").write_text("a,b\n1,2\n")
+    monkeypatch.chdir(tmp_path)
+    shell.user_ns["params"] = {"data": tmp_path / "orders.csv"}
+    for cell in ("%%flow --quiet --out ex -i data=orders.csv\n", "%%flow --quiet --out ex --inputs params\n",
+                 f"%%flow --quiet --out ex -i data=file://{tmp_path}/orders.csv\n"):
+        result = run_cell(shell, cell + FILE_FLOW)
+        assert result.success, result.stderr
+        ex = shell.user_ns["ex"]
+        assert ex.outputs == {"content": "a,b\n1,2\n"}
+        assert ex.inputs["data"] == f"kestra:///company/team/reads/executions/{ex.id}/inputs/data/orders.csv"
+    missing = run_cell(shell, f"%%flow --quiet -i data=file://{tmp_path}/nope.csv\n" + FILE_FLOW)
+    assert not missing.success and "is not a file" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_a_stored_flows_errors_count_its_own_lines(shell: Any) -> None:
+    assert run_cell(shell, "%%flow --no-run\n" + INPUTS_FLOW).success
+    cell = run_cell(shell, "%flow run company.team.hello")
+    assert not cell.success and "declared at line 4" in cell.stderr and "   4 |   - id: name" in cell.stderr
