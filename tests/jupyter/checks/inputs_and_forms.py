@@ -42,7 +42,7 @@ def check(nb: nbformat.NotebookNode) -> None:
 
     errors = stdout(cell_by_start(nb, "from IPython.core.error import UsageError"))
     for expected in ("Invalid value for input `quantity`. Cause: it must be less than `10`",
-                     "(the input is declared at line 9)\n     9 |   - id: quantity",
+                     "(the input is declared at line 8)\n     8 |   - id: quantity",   # the stored YAML's own lines
                      "Invalid value for input `size`. Cause: it must match the values `[S, M, L]`",
                      "Missing required input:customer",
                      "Input `colour` is not declared by company.team.inputs_order"):
