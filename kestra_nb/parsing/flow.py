@@ -18,8 +18,9 @@ from ..model.ids import namespace_problem
 from ..tasks.registry import Registry
 from .checker import BAD, Checker, F, child, did_you_mean, found
 from .inputs import _check_ids, parse_inputs, parse_outputs
-from .tasks import TaskParser, parse_retry
-from .triggers import check_trigger
+from .rules import check_references, check_schedule_inputs
+from .tasks import TaskParser, check_worker_group, parse_retry
+from .triggers import FLOW as FLOW_TRIGGER, check_trigger, trigger_type as resolve_trigger_type
 from .yamlpos import load
 
 FLOW_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*")
@@ -27,11 +28,9 @@ NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9._-]*")
 TRIGGER_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*")
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*")
 READ_ONLY_LABEL = SYSTEM_PREFIX + "readOnly"   # the one system label a flow may carry (Kestra's Label.READ_ONLY)
-
-# Trigger types are kept raw (no trigger registry yet), but their legacy names are reported like tasks'.
-TRIGGER_ALIASES = {f"io.kestra.core.models.triggers.types.{n}": f"io.kestra.plugin.core.trigger.{n}"
-                   for n in ("Schedule", "Flow", "Webhook")}
-FLOW_TRIGGER = "io.kestra.plugin.core.trigger.Flow"
+# top-level properties Kestra no longer has, and what replaces them
+REMOVED = {"listeners": "listeners were removed from Kestra: run those tasks from `afterExecution`, "
+                        "or from another flow with a Flow trigger"}
 
 _LABEL_KEY_MESSAGE = ("Invalid label key. A valid key contains only lowercase letters numbers hyphens (-) "
                       "underscores (_) or periods (.) and must begin with a lowercase letter.")
@@ -43,7 +42,6 @@ _SLA = {"id": F("string", required=True), "type": F("enum", required=True, choic
 _CHECK = {"condition": F("string", required=True), "message": F("string", required=True),
           "style": F("enum", choices=("ERROR", "SUCCESS", "WARNING", "INFO")),
           "behavior": F("enum", choices=("BLOCK_EXECUTION", "FAIL_EXECUTION", "CREATE_EXECUTION"))}
-_WORKER_GROUP = {"key": F("string"), "fallback": F("enum", choices=("FAIL", "WAIT", "CANCEL"))}
 _LABEL = {"key": F("string"), "value": F("string")}
 
 
@@ -63,13 +61,14 @@ class FlowCheck:
 
 
 class _FlowParser:
-    __slots__ = ("ck", "doc", "tasks", "values", "task_lists")
+    __slots__ = ("ck", "doc", "tasks", "values", "task_lists", "triggers")
 
     def __init__(self, ck: Checker, doc: dict[str, Any]) -> None:
         self.ck = ck
         self.doc = doc
         self.values: dict[str, Any] = {}
         self.task_lists: dict[str, list[TaskSpec]] = {}
+        self.triggers: list[tuple[str, dict[str, Any]]] = []   # (path, normalised trigger) of the typed ones
         self.tasks = TaskParser(ck)
 
     def run(self) -> None:
@@ -86,7 +85,8 @@ class _FlowParser:
         for key, value in doc.items():
             handler = _HANDLERS.get(key)
             if handler is None:
-                ck.error(key, f'Unrecognized field "{key}"' + did_you_mean(key, _HANDLERS))
+                hint = f"; {REMOVED[key]}" if key in REMOVED else did_you_mean(key, _HANDLERS)
+                ck.error(key, f'Unrecognized field "{key}"' + hint)
             elif value is not None:
                 handler(self, key, value)
         for key in ("id", "namespace"):
@@ -127,10 +127,6 @@ class _FlowParser:
     def _map(self, key: str, value: Any) -> None:
         self._plain(key, value, "map")
 
-    def _listeners(self, key: str, value: Any) -> None:
-        self.ck.deprecated(key)
-        self.ck.value(key, value, "list")
-
     def _task_list(self, key: str, value: Any) -> None:
         self.task_lists[key] = self.tasks.parse_tasks(key, value)
         self.values[key] = True
@@ -145,7 +141,7 @@ class _FlowParser:
         self.values[key] = parse_retry(self.ck, key, value)
 
     def _worker_group(self, key: str, value: Any) -> None:
-        self.ck.fields(key, value, _WORKER_GROUP)
+        check_worker_group(self.ck, key, value)
 
     def _skip(self, key: str, value: Any) -> None:
         pass  # parsed before the other properties
@@ -202,7 +198,7 @@ class _FlowParser:
 
     def _triggers(self, key: str, value: Any) -> None:
         ck = self.ck
-        out, ids = [], []
+        out, ids, precondition_ids = [], [], []
         for i, item in enumerate(self._list(key, value, "a list of triggers")):
             path = f"{key}[{i}]"
             if not isinstance(item, dict):
@@ -215,17 +211,21 @@ class _FlowParser:
             if trigger_type is None:
                 ck.error(child(path, "type"), "must not be null")
             elif trigger_type is not BAD:
-                canonical = TRIGGER_ALIASES.get(trigger_type, trigger_type)
-                if canonical != trigger_type:
-                    ck.infos.append(f"{trigger_type} is replaced by {canonical}")
-                    ck.deprecated(path)
-                if canonical == FLOW_TRIGGER and not item.get("conditions") and item.get("preconditions") is None:
+                canonical = resolve_trigger_type(ck, path, trigger_type)
+                if canonical is None:
+                    continue
+                preconditions = item.get("preconditions")
+                if canonical == FLOW_TRIGGER and isinstance(preconditions, dict) and preconditions.get("id"):
+                    precondition_ids.append((str(preconditions["id"]), child(child(path, "preconditions"), "id")))
+                if canonical == FLOW_TRIGGER and not item.get("conditions") and preconditions is None:
                     ck.warnings.append(
                         "This flow will be triggered for EVERY execution of EVERY flow on your instance. We "
                         f"recommend adding the preconditions property to the Flow trigger '{trigger_id}'.")
                 item = check_trigger(ck, path, item, canonical)
+                self.triggers.append((path, item))
             out.append(item)
         _check_ids(ck, key, ids, "Duplicate trigger id with name")
+        _check_ids(ck, key, precondition_ids, "Duplicate preconditions with id")
         self.values[key] = out
 
     def _labels(self, key: str, value: Any) -> None:
@@ -292,7 +292,6 @@ _HANDLERS: dict[str, Callable[[_FlowParser, str, Any], None]] = {
     "disabled": _FlowParser._bool,
     "checks": _FlowParser._checks,
     "workerGroup": _FlowParser._worker_group,
-    "listeners": _FlowParser._listeners,
     "deleted": _FlowParser._bool,
 }
 
@@ -312,6 +311,11 @@ def check(source: str, registry: Registry) -> FlowCheck:
     parser = _FlowParser(ck, doc)
     parser.run()
     _check_self_call(ck, doc, parser.task_lists)
+    lists = parser.task_lists
+    tasks = [spec for key in ("tasks", "errors", "finally", "afterExecution") for spec in lists.get(key, ())]
+    inputs = parser.values.get("inputs") or []
+    check_references(ck, tasks, inputs, parser.values.get("outputs") or [])
+    check_schedule_inputs(ck, inputs, parser.triggers)
     # in document order, so the CLI's file:line:column list reads top to bottom
     ck.violations.sort(key=lambda v: (v.line is None, v.line or 0, v.column or 0))
     values = parser.values
@@ -320,7 +324,6 @@ def check(source: str, registry: Registry) -> FlowCheck:
                        revision=values.get("revision") if isinstance(values.get("revision"), int) else None)
     if ck.violations:
         return result
-    lists = parser.task_lists
     inputs: list[Input] = values.get("inputs") or []
     outputs: list[Output] = values.get("outputs") or []
     result.flow = Flow(

@@ -42,6 +42,8 @@ _EXTRA: dict[str, dict[str, F]] = {
     "ARRAY": {"itemType": F("enum", required=True, choices=TYPES)},
     "FILE": {"extension": F("string"), "allowedFileExtensions": F("string_list")},
 }
+# what an ARRAY's items cannot be (Kestra's ArrayInputValidator): nested arrays, secrets, choices
+_NOT_ITEM_TYPES = frozenset({"ARRAY", "SECRET", "MULTISELECT", "ENUM", "SELECT"})
 _TEXT_TYPES = frozenset({"STRING", "SECRET", "EMAIL", "URI", "SELECT", "ENUM"})
 _DEPENDS_ON = {"inputs": F("string_list"), "condition": F("string")}
 _TEMPORAL = {
@@ -143,8 +145,8 @@ def _check_type_props(ck: Checker, path: str, input_type: str, props: dict[str, 
                 ck.error(path, "you can't define both `values` and `options`")
         if all(item.get(key) is None for key in ("values", "options", "expression")):
             ck.error(child(path, "values"), "must not be null when `expression` is not set")
-    if input_type == "ARRAY" and props.get("itemType") == "ARRAY":
-        ck.error(child(path, "itemType"), "`itemType` cannot be `ARRAY`")
+    if input_type == "ARRAY" and props.get("itemType") in _NOT_ITEM_TYPES:
+        ck.error(child(path, "itemType"), f"`itemType` cannot be `{props['itemType']}`")
 
 
 def _check_ids(ck: Checker, path: str, ids: list[tuple[str, str]], message: str) -> None:

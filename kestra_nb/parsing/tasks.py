@@ -4,12 +4,14 @@ A task's type is resolved through the registry (legacy aliases are noted as info
 paths); its own properties are checked against the class's `Prop` kinds and kept as written in
 `TaskSpec.props`; kinds `tasks`, `task_map`, `dag` and `inputs` are parsed recursively. The flow's
 `pluginDefaults` are merged into each matching task before it is checked, as Kestra does, so a required
-property may come from a default.
+property may come from a default. A task of an unknown type is reported, and the tasks written inside it
+are still checked, so one typo does not hide the violations of a whole branch. Rules that span several
+properties of one type (Kestra's per-class validators, e.g. Switch's) run after its properties are checked.
 """
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 
 from ..model.execution import Level
 from ..model.flow import TaskSpec
@@ -30,6 +32,7 @@ _COMMON: dict[str, F] = {
 _BOOLS = {"disabled": "disabled", "allowFailure": "allow_failure", "allowWarning": "allow_warning",
           "logToFile": "log_to_file"}
 _WORKER_GROUP = {"key": F("string"), "fallback": F("enum", choices=("FAIL", "WAIT", "CANCEL"))}
+WORKER_GROUP_EE = "Worker Group is an Enterprise Edition functionality"   # Kestra OSS's WorkerGroupValidator
 _TASK_CACHE = {"enabled": F("bool"), "ttl": F("duration")}
 _DAG_TASK = {"task": F("any"), "dependsOn": F("string_list")}
 
@@ -44,6 +47,17 @@ _RETRY_TYPES: dict[str, dict[str, F]] = {
                     "delayFactor": F("number")},
     "random": {"minInterval": F("duration", required=True), "maxInterval": F("duration", required=True)},
 }
+
+
+def check_worker_group(ck: Checker, path: str, value: Any) -> dict[str, Any] | None:
+    """Validate a `workerGroup` (task, trigger or flow); one naming a `key` is refused, as Kestra OSS does."""
+    fields = ck.fields(path, value, _WORKER_GROUP)
+    if fields is None:
+        return None
+    if value.get("key") is not None:
+        ck.error(path, WORKER_GROUP_EE)
+        return None
+    return fields
 
 
 def parse_retry(ck: Checker, path: str, value: Any) -> dict[str, Any] | None:
@@ -146,6 +160,7 @@ class TaskParser:
         canonical = ck.registry.canonical(written)
         if canonical is None:
             ck.error(type_path, f"Invalid type: {written}" + did_you_mean(written, ck.registry.names()))
+            self._orphans(path, raw)
             return None
         if canonical != written:
             ck.infos.append(f"{written} is replaced by {canonical}")
@@ -179,7 +194,30 @@ class TaskParser:
                     ck.error(child(path, prop.name), "must not be empty")
                 elif value is None:
                     ck.error(child(path, prop.name), "must not be null")
+        rule = _TYPE_RULES.get(canonical)
+        if rule is not None:
+            rule(ck, path, values)
         return spec
+
+    def _orphans(self, path: str, raw: dict[str, Any]) -> None:
+        """Check the tasks written inside a task of unknown type, wherever they look like task lists.
+
+        Its schema is unknown, so a property counts as tasks when it has their shape: a list of maps with a
+        dotted `type` (inputs and conditions lack either the dot or the `id`), a map of such lists (like
+        Switch's `cases`), or a list of `{task, dependsOn}` (like Dag's)."""
+        for key, value in raw.items():
+            if key in ("id", "type"):
+                continue
+            sub = child(path, key)
+            if _looks_like_tasks(value):
+                self.parse_tasks(sub, value)
+            elif isinstance(value, dict) and value and all(_looks_like_tasks(v) for v in value.values()):
+                for name, tasks in value.items():
+                    self.parse_tasks(child(sub, str(name)), tasks)
+            elif isinstance(value, list) and value and all(
+                    isinstance(item, dict) and isinstance(item.get("task"), dict) for item in value):
+                for i, item in enumerate(value):
+                    self.parse_task(child(f"{sub}[{i}]", "task"), item["task"])
 
     def _with_defaults(self, raw: dict[str, Any], written: str, canonical: str) -> dict[str, Any]:
         merged = raw
@@ -197,7 +235,13 @@ class TaskParser:
             spec.retry = parse_retry(ck, path, value) if value is not None else None
             return
         if key in ("workerGroup", "taskCache"):
-            if value is not None and ck.fields(path, value, _WORKER_GROUP if key == "workerGroup" else _TASK_CACHE):
+            if value is None:
+                return
+            if key == "workerGroup":
+                checked = check_worker_group(ck, path, value)
+            else:
+                checked = ck.fields(path, value, _TASK_CACHE)
+            if checked:
                 spec.props[key] = value   # TaskSpec has no field for these; kept as written
             return
         f = _COMMON[key]
@@ -270,6 +314,36 @@ class TaskParser:
         cyclic = [task.id for task, deps in spec.dag if deps and _reaches(graph, deps, task.id)]
         if cyclic:
             ck.error(path, f"Cyclic dependency detected: {', '.join(cyclic)}")
+
+
+def _looks_like_tasks(value: Any) -> bool:
+    """A non-empty list of maps that each carry a dotted `type`, at least one of them with an `id`."""
+    return (isinstance(value, list) and bool(value)
+            and all(isinstance(item, dict) and isinstance(item.get("type"), str) and "." in item["type"]
+                    for item in value)
+            and any("id" in item for item in value))
+
+
+def _switch(ck: Checker, path: str, values: dict[str, Any]) -> None:
+    """Kestra's SwitchTaskValidator: some task to run, no empty case, no empty `defaults` (first problem only)."""
+    cases, defaults = values.get("cases"), values.get("defaults")
+    if not isinstance(cases, (dict, type(None))) or not isinstance(defaults, (list, type(None))):
+        return   # already reported as the wrong kind of value
+    if not cases and not defaults:
+        ck.error(path, "No task defined, neither cases or default have any tasks")
+        return
+    for name, tasks in (cases or {}).items():
+        if not tasks:
+            ck.error(child(child(path, "cases"), str(name)), f"The case '{name}' must define at least one task.")
+            return
+    if defaults == []:
+        ck.error(child(path, "defaults"), "The 'defaults' property cannot be empty.")
+
+
+# canonical type -> its cross-property rule, called with the task's path and its values (defaults merged)
+_TYPE_RULES: dict[str, Callable[[Checker, str, dict[str, Any]], None]] = {
+    "io.kestra.plugin.core.flow.Switch": _switch,
+}
 
 
 def _reaches(graph: dict[str, list[str]], start: list[str], target: str) -> bool:

@@ -1,10 +1,11 @@
 """Flow `triggers`: the properties of Schedule, Flow and Webhook triggers and of the conditions they take.
 
-`check_trigger` validates one written trigger with the flow's `Checker` (violations with path and
-line:column, like tasks) and returns it normalised: canonical type and condition type names, defaults
-left out. Trigger types kestra_nb does not run (plugins' polling triggers) are kept as written.
-Conditions kestra_nb cannot evaluate are refused by name, so a flow never silently fires differently
-than it would on Kestra.
+`trigger_type` resolves a written type (legacy names included); an unknown one is `Invalid type`, with a
+did-you-mean like a task's, and the core triggers kestra_nb does not run (ScheduleOnDates, the HTTP
+polling trigger) are refused by name. `check_trigger` validates one trigger with the flow's `Checker`
+(violations with path and line:column, like tasks) and returns it normalised: canonical type and
+condition type names, defaults left out. Conditions kestra_nb cannot evaluate are refused by name too,
+so a flow never silently fires differently than it would on Kestra.
 """
 from __future__ import annotations
 
@@ -13,13 +14,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..model.jsonfmt import parse_instant
 from ..model.state import StateType
-from .checker import Checker, F, child, is_expression
+from .checker import Checker, F, child, did_you_mean, is_expression
+from .tasks import check_worker_group
 
 SCHEDULE = "io.kestra.plugin.core.trigger.Schedule"
 FLOW = "io.kestra.plugin.core.trigger.Flow"
 WEBHOOK = "io.kestra.plugin.core.trigger.Webhook"
 TRIGGER_ALIASES = {f"io.kestra.core.models.triggers.types.{n}": f"io.kestra.plugin.core.trigger.{n}"
                    for n in ("Schedule", "Flow", "Webhook")}
+SUPPORTED_TRIGGERS = (SCHEDULE, FLOW, WEBHOOK)
+# Kestra core triggers kestra_nb cannot run (the HTTP one also by its legacy name): refused rather than never fired
+UNSUPPORTED_TRIGGERS = frozenset({"io.kestra.plugin.core.trigger.ScheduleOnDates", "io.kestra.plugin.core.http.Trigger",
+                                  "io.kestra.plugin.fs.http.Trigger"})
 
 _C = "io.kestra.plugin.core.condition."
 EXECUTION_STATUS = _C + "ExecutionStatus"
@@ -76,12 +82,31 @@ def _short(type_name: str) -> str:
     return type_name.rsplit(".", 1)[-1]
 
 
+def trigger_type(ck: Checker, path: str, written: str) -> str | None:
+    """The canonical name of a written trigger type, or None after reporting it (`path` is the trigger's)."""
+    canonical = TRIGGER_ALIASES.get(written, written)
+    if canonical in SUPPORTED_TRIGGERS:
+        if canonical != written:
+            ck.infos.append(f"{written} is replaced by {canonical}")
+            ck.deprecated(path)
+        return canonical
+    type_path = child(path, "type")
+    if written in UNSUPPORTED_TRIGGERS:
+        ck.error(type_path, f"Unsupported trigger type '{written}': kestra_nb runs only "
+                            "Schedule, Flow and Webhook triggers")
+    else:
+        ck.error(type_path, f"Invalid type: {written}" + did_you_mean(written, [*SUPPORTED_TRIGGERS, *TRIGGER_ALIASES]))
+    return None
+
+
 def check_trigger(ck: Checker, path: str, item: dict[str, Any], trigger_type: str) -> dict[str, Any]:
     """Validate a trigger of canonical type `trigger_type`; return it normalised (violations go to `ck`)."""
     schema = {SCHEDULE: _SCHEDULE, WEBHOOK: _WEBHOOK, FLOW: _FLOW}.get(trigger_type)
     if schema is None:
         return dict(item)
     fields = ck.fields(path, item, schema) or {}
+    if isinstance(item.get("workerGroup"), dict):
+        check_worker_group(ck, child(path, "workerGroup"), item["workerGroup"])
     out = dict(item)
     out["type"] = trigger_type
     for state_path, states in (("stopAfter", fields.get("stopAfter")), ("states", fields.get("states"))):
@@ -235,5 +260,6 @@ def is_template(value: Any) -> bool:
 
 __all__ = [
     "CONDITION_ALIASES", "EXECUTION_FLOW", "EXECUTION_NAMESPACE", "EXECUTION_STATUS", "EXPRESSION", "FLOW",
-    "SCHEDULE", "TERMINAL_STATES", "TRIGGER_ALIASES", "WEBHOOK", "check_trigger", "cron_problem", "zone",
+    "SCHEDULE", "SUPPORTED_TRIGGERS", "TERMINAL_STATES", "TRIGGER_ALIASES", "WEBHOOK", "check_trigger",
+    "cron_problem", "trigger_type", "zone",
 ]

@@ -194,8 +194,7 @@ def test_all_top_level_properties_parse():
         disabled: true
         deleted: false
         workerGroup:
-          key: gpu
-        listeners: []
+          fallback: FAIL
         """)
     result = check_flow(source)
     assert result.violations == []
@@ -218,7 +217,7 @@ def test_all_top_level_properties_parse():
     assert flow.checks == [{"style": "INFO", "behavior": "BLOCK_EXECUTION", "condition": "{{ true }}",
                             "message": "always"}]
     assert flow.errors[0].props == {"message": "failed", "level": "DEBUG"}   # the plugin default applied
-    assert result.deprecation_paths == ["listeners"]
+    assert result.deprecation_paths == []
 
 
 def test_labels_as_a_list(problems):

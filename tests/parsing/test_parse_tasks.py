@@ -48,7 +48,6 @@ def test_common_properties():
           logToFile: true
           version: "1.0"
           workerGroup:
-            key: gpu
             fallback: WAIT
           taskCache:
             enabled: true
@@ -66,7 +65,7 @@ def test_common_properties():
     assert (t.disabled, t.allow_failure, t.allow_warning, t.log_to_file) == (True, True, True, True)
     assert t.run_if == "false"
     assert t.log_level is Level.WARN
-    assert t.props == {"format": "x", "version": "1.0", "workerGroup": {"key": "gpu", "fallback": "WAIT"},
+    assert t.props == {"format": "x", "version": "1.0", "workerGroup": {"fallback": "WAIT"},
                        "taskCache": {"enabled": True, "ttl": "PT1H"}}
     assert (u.timeout, u.run_if, u.disabled, u.retry, u.log_level) == (
         "{{ inputs.timeout }}", "{{ inputs.go }}", False, None, None)
