@@ -16,6 +16,7 @@ from ..model.ids import new_id
 from ..model.jsonfmt import format_instant
 from ..store._common import tenant_of
 from .base import Prop, Task, TaskContext
+from .ion import dumps as ion_dumps
 
 LEVELS = tuple(level.value for level in Level)
 
@@ -45,34 +46,19 @@ class Echo(Task):
 
 # ------------------------------------------------------------------------------------------------- Ion
 
-def _ion_string(text: str) -> str:
-    # JSON's string escapes are all valid Ion escapes; non-ASCII stays as UTF-8 text, as Ion allows
-    return json.dumps(text, ensure_ascii=False)
-
-
-def _ion_value(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    return _ion_string(str(value))
-
-
 def log_ion(entry: LogEntry) -> str:
     """One LogEntry as an Ion struct on one line (timestamp as an Ion timestamp, nulls omitted)."""
     fields: list[tuple[str, str]] = []
     if entry.tenant_id is not None:
-        fields.append(("tenantId", _ion_string(entry.tenant_id)))
-    fields += [("namespace", _ion_string(entry.namespace)), ("flowId", _ion_string(entry.flow_id))]
+        fields.append(("tenantId", ion_dumps(entry.tenant_id)))
+    fields += [("namespace", ion_dumps(entry.namespace)), ("flowId", ion_dumps(entry.flow_id))]
     for name, value in (("taskId", entry.task_id), ("executionId", entry.execution_id),
                         ("taskRunId", entry.task_run_id), ("attemptNumber", entry.attempt_number),
                         ("triggerId", entry.trigger_id)):
         if value is not None:
-            fields.append((name, _ion_value(value)))
-    fields += [("timestamp", format_instant(entry.timestamp)), ("level", _ion_string(entry.level.value)),
-               ("thread", _ion_string(entry.thread)), ("message", _ion_string(entry.message)),
+            fields.append((name, ion_dumps(value)))
+    fields += [("timestamp", format_instant(entry.timestamp)), ("level", ion_dumps(entry.level.value)),
+               ("thread", ion_dumps(entry.thread)), ("message", ion_dumps(entry.message)),
                ("deleted", "true" if entry.deleted else "false")]
     return "{" + ",".join(f"{k}:{v}" for k, v in fields) + "}"
 
