@@ -686,7 +686,9 @@ class Engine:
         d.dirty = True
         if command is not None:
             d.commands.append(command)
-        self._step(d)
+        # the answer is the execution as resumed (RUNNING), as Kestra's: what comes next is the next step's,
+        # even when nothing is left to run (a pause by hand after the last task ended)
+        asyncio.get_running_loop().call_soon(self._step, d)
         return d.ex
 
     async def pause_async(self, execution_id: str, *, command: int | None = None) -> Execution:

@@ -9,7 +9,8 @@ import asyncio
 from datetime import timedelta
 
 from ..errors import TaskFailure
-from ..model.jsonfmt import parse_duration
+from ..model.execution import Level
+from ..model.jsonfmt import format_duration, parse_duration
 from .base import Prop, Task, TaskContext
 
 _BLOCK = (Prop("errors", "tasks"), Prop("finally", "tasks"))
@@ -119,6 +120,7 @@ class Sleep(Task):
     async def run(self, ctx: TaskContext) -> None:
         raw = self.prop("duration")
         duration = raw if isinstance(raw, timedelta) else _duration(ctx.render_string(raw, "duration"))
+        ctx.log(Level.INFO, f"Waiting for {format_duration(duration)}")   # as Kestra's Sleep says
         await asyncio.sleep(max(duration.total_seconds(), 0))
         return None
 

@@ -63,8 +63,6 @@ def test_fetch_logs_of_the_current_execution(engine: Any) -> None:
     assert isinstance(first["timestamp"], str) and first["timestamp"].endswith("Z")
 
 
-@pytest.mark.xfail(reason="flow.Sleep does not log `Waiting for PT0.1S` at INFO as Kestra's does "
-                          "(kestra_nb/tasks/flow.py): Kestra's count is 3", strict=False)
 def test_fetch_counts_the_sleep_line_as_kestra(engine: Any) -> None:
     ex = engine.run(flow(ECHOES + "  - type: io.kestra.plugin.core.log.Fetch\n    id: get-log-task\n"))
     assert run("get-log-task", ex).outputs["size"] == 3
