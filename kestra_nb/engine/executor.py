@@ -282,8 +282,15 @@ class _View:
             elif kind == SWITCH:
                 outputs = tr.outputs or {}
                 cases = task.child_maps.get("cases", {})
-                branch = task.children.get("defaults", []) if outputs.get("defaults") else cases.get(
-                    str(outputs.get("value")), [])
+                if outputs.get("defaults"):
+                    branch = task.children.get("defaults", [])
+                    if not branch:  # Kestra (SwitchTest.switchImpossible): nothing to run is a failure,
+                        return [], StateType.FAILED   # decided before `errors` (they do not run)
+                else:
+                    branch = cases.get(str(outputs.get("value")), [])
+                # only a loop gives its children a value (Kestra's FlowableUtils.resolveTasks sets none):
+                # `taskrun.value` is undefined in a Switch branch (EachSequentialTest.eachSwitch)
+                value = None
             else:  # Sequential, Parallel, AllowFailure, Pause (deprecated children)
                 branch = task.children.get("tasks", [])
             if kind == PARALLEL:

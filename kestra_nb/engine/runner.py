@@ -1231,6 +1231,8 @@ class Engine:
         elif kind == SWITCH:
             value = ctx.render_string(spec.props.get("value"), "value")
             tr.outputs = {"value": value, "defaults": value not in spec.child_maps.get("cases", {})}
+            if tr.outputs["defaults"] and not spec.children.get("defaults"):  # the executor fails it
+                ctx.log(Level.WARN, f"No task found: the value `{value}` matches no case and there is no `defaults`")
         elif kind in LOOPS:
             d.loop_values[tr.id] = loop_values(ctx, spec)
         elif kind == LOOP_UNTIL:

@@ -30,6 +30,7 @@ from .runtime import (
     BUDGET,
     RUNTIME,
     SCOPES,
+    MissingValue,
     RenderError,
     budget_of,
     make_range,
@@ -385,9 +386,10 @@ def _kv(context: Any, a: Bound, line: int) -> Any:
     flow = context.parent.get("flow") or {}
     namespace = a.get("namespace") or (hooks.namespace if hooks and hooks.namespace else flow.get("namespace"))
     tenant = (hooks.tenant if hooks and hooks.tenant else flow.get("tenantId")) or "main"
-    error_on_missing = a.get("errorOnMissing", True)
-    if error_on_missing is None:
-        error_on_missing = True
+    # errorOnMissing left out (or null): a missing key fails the render, as in Kestra 1.x, unless `??`, `???`,
+    # `default` or `is defined` takes it as missing (KvFunctionTest: `kv('my-key').field ?? null` is "");
+    # errorOnMissing=true: it always fails (Kestra's PebbleException, which `??` does not catch)
+    error_on_missing = a.get("errorOnMissing")
     store = hooks.store if hooks is not None and hooks.store is not None else _renderer(context).store
     if store is None:
         raise RenderError("The 'kv' function needs a KV store, and this renderer has none")
@@ -395,8 +397,11 @@ def _kv(context: Any, a: Bound, line: int) -> Any:
         raise RenderError("The 'kv' function needs a namespace")
     entry = store.kv_get(namespace, key, tenant=tenant)
     if entry is None:
+        message = f"The key '{key}' does not exist in the namespace '{namespace}'."
         if error_on_missing is True:
-            raise RenderError(f"The key '{key}' does not exist in the namespace '{namespace}'.")
+            raise RenderError(message)
+        if error_on_missing is None:
+            raise MissingValue(message, key, line)
         return None
     return entry.value
 

@@ -27,6 +27,7 @@ from .runtime import (
     LimitExceeded,
     Limits,
     Missing,
+    MissingValue,
     OutputTooLarge,
     RenderError,
 )
@@ -221,6 +222,10 @@ class Renderer:
     def _error(exc: BaseException, template: str) -> ExpressionError:
         if isinstance(exc, ExpressionError):
             return exc
+        if isinstance(exc, MissingValue):  # nothing caught it: the function's own failure
+            at = f" at line {exc.line}" if exc.line else ""
+            return ExpressionError(f"Unable to render the expression `{template}`{at}: {exc.message}", template,
+                                   exc.line)
         if isinstance(exc, Missing):
             line = exc.line or 1
             return ExpressionError(

@@ -45,6 +45,15 @@ class Missing(Exception):
         self.line = line
 
 
+class MissingValue(Missing):
+    """A function found nothing to return (a `kv()` key that does not exist): `??`, `???`, `default` and
+    `is defined` take it as a missing value; uncaught, it fails the render with its own message."""
+
+    def __init__(self, message: str, name: str, line: int | None = None) -> None:
+        super().__init__(name, line)
+        self.message = message
+
+
 class RenderError(Exception):
     """A template failed for a reason other than a missing attribute; the message is user-facing."""
 
@@ -696,7 +705,7 @@ def check_text(budget: Budget, text: str, what: str = "a string") -> str:
 
 
 __all__ = [
-    "BUDGET", "RUNTIME", "Budget", "Forbidden", "LimitExceeded", "Limits", "Missing", "OutputTooLarge",
+    "BUDGET", "RUNTIME", "Budget", "Forbidden", "LimitExceeded", "Limits", "Missing", "MissingValue", "OutputTooLarge",
     "RenderError", "SCOPES", "LoopVariables", "budget_of", "call_macro", "check_text", "coalesce", "get_attribute",
     "loop", "read_variable", "set_variable", "bind_parameters",
     "java_equals", "make_map", "make_range", "op_add", "op_concat", "op_contains", "op_div",
