@@ -22,12 +22,6 @@ export function client(base) {
   return { call, api: (method, path, body) => call(method, `${base}/api/v1/main/${path}`, body) };
 }
 
-// What an API answer says: Kestra's error envelope's message, or the status.
-export function answerText(answer) {
-  if (answer.json && typeof answer.json.message === "string") return answer.json.message;
-  return answer.text ? answer.text.slice(0, 500) : `HTTP ${answer.status}`;
-}
-
 // In JupyterLab's Kestra panel, the page follows JupyterLab's theme: the panel says whether it is light
 // (messages from the parent window of the same origin only).
 // The panel also says when it is collapsed: `unseen()` is then true, as when the tab is hidden.

@@ -3,8 +3,9 @@
 // while the tab is visible), the flows (search), and a flow's page (its Run form built from its inputs, with the
 // API's validation messages next to the fields, its topology, triggers, YAML, revisions and executions).
 // Everything goes through the REST API with the page's auth (api.js); every value is escaped.
-import { answerText, client, followTheme, unseen } from "./api.js";
-import { topology } from "./topology.js";
+import { client, followTheme, unseen } from "./api.js";
+import { esc, topology } from "./topology.js";
+import { answerText } from "./view.js";
 
 const page = document.getElementById("kn-page");
 const base = page.dataset.base || "";
@@ -13,10 +14,6 @@ const { call, api } = client(base);
 followTheme();
 const STATES = ["CREATED", "RUNNING", "PAUSED", "SUCCESS", "WARNING", "FAILED", "KILLED", "QUEUED", "CANCELLED"];
 const POLL = 2000;   // ms between two looks at the executions, while the tab is visible
-
-function esc(value) {
-  return String(value ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}[c]));
-}
 
 const enc = encodeURIComponent;
 const ui = (path) => `${base}/ui/main/${path}`;

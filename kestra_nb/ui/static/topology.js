@@ -5,8 +5,9 @@
 
 const UNKNOWN = "#918BA9";
 
-function esc(value) {
-  return String(value).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}[c]));
+// every text a view draws goes through this (view.js and app.js use it too); null and undefined draw nothing
+export function esc(value) {
+  return String(value ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}[c]));
 }
 
 function color(colors, state) {

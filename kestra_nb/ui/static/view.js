@@ -5,13 +5,9 @@
 // Outputs, Logs (task and level filters) and the flow's Topology. Every value from a flow is
 // escaped: this runs in a page that holds the Jupyter token.
 
-import { topology } from "./topology.js";
+import { esc, topology } from "./topology.js";
 
 const LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"];
-
-function esc(value) {
-  return String(value).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}[c]));
-}
 
 function fmt(ms) {
   if (ms === null || ms === undefined) return "";
@@ -226,7 +222,7 @@ function resumeForm(inputs) {
 }
 
 // What an API answer says: Kestra's error envelope's message, or the status.
-function answerText(answer) {
+export function answerText(answer) {
   if (answer.json && typeof answer.json.message === "string") return answer.json.message;
   return answer.text ? answer.text.slice(0, 500) : `HTTP ${answer.status}`;
 }
