@@ -252,16 +252,18 @@ class ExecutionText:
     previous update (None: all of them, a full write). Valid until the writer's next update; `detach()`
     keeps the document for later."""
 
-    __slots__ = ("head", "tail", "task_runs", "changed", "_parts", "_dicts")
+    __slots__ = ("head", "tail", "task_runs", "changed", "_parts", "_dicts", "_unparsed")
 
     def __init__(self, head: str, tail: str, task_runs: list[str], changed: list[int] | None,
-                 parts: tuple[dict[str, Any], dict[str, Any]], dicts: list[dict[str, Any] | None]) -> None:
+                 parts: tuple[dict[str, Any], dict[str, Any]], dicts: list[dict[str, Any] | None],
+                 unparsed: dict[int, None]) -> None:
         self.head = head
         self.tail = tail
         self.task_runs = task_runs
         self.changed = changed
         self._parts = parts
         self._dicts = dicts
+        self._unparsed = unparsed
 
     def detach(self) -> Callable[[], dict[str, Any]]:
         """The document as of now, built when called (ExecutionUpdated calls it once, on first read; its
@@ -269,9 +271,9 @@ class ExecutionText:
         head, tail = self._parts
         dicts = self._dicts
         texts = self.task_runs
-        for i, d in enumerate(dicts):   # (parsed once each: an ended task run keeps its dict)
-            if d is None:
-                dicts[i] = json.loads(texts[i])
+        for i in self._unparsed:   # only those written since: an ended task run keeps its dict
+            dicts[i] = json.loads(texts[i])
+        self._unparsed.clear()
         runs = tuple(dicts)
         return lambda: {**head, "taskRunList": list(runs), **tail} if runs else {**head, **tail}
 
@@ -289,7 +291,7 @@ class ExecutionJson:
     change while its execution is driven: a restart or a recovery drives it anew, with a new writer).
     A task-run list replaced or shortened starts again with a full write."""
 
-    __slots__ = ("_runs", "_keys", "_dicts", "_texts", "_open")
+    __slots__ = ("_runs", "_keys", "_dicts", "_texts", "_open", "_unparsed")
 
     def __init__(self) -> None:
         self._runs: list[TaskRun] | None = None
@@ -297,14 +299,15 @@ class ExecutionJson:
         self._dicts: list[dict[str, Any] | None] = []   # a task run's dict once a reader needed it
         self._texts: list[str] = []
         self._open: dict[int, None] = {}   # positions of task runs not ended at the last update, in order
+        self._unparsed: dict[int, None] = {}   # positions whose dict is None (written since a reader parsed)
 
     def update(self, ex: Execution) -> ExecutionText:
         runs = ex.task_run_list
-        keys, dicts, texts, opened = self._keys, self._dicts, self._texts, self._open
+        keys, dicts, texts, opened, unparsed = self._keys, self._dicts, self._texts, self._open, self._unparsed
         changed: list[int] | None = []
         if runs is not self._runs or len(runs) < len(texts):
             self._runs = runs
-            keys.clear(), dicts.clear(), texts.clear(), opened.clear()
+            keys.clear(), dicts.clear(), texts.clear(), opened.clear(), unparsed.clear()
             changed = None
         for i in list(opened):
             tr = runs[i]
@@ -312,6 +315,7 @@ class ExecutionJson:
             if key != keys[i]:
                 keys[i] = key
                 dicts[i] = None   # (parsed from the text if a reader asks: see ExecutionText.detach)
+                unparsed[i] = None
                 texts[i] = task_run_text(tr)
                 if changed is not None:
                     changed.append(i)
@@ -321,13 +325,14 @@ class ExecutionJson:
             tr = runs[i]
             keys.append(_task_run_key(tr))
             dicts.append(None)
+            unparsed[i] = None
             texts.append(task_run_text(tr))
             if changed is not None:
                 changed.append(i)
             if not tr.state.current.is_terminated():
                 opened[i] = None
         head, tail = _execution_parts(ex)
-        return ExecutionText(dumps(head)[:-1], dumps(tail)[1:], texts, changed, (head, tail), dicts)
+        return ExecutionText(dumps(head)[:-1], dumps(tail)[1:], texts, changed, (head, tail), dicts, unparsed)
 
 
 def execution_json(ex: Execution) -> ExecutionText:

@@ -17,6 +17,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
+from bisect import insort
 from typing import Any
 from urllib.parse import quote
 
@@ -77,21 +78,43 @@ class ViewModel:
         self.dropped_logs = 0
         self.origin: float | None = None         # epoch ms of the execution's CREATED date
         self._instants: dict[str, float] = {}    # the same dates come back in every document
-        self._limit: float = float("inf")        # rows(): how many rows to build
+        self._index: _Runs | None = None          # the shown execution's task runs, kept in timeline order
+        self._children: dict[str, _Runs] = {}     # the same, for each child execution
         self.row_total = 0                       # rows(): how many rows there are
-        self.task_output_total = 0               # task_outputs(): how many task runs have outputs
 
     # ---------------------------------------------------------------------------------------- input
 
     def update(self, doc: Mapping[str, Any]) -> None:
-        """Take the latest document (Kestra JSON) of the execution, or of a child execution it started."""
+        """Take the latest document (Kestra JSON) of the execution, or of a child execution it started. Only
+        the task runs that changed since the previous document cost anything (the engine's documents share
+        the dicts of task runs that did not change; others are compared)."""
         if self.doc is not None and doc.get("id") != self.doc.get("id"):
             if self.is_child(doc):
-                self.children[str(doc["id"])] = dict(doc)
+                child_id = str(doc["id"])
+                known = child_id in self.children
+                self.children[child_id] = dict(doc)
+                index = self._children.get(child_id)
+                if index is None:
+                    index = self._children[child_id] = _Runs(self._rel)
+                index.update(doc.get("taskRunList") or [])
+                if not known:
+                    self._attach(child_id, doc)
             return
         self.doc = dict(doc)
         if self.origin is None:
             self.origin = self._epoch(doc["state"]["histories"][0]["date"])
+        if self._index is None:
+            self._index = _Runs(self._rel)
+        self._index.update(doc.get("taskRunList") or [])
+
+    def _attach(self, child_id: str, doc: Mapping[str, Any]) -> None:
+        """List a new child execution under the task run that started it (ForEachItem batches in order)."""
+        variables = (doc.get("trigger") or {}).get("variables") or {}
+        parent = variables.get("executionId")
+        index = self._index if parent == (self.doc or {}).get("id") else self._children.get(parent)
+        task_run_id = variables.get("taskRunId")
+        if index is not None and isinstance(task_run_id, str):
+            insort(index.started.setdefault(task_run_id, []), (self._child_key(doc), child_id))
 
     def is_child(self, doc: Mapping[str, Any]) -> bool:
         """Whether `doc` is an execution started by the shown execution or one of its known children."""
@@ -146,53 +169,51 @@ class ViewModel:
     def rows(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The timeline: one row per task run, parents before their children, siblings by start; a subflow
         task run followed by its child executions and their task runs. With `limit`, only the first rows are
-        built (the others are counted: `row_total` is how many there are in all)."""
+        built (the others are counted: `row_total` is how many there are in all): the cost is that of the rows
+        built, whatever the size of the execution (the order is kept up to date by `update`)."""
         rows: list[dict[str, Any]] = []
-        self._limit = limit if limit is not None else float("inf")
-        self.row_total = 0
-        self._task_rows(self.doc or {}, 0, [], rows, None)
+        index = self._index
+        self.row_total = 0 if index is None else self._count(index)
+        if index is not None:
+            self._task_rows(index, 0, [], rows, None, float("inf") if limit is None else limit)
         return rows
 
-    def _add(self, rows: list[dict[str, Any]], make: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
-        self.row_total += 1
-        if len(rows) >= self._limit:
-            return None
-        row = make()
-        rows.append(row)
-        return row
+    def _count(self, index: _Runs) -> int:
+        """How many rows an execution's task runs and the child executions under them make."""
+        total = len(index.runs)
+        for task_run_id, child in index.started.items():
+            if task_run_id not in index.by_id:   # (a child whose task run the document does not hold yet)
+                continue
+            for _, child_id in child:
+                total += 1 + self._count(self._children[child_id])
+        return total
 
-    def _task_rows(self, doc: Mapping[str, Any], depth: int, under: list[str], rows: list[dict[str, Any]],
-                   execution: str | None) -> None:
-        runs = doc.get("taskRunList") or []
-        ids = {tr["id"] for tr in runs}
-        children: dict[str | None, list[tuple[float, int, dict[str, Any]]]] = {}
-        for index, tr in enumerate(runs):
-            parent = tr.get("parentTaskRunId")
-            created = self._rel(tr["state"]["histories"][0]["date"])
-            children.setdefault(parent if parent in ids else None, []).append((created, index, tr))
-        started: dict[str, list[dict[str, Any]]] = {}  # task run id -> the child executions it started
-        for child in self.children.values():
-            variables = (child.get("trigger") or {}).get("variables") or {}
-            if variables.get("executionId") == doc.get("id") and variables.get("taskRunId") in ids:
-                started.setdefault(variables["taskRunId"], []).append(child)
-        stack: list[tuple[int, dict[str, Any]]] = [
-            (depth, tr) for _, _, tr in sorted(children.get(None, ()), key=_start_key, reverse=True)]
-        while stack:
-            level, tr = stack.pop()
-            row = self._add(rows, lambda: self._row(tr, level))
-            if row is not None:
-                row["under"] = list(under)
-                if execution is not None:
-                    row["execution"] = execution
-            for child in sorted(started.get(tr["id"], ()), key=self._child_key):
-                if row is not None:
-                    row["subflow"] = True
+    def _task_rows(self, index: _Runs, depth: int, under: list[str], rows: list[dict[str, Any]],
+                   execution: str | None, limit: float) -> None:
+        runs, kids, started = index.runs, index.kids, index.started
+        stack = [(depth, iter(kids.get(None, ())))]
+        while stack and len(rows) < limit:
+            level, siblings = stack[-1]
+            key = next(siblings, None)
+            if key is None:
+                stack.pop()
+                continue
+            tr = runs[key[1]]
+            row = self._row(tr, level)
+            row["under"] = list(under)
+            if execution is not None:
+                row["execution"] = execution
+            rows.append(row)
+            for _, child_id in started.get(tr["id"], ()):
+                row["subflow"] = True
+                if len(rows) >= limit:
+                    break
+                child = self.children[child_id]
                 nested = [*under, tr["id"]]
-                self._add(rows, lambda: self._execution_row(child, level + 1, nested))
-                self._task_rows(child, level + 2, nested, rows, str(child["id"]))
-            kids = children.get(tr["id"])
-            if kids:
-                stack.extend((level + 1, kid) for _, _, kid in sorted(kids, key=_start_key, reverse=True))
+                rows.append(self._execution_row(child, level + 1, nested))
+                self._task_rows(self._children[child_id], level + 2, nested, rows, str(child["id"]), limit)
+            if tr["id"] in kids:
+                stack.append((level + 1, iter(kids[tr["id"]])))
 
     def _execution_row(self, doc: Mapping[str, Any], depth: int, under: list[str]) -> dict[str, Any]:
         """The row of a child execution: its flow, its iteration (ForEachItem), its own state bar."""
@@ -211,32 +232,41 @@ class ViewModel:
         """The flow's outputs (empty until the execution ends)."""
         return dict((self.doc or {}).get("outputs") or {})
 
+    @property
+    def task_output_total(self) -> int:
+        """How many of the shown execution's task runs have outputs."""
+        return 0 if self._index is None else len(self._index.with_outputs)
+
     def task_outputs(self, rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
         """The outputs of each task run that has some, in timeline order (the shown execution's own); of the
         task runs of `rows` when given (`task_output_total` counts them all)."""
-        runs = {tr["id"]: tr for tr in (self.doc or {}).get("taskRunList") or ()}
-        self.task_output_total = sum(1 for tr in runs.values() if tr.get("outputs"))
+        index = self._index
+        if index is None:
+            return []
         out = []
         for row in self.rows() if rows is None else rows:
-            if row["id"] not in runs:  # a child execution's row
+            position = index.by_id.get(row["id"])
+            if position is None:  # a child execution's row
                 continue
-            outputs = runs[row["id"]].get("outputs")
+            outputs = index.runs[position].get("outputs")
             if outputs:
                 out.append({"task": row["task"], "value": row["value"], "outputs": outputs})
         return out
 
     def task_states(self) -> dict[str, str]:
         """The state of each task's latest task run (the topology's colours), the shown execution's own."""
-        return {tr["taskId"]: tr["state"]["current"] for tr in (self.doc or {}).get("taskRunList") or ()}
+        index = self._index
+        return {} if index is None else {task: index.runs[i]["state"]["current"] for task, i in index.last.items()}
 
     def log_rows(self) -> list[dict[str, Any]]:
         """Log lines with their time relative to the start and the loop value of their task run."""
-        values = {tr["id"]: tr.get("value") for tr in (self.doc or {}).get("taskRunList") or ()}
+        index = self._index
         out = []
         for entry in self.logs:
             row = dict(entry)
             row["t"] = self._rel(entry["timestamp"]) if entry.get("timestamp") else None
-            row["value"] = values.get(entry.get("taskRunId") or "")
+            position = None if index is None else index.by_id.get(entry.get("taskRunId") or "")
+            row["value"] = None if position is None else index.runs[position].get("value")  # type: ignore[union-attr]
             out.append(row)
         return out
 
@@ -255,7 +285,7 @@ class ViewModel:
             return True
         if self.doc["state"]["current"] not in TERMINATED:
             return True
-        return any(tr["state"]["current"] not in TERMINATED for tr in self.doc.get("taskRunList") or ()) or any(
+        return bool(self._index is not None and self._index.open) or any(
             child["state"]["current"] not in TERMINATED for child in self.children.values())
 
     # ------------------------------------------------------------------------------------- helpers
@@ -285,8 +315,73 @@ class ViewModel:
         return round(self._epoch(text) - (self.origin or 0.0), 3)
 
 
-def _start_key(item: tuple[float, int, dict[str, Any]]) -> tuple[float, int]:
-    return item[0], item[1]
+class _Runs:
+    """One execution's task runs, indexed for the timeline and kept up to date document after document: each
+    parent's children in start order (a sorted list of (created, position, id)), the task runs not yet
+    ended, those with outputs, each task's latest task run, and the child executions each task run started.
+    A new document costs what changed in it: an identical dict (the engine shares those of task runs that
+    did not change) is skipped, a task run added is inserted where it belongs."""
+
+    __slots__ = ("rel", "runs", "by_id", "kids", "orphans", "open", "with_outputs", "last", "started")
+
+    def __init__(self, rel: Callable[[str], float]) -> None:
+        self.rel = rel
+        self.runs: list[dict[str, Any]] = []
+        self.by_id: dict[str, int] = {}
+        self.kids: dict[str | None, list[tuple[float, int, str]]] = {}
+        self.orphans: dict[str, list[tuple[float, int, str]]] = {}  # listed first, before their parent
+        self.open: set[str] = set()
+        self.with_outputs: set[str] = set()
+        self.last: dict[str, int] = {}      # task id -> position of its latest task run
+        self.started: dict[str, list[tuple[tuple[int, float], str]]] = {}  # task run id -> child executions
+
+    def update(self, runs: list[dict[str, Any]]) -> None:
+        old = self.runs
+        if len(runs) < len(old) or any(runs[i].get("id") != old[i].get("id") for i in self._moved(runs)):
+            started = self.started
+            self.__init__(self.rel)   # type: ignore[misc]  # (a different list: index it anew)
+            self.started = started
+            old = self.runs
+        for i in range(len(old)):
+            tr = runs[i]
+            if tr is not old[i]:
+                self._note(i, tr)
+        for i in range(len(old), len(runs)):
+            self._add(i, runs[i])
+        self.runs = runs
+
+    def _moved(self, runs: list[dict[str, Any]]) -> Iterable[int]:
+        """The positions to check for a task run replaced by another: the first and the last kept."""
+        n = min(len(runs), len(self.runs))
+        return (0, n - 1) if n else ()
+
+    def _add(self, i: int, tr: dict[str, Any]) -> None:
+        task_run_id = tr["id"]
+        self.by_id[task_run_id] = i
+        key = (self.rel(tr["state"]["histories"][0]["date"]), i, task_run_id)
+        parent = tr.get("parentTaskRunId")
+        if parent is not None and parent not in self.by_id:
+            self.orphans.setdefault(parent, []).append(key)
+            parent = None
+        insort(self.kids.setdefault(parent, []), key)
+        for orphan in self.orphans.pop(task_run_id, ()):   # its children, listed before it: moved under it
+            self.kids[None].remove(orphan)
+            insort(self.kids.setdefault(task_run_id, []), orphan)
+        task = tr.get("taskId")
+        if task is not None and self.last.get(task, -1) < i:
+            self.last[task] = i
+        self._note(i, tr)
+
+    def _note(self, i: int, tr: dict[str, Any]) -> None:
+        task_run_id = tr["id"]
+        if tr["state"]["current"] in TERMINATED:
+            self.open.discard(task_run_id)
+        else:
+            self.open.add(task_run_id)
+        if tr.get("outputs"):
+            self.with_outputs.add(task_run_id)
+        else:
+            self.with_outputs.discard(task_run_id)
 
 
 
