@@ -20,6 +20,7 @@ import inspect
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import suppress
 from typing import Any
@@ -29,7 +30,7 @@ import tornado.web
 from tornado.iostream import StreamClosedError
 
 from ..model.ids import namespace_problem
-from ..model.jsonfmt import JsonText, dumps, parse_duration, parse_instant
+from ..model.jsonfmt import JsonChunks, JsonText, dumps, parse_duration, parse_instant
 from . import sse
 from .auth import CHALLENGE, BasicAuth
 from .errors import ApiError, BadRequest, InvalidEntity, UnsupportedMediaType, error_status, json_error
@@ -54,6 +55,7 @@ TENANT = "main"
 ON_SERVER_LOOP = frozenset({"ping", "openapi"})   # operations answered on the server's loop: constant work
 STREAMED_BODY_LIMIT = 10 * 1024 ** 3   # bytes of a multipart body (file uploads); other bodies keep the default
 FILE_CHUNK = 512 * 1024                # bytes read and sent at a time when serving a stored file
+STREAM_SECONDS = 300                   # longest a large document may take to send (its store snapshot stays open)
 MAX_JSON_DEPTH = 200   # levels of arrays and objects in a JSON body (Python code recursing over it stays safe)
 JAVA_INT_MIN, JAVA_INT_MAX = -2 ** 31, 2 ** 31 - 1   # the range of an integer query value
 MAX_DURATION = datetime.timedelta(days=100 * 366)   # of a duration query value (timeout, timeRange…)
@@ -360,6 +362,9 @@ class ApiHandler(tornado.web.RequestHandler):
         if route.produces == "file":
             await self._send_file(result)
             return
+        if isinstance(result, JsonChunks):
+            await self._send_chunks(result)
+            return
         self.set_status(route.status)
         if route.produces == "none":
             self._finish()
@@ -414,6 +419,42 @@ class ApiHandler(tornado.web.RequestHandler):
                 except StreamClosedError:
                     return   # the client left
         self._finish()
+
+    async def _send_chunks(self, result: JsonChunks) -> None:
+        """Send JSON text a chunk at a time: each chunk read on a worker thread (never on an event loop) and
+        written out before the next is read, for at most STREAM_SECONDS (a reader that slow holds a store
+        snapshot open); an error before the first chunk is an error answer, one after it cuts the answer."""
+        chunks = result.chunks
+        deadline = time.monotonic() + STREAM_SECONDS
+        try:
+            try:
+                chunk = await asyncio.to_thread(next, chunks, None)
+            except Exception as exc:  # noqa: BLE001 - every error becomes a JsonError, never a traceback
+                self._error(exc)
+                return
+            self.set_status(200)
+            self.set_header("Content-Type", "application/json")
+            while chunk is not None:
+                self.write(chunk.encode("utf-8"))
+                try:
+                    await self.flush()
+                except StreamClosedError:
+                    return   # the client left
+                if time.monotonic() > deadline:
+                    log.warning("kestra_nb: %s took over %s s to read: cut", self.request.path, STREAM_SECONDS)
+                    self.request.connection.close()  # type: ignore[union-attr]
+                    return
+                try:
+                    chunk = await asyncio.to_thread(next, chunks, None)
+                except Exception:  # noqa: BLE001 - the answer has started: it can only be cut
+                    log.exception("kestra_nb: reading %s failed while it was sent", self.request.path)
+                    self.request.connection.close()  # type: ignore[union-attr]
+                    return
+            self._finish()
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
 
     async def _stream(self, events: AsyncIterator[tuple[str, Any]]) -> None:
         """Write server-sent events until the stream ends or the client leaves (then it is closed)."""

@@ -33,6 +33,7 @@ from ..model.execution import SYSTEM_PREFIX, Execution, Label, Level, LogEntry
 from ..model.flow import Flow
 from ..model.ids import new_id
 from ..model.jsonfmt import (
+    JsonChunks,
     JsonText,
     dumps,
     format_instant,
@@ -396,13 +397,13 @@ class ApiService:
             raise NotFoundError(f"Execution '{execution_id}' not found.")
         return doc
 
-    def get_execution(self, execution_id: str) -> JsonText:
+    def get_execution(self, execution_id: str) -> JsonText | JsonChunks:
         """The execution as last committed: the stored text, sent as is (a 10,000-task-run document is not
-        parsed and encoded again for each GET)."""
-        text = self.store.get_execution_text(execution_id)
+        parsed and encoded again for each GET) and, when large, read from the store as it is sent."""
+        text = self.store.execution_text_stream(execution_id)
         if text is None:
             raise NotFoundError(f"Execution '{execution_id}' not found.")
-        return JsonText(text)
+        return JsonText(text) if isinstance(text, str) else JsonChunks(text)
 
     def execution_outputs(self, execution_id: str) -> dict[str, Any]:
         """The flow-level outputs, as a bare map (Kestra 2.0's outputs API)."""

@@ -8,7 +8,7 @@ import json
 import re
 from json.encoder import encode_basestring as _quote   # the C encoder's string form (ensure_ascii=False)
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from .execution import (
     Attempt, Execution, ExecutionMetadata, ExecutionTrigger, Label, Level, LogEntry, TaskRun,
@@ -476,6 +476,16 @@ class JsonText(str):
     """Text that is JSON already (a stored execution document): an API answer sends it as it is."""
 
     __slots__ = ()
+
+
+class JsonChunks:
+    """JSON text in chunks (a large stored execution document, read as it is sent): an API answer writes
+    each chunk as it comes, read off the event loops, and closes `chunks` when done or when the client left."""
+
+    __slots__ = ("chunks",)
+
+    def __init__(self, chunks: Iterator[str]) -> None:
+        self.chunks = chunks
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Protocol, Sequence
+from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 from ..model.execution import Execution, Level, LogEntry
 from ..model.jsonfmt import ExecutionText
@@ -129,6 +129,10 @@ class Store(Protocol):
 
     def get_execution_text(self, execution_id: str, *, tenant: str = "main") -> str | None:
         """The stored JSON document's text, or None."""
+
+    def execution_text_stream(self, execution_id: str, *, tenant: str = "main") -> str | Iterator[str] | None:
+        """The stored JSON document's text, None if there is no such execution, or, for a large document, an
+        iterator of its text's chunks read as they are consumed (close it when done with it)."""
 
     def search_executions(self, *, namespace: str | None = None, namespace_prefix: bool = True,
                           flow_id: str | None = None, states: Iterable[StateType] | None = None,

@@ -11,7 +11,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from ..model.execution import Execution, Level, LogEntry
 from ..model.jsonfmt import ExecutionText, dumps, execution_json, join_execution, log_from_dict, log_to_dict
@@ -207,6 +207,10 @@ class MemoryStore:
         """The stored JSON document as is (no model round trip), or None."""
         text = self.get_execution_text(execution_id, tenant=tenant)
         return None if text is None else json.loads(text)
+
+    def execution_text_stream(self, execution_id: str, *, tenant: str = "main") -> str | Iterator[str] | None:
+        """The stored JSON document's text (it is in memory already: never in chunks), or None."""
+        return self.get_execution_text(execution_id, tenant=tenant)
 
     def search_executions(self, **criteria: Any) -> tuple[list[Execution], int]:
         """A page of executions and the total count (the criteria of `search_execution_documents`)."""

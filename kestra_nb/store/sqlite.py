@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from ..config import db_path, home_dir
-from ..errors import StoreError
+from ..errors import NotFoundError, StoreError
 from ..model.execution import Execution, Level, LogEntry
 from ..model.jsonfmt import ExecutionText, dumps, execution_json, join_execution, log_from_dict, log_text
 from ..model.state import StateType, utcnow
@@ -171,6 +171,8 @@ ON CONFLICT (id) DO UPDATE SET
     task_runs_at = excluded.task_runs_at"""
 _PUT_TASK_RUN = "INSERT OR REPLACE INTO task_runs (execution_id, seq, document) VALUES (?, ?, ?)"
 _DOCUMENT_COLUMNS = "executions.id, executions.document, executions.task_runs, executions.task_runs_at"
+STREAM_OVER = 2000    # task runs: a larger execution document is read as it is sent (execution_text_stream)
+STREAM_BATCH = 500    # task runs a chunk
 
 _INSERT_LOG = """
 INSERT INTO logs (tenant, namespace, flow_id, execution_id, task_run_id, task_id, attempt_number, level,
@@ -611,6 +613,58 @@ class SQLiteStore:
         """The stored JSON document as is (no model round trip), or None."""
         text = self.get_execution_text(execution_id, tenant=tenant)
         return None if text is None else json.loads(text)
+
+    def execution_text_stream(self, execution_id: str, *, tenant: str = "main") -> str | Iterator[str] | None:
+        """The stored JSON document's text, None if there is no such execution, or, for a document of more
+        than STREAM_OVER task runs, the text in chunks, read as they are consumed, STREAM_BATCH task runs at a time, on a
+        connection of its own in one read transaction (the chunks make one commit's document; the store's
+        connection is not held meanwhile, and nothing but the chunk being sent is in memory). Close the
+        iterator when done with it (the connection closes with it)."""
+        with self._reading() as cur:
+            row = cur.execute("SELECT task_runs FROM executions WHERE id = ? AND tenant = ?",
+                              (execution_id, tenant)).fetchone()
+        if row is None:
+            return None
+        if row[0] <= STREAM_OVER:
+            return self.get_execution_text(execution_id, tenant=tenant)
+        return self._stream(execution_id, tenant)
+
+    def _stream(self, execution_id: str, tenant: str) -> Iterator[str]:
+        try:
+            conn = sqlite3.connect(Path(self.path).resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise self._fail(exc) from exc
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("BEGIN")
+            row = conn.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM executions WHERE id = ? AND tenant = ?",
+                               (execution_id, tenant)).fetchone()
+            if row is None:
+                raise NotFoundError(f"Execution '{execution_id}' not found.")
+            _, document, count, at = row
+            if not count:
+                yield document
+                return
+            yield document[:at] + ',"taskRunList":['
+            cursor = conn.execute("SELECT document FROM task_runs WHERE execution_id = ? ORDER BY seq",
+                                  (execution_id,))
+            sent = 0
+            while True:
+                texts = [text for (text,) in cursor.fetchmany(STREAM_BATCH)]
+                if not texts:
+                    break
+                yield ("," if sent else "") + ",".join(texts)
+                sent += len(texts)
+            if sent != count:
+                raise StoreError(f"kestra_nb store {self.path}: execution {execution_id} has {sent} task runs "
+                                 f"stored, its row says {count}",
+                                 public=f"execution {execution_id} is stored incompletely")
+            yield "]," + document[at + 1:]
+        except sqlite3.Error as exc:
+            raise self._fail(exc) from exc
+        finally:
+            conn.close()
 
     def search_executions(self, **criteria: Any) -> tuple[list[Execution], int]:
         """A page of executions and the total count (the criteria of `search_execution_documents`)."""
