@@ -202,6 +202,7 @@ def main() -> int:
                 t0 = time.perf_counter()
                 page = service.search_executions(size=25, sort=["state.startDate:desc"])
                 samples.append((time.perf_counter() - t0) * 1000)
+            page = json.loads(page)
             assert page["total"] == args.executions and len(page["results"]) == 25, page["total"]
             p50 = statistics.median(samples[100:])
             print(f"executions/search (25 a page, newest first) with {args.executions} executions in the store: "

@@ -458,7 +458,7 @@ class ApiService:
                           end_date: datetime | None = None, time_range: timedelta | None = None,
                           state: Sequence[str] | None = None, labels: Sequence[str] | None = None,
                           trigger_execution_id: str | None = None,
-                          child_filter: str | None = None) -> dict[str, Any]:
+                          child_filter: str | None = None) -> dict[str, Any] | JsonText:
         """A page of executions matching the 1.x filters and the legacy parameters: `{results, total}`."""
         criteria = query.parse_filters(filters or {}, query.EXECUTION_FIELDS)
         legacy: list[query.Criterion] = []
@@ -487,23 +487,21 @@ class ApiService:
         return self._search(criteria, query.parse_sort(sort), page, size)
 
     def _search(self, criteria: list[query.Criterion], sort: list[tuple[str, bool]], page: int,
-                size: int) -> dict[str, Any]:
+                size: int) -> dict[str, Any] | JsonText:
         pushed, rest = _push_down(criteria)
-        if not rest:
-            found, total = self.store.search_execution_documents(sort=sort, page=page, size=size, **pushed)
-            return {"results": found, "total": total}
+        if not rest:   # the stored texts as they are: a page of large documents is not parsed and encoded again
+            return _page(*self.store.search_execution_texts(sort=sort, page=page, size=size, **pushed))
         if page < 1 or size < 1:
             raise IllegalArgumentError("page and size must be greater than or equal to 1")
         everything, _ = self.store.search_execution_documents(sort=sort, page=1, size=2**31 - 1, **pushed)
         docs = query.select(everything, rest, query.execution_matches)
         return {"results": docs[(page - 1) * size:page * size], "total": len(docs)}
 
-    def list_flow_executions(self, *, namespace: str, flow_id: str, page: int = 1, size: int = 10) -> dict[str, Any]:
+    def list_flow_executions(self, *, namespace: str, flow_id: str, page: int = 1, size: int = 10) -> JsonText:
         """The executions of one flow, newest first: `{results, total}`."""
-        found, total = self.store.search_execution_documents(
+        return _page(*self.store.search_execution_texts(
             namespace=namespace, namespace_prefix=False, flow_id=flow_id, sort=[("state.startDate", False)],
-            page=page, size=size)
-        return {"results": found, "total": total}
+            page=page, size=size))
 
     def latest_executions(self, *, body: Any) -> list[dict[str, Any]]:
         """The latest execution of each `{namespace, id}` flow given (flows never run are left out)."""
@@ -1052,6 +1050,11 @@ def _label_list(body: Any) -> list[Label]:
             raise IllegalArgumentError(f"Invalid label {dumps(item)}: a label needs a key and a non-empty value")
         out.append(Label(item["key"], item["value"]))
     return out
+
+
+def _page(texts: Sequence[str], total: int) -> JsonText:
+    """Kestra's `{results, total}` of stored documents' texts, as they are (not parsed and encoded again)."""
+    return JsonText(f'{{"results":[{",".join(texts)}],"total":{total}}}')
 
 
 def _push_down(criteria: list[query.Criterion]) -> tuple[dict[str, Any], list[query.Criterion]]:

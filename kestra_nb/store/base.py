@@ -150,6 +150,13 @@ class Store(Protocol):
                                     tenant: str = "main") -> tuple[list[dict[str, Any]], int]:
         """`search_executions`, answered with the stored JSON documents (no model round trip)."""
 
+    def search_execution_texts(self, *, namespace: str | None = None, namespace_prefix: bool = True,
+                               flow_id: str | None = None, states: Iterable[StateType] | None = None,
+                               labels: dict[str, str] | None = None, start_after: datetime | None = None,
+                               start_before: datetime | None = None, sort: Sequence[tuple[str, bool]] = (),
+                               page: int = 1, size: int = 10, tenant: str = "main") -> tuple[list[str], int]:
+        """`search_executions`, answered with the stored JSON documents' texts (nothing parsed)."""
+
     def executions_in_states(self, states: Iterable[StateType], *, tenant: str = "main") -> list[Execution]:
         """Every execution whose current state is one of `states` (for recovery and scheduling)."""
 

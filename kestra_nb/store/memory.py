@@ -217,13 +217,18 @@ class MemoryStore:
         documents, total = self.search_execution_documents(**criteria)
         return [Execution.from_dict(document) for document in documents], total
 
-    def search_execution_documents(self, *, namespace: str | None = None, namespace_prefix: bool = True,
+    def search_execution_documents(self, **criteria: Any) -> tuple[list[dict[str, Any]], int]:
+        """A page of executions' JSON documents and the total count (the criteria of `search_execution_texts`)."""
+        texts, total = self.search_execution_texts(**criteria)
+        return [json.loads(text) for text in texts], total
+
+    def search_execution_texts(self, *, namespace: str | None = None, namespace_prefix: bool = True,
                           flow_id: str | None = None, states: Iterable[StateType] | None = None,
                           labels: dict[str, str] | None = None, start_after: datetime | None = None,
                           start_before: datetime | None = None, sort: Sequence[tuple[str, bool]] = (),
-                          page: int = 1, size: int = 10, tenant: str = "main") -> tuple[list[dict[str, Any]], int]:
-        """A page of executions' JSON documents and the total count (start bounds inclusive; NULLs sort
-        lowest)."""
+                          page: int = 1, size: int = 10, tenant: str = "main") -> tuple[list[str], int]:
+        """A page of executions' JSON texts, as stored, and the total count (start bounds inclusive; NULLs
+        sort lowest)."""
         check_paging(page, size)
         order = sort_columns(sort)
         wanted_states = None if states is None else {StateType(s).value for s in states}
@@ -245,7 +250,7 @@ class MemoryStore:
                 rows.sort(key=lambda r, c=column: _null_lowest(getattr(r, c)), reverse=not ascending)
             total = len(rows)
             texts = [r.document for r in rows[(page - 1) * size: page * size]]
-        return [json.loads(text) for text in texts], total
+        return texts, total
 
     def executions_in_states(self, states: Iterable[StateType], *, tenant: str = "main") -> list[Execution]:
         """Every execution whose current state is one of `states`, oldest first."""

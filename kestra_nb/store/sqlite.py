@@ -671,13 +671,18 @@ class SQLiteStore:
         documents, total = self.search_execution_documents(**criteria)
         return [Execution.from_dict(document) for document in documents], total
 
-    def search_execution_documents(self, *, namespace: str | None = None, namespace_prefix: bool = True,
+    def search_execution_documents(self, **criteria: Any) -> tuple[list[dict[str, Any]], int]:
+        """A page of executions' JSON documents and the total count (the criteria of `search_execution_texts`)."""
+        texts, total = self.search_execution_texts(**criteria)
+        return [json.loads(text) for text in texts], total
+
+    def search_execution_texts(self, *, namespace: str | None = None, namespace_prefix: bool = True,
                           flow_id: str | None = None, states: Iterable[StateType] | None = None,
                           labels: dict[str, str] | None = None, start_after: datetime | None = None,
                           start_before: datetime | None = None, sort: Sequence[tuple[str, bool]] = (),
-                          page: int = 1, size: int = 10, tenant: str = "main") -> tuple[list[dict[str, Any]], int]:
-        """A page of executions' JSON documents and the total count (start bounds inclusive; NULLs sort
-        lowest)."""
+                          page: int = 1, size: int = 10, tenant: str = "main") -> tuple[list[str], int]:
+        """A page of executions' JSON texts, as stored, and the total count (start bounds inclusive; NULLs
+        sort lowest)."""
         check_paging(page, size)
         order = ", ".join(f"{column} {'ASC' if ascending else 'DESC'}" for column, ascending in sort_columns(sort))
         params: list[Any] = [tenant]
@@ -714,7 +719,7 @@ class SQLiteStore:
             texts = self._texts(cur, cur.execute(
                 f"SELECT {_DOCUMENT_COLUMNS} FROM executions WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
                 [*params, size, (page - 1) * size]).fetchall())
-        return [json.loads(text) for text in texts], total
+        return texts, total
 
     def executions_in_states(self, states: Iterable[StateType], *, tenant: str = "main") -> list[Execution]:
         """Every execution whose current state is one of `states`, oldest first (a table scan, see schema)."""
