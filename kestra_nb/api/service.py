@@ -52,6 +52,8 @@ from .errors import BadRequest, InvalidEntity
 from .flowjson import flow_document, input_document, source_from_json
 
 POLL = 0.5                 # seconds between looks at the store for changes made by another process
+LARGE_EVENT = 256 * 1024   # bytes of a followed document over which its updates are sent at most FOLLOW_RATE a second
+FOLLOW_RATE = 5.0
 KILL_ANSWER_WAIT = 2.0     # the 2.0 kill answers once KILLING (or the end) is committed, or after this long
 TENANT = "main"
 MAX_NAMESPACE_FLOWS = 500  # flows one namespace update may hold (each is parsed and checked)
@@ -169,6 +171,17 @@ class Watch:
     def close(self) -> None:
         """Stop listening."""
         self._unsubscribe()
+
+    def latest(self, event: ExecutionUpdated) -> ExecutionUpdated:
+        """`event`, or the newest update pending after it (those in between are dropped)."""
+        while self.pending:
+            event = self.pending.popleft()
+        return event
+
+    async def settle(self, seconds: float) -> None:
+        """Until an update arrives or `seconds` pass."""
+        if not self.pending:
+            await self._sleep(seconds)
 
     async def _sleep(self, seconds: float) -> None:
         """Until an event arrives or `seconds` pass."""
@@ -539,13 +552,22 @@ class ApiService:
                 return
             yield "progress", doc
             watch.last = doc
+            sent = float("-inf")
             while True:
                 event = await watch.next()
                 if event is None:
                     continue
-                yield "progress", event.document
+                event = watch.latest(event)   # updates that came meanwhile: only the newest is sent
+                text = event.text
+                if len(text) > LARGE_EVENT:   # a large document goes out at most FOLLOW_RATE times a second
+                    while not event.finished and watch.loop.time() < sent + 1 / FOLLOW_RATE:
+                        await watch.settle(sent + 1 / FOLLOW_RATE - watch.loop.time())
+                        event = watch.latest(event)
+                    text = event.text
+                    sent = watch.loop.time()
+                yield "progress", text
                 if event.finished:
-                    yield "end", event.document
+                    yield "end", text
                     return
         finally:
             watch.close()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Union
 
 from ..model.execution import LogEntry
+from ..model.jsonfmt import dumps
 from ..model.state import StateType
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ class ExecutionUpdated:
     """An execution's transition was committed; `document` is its Kestra JSON (read-only), built on first
     use from what the commit wrote (a listener that needs only `state` or `finished` costs nothing)."""
 
-    __slots__ = ("execution_id", "state", "finished", "started_by", "_document")
+    __slots__ = ("execution_id", "state", "finished", "started_by", "_document", "_text")
 
     def __init__(self, execution_id: str, state: StateType,
                  document: dict[str, Any] | Callable[[], dict[str, Any]], finished: bool,
@@ -36,6 +37,7 @@ class ExecutionUpdated:
         self.finished = finished      # terminal and nothing left to run: what wait=true waits for
         self.started_by = started_by  # the execution that started it (its trigger's `executionId`), if any
         self._document = document
+        self._text: str | Callable[[], str] | None = getattr(document, "text", None)
 
     @property
     def document(self) -> dict[str, Any]:
@@ -43,6 +45,14 @@ class ExecutionUpdated:
         if callable(document):
             document = self._document = document()
         return document
+
+    @property
+    def text(self) -> str:
+        """The document's JSON text (joined from what the commit wrote when it can be, else encoded)."""
+        text = self._text
+        if not isinstance(text, str):
+            text = self._text = text() if text is not None else dumps(self.document)
+        return text
 
     def __repr__(self) -> str:
         return f"ExecutionUpdated({self.execution_id!r}, {self.state.value}, finished={self.finished})"

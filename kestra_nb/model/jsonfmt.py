@@ -265,17 +265,34 @@ class ExecutionText:
         self._dicts = dicts
         self._unparsed = unparsed
 
-    def detach(self) -> Callable[[], dict[str, Any]]:
+    def detach(self) -> Detached:
         """The document as of now, built when called (ExecutionUpdated calls it once, on first read; its
-        task-run dicts are shared: read them only)."""
-        head, tail = self._parts
+        task-run dicts are shared: read them only), and its text (`.text()`, joined from the texts)."""
         dicts = self._dicts
         texts = self.task_runs
         for i in self._unparsed:   # only those written since: an ended task run keeps its dict
             dicts[i] = json.loads(texts[i])
         self._unparsed.clear()
-        runs = tuple(dicts)
-        return lambda: {**head, "taskRunList": list(runs), **tail} if runs else {**head, **tail}
+        return Detached(self._parts, tuple(dicts), self.head, self.tail, tuple(texts))
+
+
+class Detached:
+    """An execution's document as one `ExecutionJson.update` left it, kept for later: called, its dict (the
+    task runs' dicts shared); `text()`, its JSON text joined from the task runs' texts (no encoding)."""
+
+    __slots__ = ("_parts", "_runs", "_head", "_tail", "_texts")
+
+    def __init__(self, parts: tuple[dict[str, Any], dict[str, Any]], runs: tuple[dict[str, Any], ...],
+                 head: str, tail: str, texts: tuple[str, ...]) -> None:
+        self._parts, self._runs, self._head, self._tail, self._texts = parts, runs, head, tail, texts
+
+    def __call__(self) -> dict[str, Any]:
+        head, tail = self._parts
+        runs = self._runs
+        return {**head, "taskRunList": list(runs), **tail} if runs else {**head, **tail}
+
+    def text(self) -> str:
+        return join_execution(self._head, self._tail, self._texts)
 
 
 def join_execution(head: str, tail: str, task_runs: Sequence[str]) -> str:

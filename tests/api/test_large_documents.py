@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from typing import Any
 
 import httpx
 import pytest
 
+from kestra_nb.api import service
 from kestra_nb.errors import StoreError
 from kestra_nb.store.sqlite import STREAM_BATCH, STREAM_OVER
 from tests.api.conftest import SEED, Http
@@ -81,3 +83,45 @@ def test_a_client_that_leaves_early_or_a_broken_document_leaves_the_server_servi
         http.get(path)
     http.deploy(SEED)
     assert http.run("company.team", "myflow")["state"]["current"] == "SUCCESS"
+
+
+def test_following_a_large_execution_sends_its_newest_document_a_few_times_a_second(
+        http: Http, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each update of a large document is megabytes: a follower gets the newest one, at most FOLLOW_RATE a
+    second (the end at once), never a backlog of every commit. (Every document counts as large here, so that
+    a flow of a few hundred commits shows it.)"""
+    monkeypatch.setattr(service, "LARGE_EVENT", 100)
+    http.deploy("""id: slow
+namespace: company.team
+tasks:
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEach
+    values: "{{ range(1, 150) }}"
+    tasks:
+      - id: nap
+        type: io.kestra.plugin.core.flow.Sleep
+        duration: PT0.005S
+""")
+    started = http.start("company.team", "slow")
+    clock = time.monotonic()
+    events: list[tuple[str, dict[str, Any]]] = []
+    with http.client.stream("GET", f"/api/v1/main/executions/{started['id']}/follow",
+                            timeout=httpx.Timeout(60)) as r:
+        assert r.status_code == 200
+        kind = ""
+        for line in r.iter_lines():
+            if line.startswith("id:"):
+                kind = line[3:].strip()
+            elif line.startswith("data:"):
+                events.append((kind, json.loads(line[5:])))
+                if kind == "end":
+                    break
+    elapsed = time.monotonic() - clock
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "start" and kinds[-1] == "end" and set(kinds[1:-1]) == {"progress"}
+    end = events[-1][1]
+    assert end["state"]["current"] == "SUCCESS" and len(end["taskRunList"]) == 151
+    progress = [doc for kind, doc in events if kind == "progress"]
+    assert len(progress) <= service.FOLLOW_RATE * elapsed + 3, (len(progress), elapsed)
+    counts = [len(doc.get("taskRunList") or ()) for doc in progress]
+    assert counts == sorted(counts)   # always a newer document
