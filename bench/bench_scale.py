@@ -3,7 +3,8 @@
 1. ForEach over N values x 1 Return task, concurrencyLimit 1 (Kestra's default), N = 100, 1,000, 10,000:
    per task run flat (the 10,000 figure ≤ 1.5x the 100 figure), 10,000 values ≤ 3 s, disk written ≤ 4 KB a
    task run (bytes this process wrote, /proc/self/io).
-2. ForEach over 100,000 values at concurrencyLimit 0: finishes ≤ 60 s, peak RSS ≤ 1 GB (--huge 0 skips it).
+2. ForEach over 100,000 values at concurrencyLimit 0: finishes ≤ 60 s, peak RSS ≤ 1 GB (--huge 0 skips it); then
+   a GET of its document from `kestra-nb server`, streamed: the server's peak RSS grows ≤ 64 MB.
 3. A sequential flow of 50 and of 1,000 Return tasks: ≤ 0.1 ms a task, flat (1,000 ≤ 1.5x 50).
 4. A task output of 10 MB is stored once: the store grows ≤ 12 MB.
 5. `executions/search` (the API service's search, first page of 25) with 50,000 executions stored: p50 ≤ 1 ms;
@@ -82,6 +83,12 @@ def store_size(home: str) -> int:
         finally:
             conn.close()
     return sum(p.stat().st_size for p in Path(home).rglob("*") if p.is_file())
+
+
+def peak_rss(pid: int) -> int:
+    """A process's peak resident set (KB), from /proc."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 
 
 def run(engine, source: str):
@@ -184,6 +191,27 @@ def main() -> int:
                   f"(target ≤ 60 s: {check(ex.state == 'SUCCESS' and seconds <= 60)}), peak RSS {rss:.0f} MB "
                   f"(target ≤ 1024 MB: {check(rss <= 1024)})")
             engine.close()
+            # its document over HTTP, streamed: what the server holds meanwhile is a chunk, not the document
+            proc, host, port = start_server(os.path.join(home, "store"))
+            try:
+                conn = http.client.HTTPConnection(host, port)
+                conn.request("GET", "/api/v1/main/executions/search?size=1")
+                conn.getresponse().read()
+                before = peak_rss(proc.pid)
+                t0 = time.perf_counter()
+                conn.request("GET", f"/api/v1/main/executions/{ex.id}")
+                response = conn.getresponse()
+                size = 0
+                while chunk := response.read(1 << 20):
+                    size += len(chunk)
+                get_seconds = time.perf_counter() - t0
+                grown = (peak_rss(proc.pid) - before) / 1024
+                conn.close()
+            finally:
+                proc.kill()
+                proc.wait()
+            print(f"  GET of its document ({size / 1e6:.0f} MB) from `kestra-nb server`: {get_seconds:.2f} s, the "
+                  f"server's peak RSS grew {grown:.0f} MB (target ≤ 64 MB, streamed: {check(response.status == 200 and grown <= 64)})")
 
     if args.executions:
         with tempfile.TemporaryDirectory() as home:
