@@ -14,7 +14,7 @@ import asyncio
 import json
 import re
 from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -54,6 +54,7 @@ from .flowjson import flow_document, input_document, source_from_json
 POLL = 0.5                 # seconds between looks at the store for changes made by another process
 LARGE_EVENT = 256 * 1024   # bytes of a followed document over which its updates are sent at most FOLLOW_RATE a second
 FOLLOW_RATE = 5.0
+SCAN_BATCH = 200           # executions read at a time by a search the store cannot answer alone
 KILL_ANSWER_WAIT = 2.0     # the 2.0 kill answers once KILLING (or the end) is committed, or after this long
 TENANT = "main"
 MAX_NAMESPACE_FLOWS = 500  # flows one namespace update may hold (each is parsed and checked)
@@ -471,7 +472,7 @@ class ApiService:
                           end_date: datetime | None = None, time_range: timedelta | None = None,
                           state: Sequence[str] | None = None, labels: Sequence[str] | None = None,
                           trigger_execution_id: str | None = None,
-                          child_filter: str | None = None) -> dict[str, Any] | JsonText:
+                          child_filter: str | None = None) -> JsonText | Awaitable[JsonText]:
         """A page of executions matching the 1.x filters and the legacy parameters: `{results, total}`."""
         criteria = query.parse_filters(filters or {}, query.EXECUTION_FIELDS)
         legacy: list[query.Criterion] = []
@@ -500,15 +501,35 @@ class ApiService:
         return self._search(criteria, query.parse_sort(sort), page, size)
 
     def _search(self, criteria: list[query.Criterion], sort: list[tuple[str, bool]], page: int,
-                size: int) -> dict[str, Any] | JsonText:
+                size: int) -> JsonText | Awaitable[JsonText]:
         pushed, rest = _push_down(criteria)
         if not rest:   # the stored texts as they are: a page of large documents is not parsed and encoded again
             return _page(*self.store.search_execution_texts(sort=sort, page=page, size=size, **pushed))
         if page < 1 or size < 1:
             raise IllegalArgumentError("page and size must be greater than or equal to 1")
-        everything, _ = self.store.search_execution_documents(sort=sort, page=1, size=2**31 - 1, **pushed)
-        docs = query.select(everything, rest, query.execution_matches)
-        return {"results": docs[(page - 1) * size:page * size], "total": len(docs)}
+        return self._scan(pushed, rest, sort, page, size)
+
+    async def _scan(self, pushed: dict[str, Any], rest: list[query.Criterion], sort: list[tuple[str, bool]],
+                    page: int, size: int) -> JsonText:
+        """A search the store cannot answer alone: the documents it selects read SCAN_BATCH at a time, each
+        batch matched and dropped (only the page asked for is kept), the engine's loop given back between
+        batches (a scan of 50,000 executions holds it up for one batch at a time, never for all of them)."""
+        first, last = (page - 1) * size, page * size
+        kept: list[str] = []
+        total, batch = 0, 1
+        while True:
+            texts, _ = self.store.search_execution_texts(sort=sort, page=batch, size=SCAN_BATCH, count=False,
+                                                         **pushed)
+            for text in texts:
+                doc = json.loads(text)
+                if all(query.execution_matches(doc, c) for c in rest):
+                    if first <= total < last:
+                        kept.append(text)
+                    total += 1
+            if len(texts) < SCAN_BATCH:
+                return _page(kept, total)
+            batch += 1
+            await asyncio.sleep(0)
 
     def list_flow_executions(self, *, namespace: str, flow_id: str, page: int = 1, size: int = 10) -> JsonText:
         """The executions of one flow, newest first: `{results, total}`."""

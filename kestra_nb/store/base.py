@@ -154,8 +154,9 @@ class Store(Protocol):
                                flow_id: str | None = None, states: Iterable[StateType] | None = None,
                                labels: dict[str, str] | None = None, start_after: datetime | None = None,
                                start_before: datetime | None = None, sort: Sequence[tuple[str, bool]] = (),
-                               page: int = 1, size: int = 10, tenant: str = "main") -> tuple[list[str], int]:
-        """`search_executions`, answered with the stored JSON documents' texts (nothing parsed)."""
+                               page: int = 1, size: int = 10, tenant: str = "main", count: bool = True) -> tuple[list[str], int]:
+        """`search_executions`, answered with the stored JSON documents' texts (nothing parsed); without
+        `count` the total may be -1 (a scan reading page after page need not count each)."""
 
     def executions_in_states(self, states: Iterable[StateType], *, tenant: str = "main") -> list[Execution]:
         """Every execution whose current state is one of `states` (for recovery and scheduling)."""

@@ -226,9 +226,9 @@ class MemoryStore:
                           flow_id: str | None = None, states: Iterable[StateType] | None = None,
                           labels: dict[str, str] | None = None, start_after: datetime | None = None,
                           start_before: datetime | None = None, sort: Sequence[tuple[str, bool]] = (),
-                          page: int = 1, size: int = 10, tenant: str = "main") -> tuple[list[str], int]:
+                          page: int = 1, size: int = 10, tenant: str = "main", count: bool = True) -> tuple[list[str], int]:
         """A page of executions' JSON texts, as stored, and the total count (start bounds inclusive; NULLs
-        sort lowest)."""
+        sort lowest; `count` is for the SQLite store's sake: counting costs nothing here)."""
         check_paging(page, size)
         order = sort_columns(sort)
         wanted_states = None if states is None else {StateType(s).value for s in states}

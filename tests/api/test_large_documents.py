@@ -125,3 +125,23 @@ tasks:
     assert len(progress) <= service.FOLLOW_RATE * elapsed + 3, (len(progress), elapsed)
     counts = [len(doc.get("taskRunList") or ()) for doc in progress]
     assert counts == sorted(counts)   # always a newer document
+
+
+def test_a_search_the_store_cannot_answer_alone_reads_batch_after_batch(http: Http,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`q` is matched on the documents: they are read SCAN_BATCH at a time, only the page asked for is kept,
+    and the total counts every match across the batches."""
+    monkeypatch.setattr(service, "SCAN_BATCH", 3)
+    http.deploy(SEED)
+    http.deploy(SEED.replace("id: myflow", "id: other"))
+    mine = [http.run("company.team", "myflow")["id"] for _ in range(7)]
+    for _ in range(4):
+        http.run("company.team", "other")
+    pages = [http.get("/api/v1/main/executions/search",
+                      params={"q": "myflow", "size": 3, "page": page, "sort": "state.startDate:asc"}).json()
+             for page in (1, 2, 3, 4)]
+    assert [p["total"] for p in pages] == [7, 7, 7, 7]
+    assert [doc["id"] for p in pages for doc in p["results"]] == mine
+    assert pages[3]["results"] == []
+    bad = http.get("/api/v1/main/executions/search", params={"q": "myflow", "page": 0})
+    assert bad.status_code == 422 and "page and size" in bad.text
