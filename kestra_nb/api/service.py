@@ -49,6 +49,7 @@ from ..store.storage import execution_prefix, safe_filename
 from . import query
 from .errors import BadRequest, InvalidEntity
 from .flowjson import flow_document, input_document, source_from_json
+from .nsfiles import NamespaceFilesApi
 
 POLL = 0.5                 # seconds between looks at the store for changes made by another process
 KILL_ANSWER_WAIT = 2.0     # the 2.0 kill answers once KILLING (or the end) is committed, or after this long
@@ -75,11 +76,14 @@ class Upload:
 
 @dataclass(slots=True)
 class StoredFile:
-    """A file of the internal storage to send: its URI, the name to download it as, its size."""
+    """A file of the internal storage to send: its URI (or its `local` path), the name to download it as, its
+    size; `remove`, a temporary folder to delete once it is sent (an export)."""
 
     uri: str
     filename: str
     size: int
+    local: Path | None = None
+    remove: Path | None = None
 
 
 @dataclass(slots=True)
@@ -219,7 +223,7 @@ class Watch:
         return self.final
 
 
-class ApiService:
+class ApiService(NamespaceFilesApi):
     """Every operation of the REST API over one engine (whose loop is the caller's loop)."""
 
     def __init__(self, engine: Any, *, base_url: str = "") -> None:
