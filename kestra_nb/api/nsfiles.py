@@ -47,11 +47,12 @@ class NamespaceFilesApi:
 
     def get_namespace_file(self, namespace: str, *, path: str, revision: int | None = None) -> Any:
         """A namespace file's content (its latest revision, or `revision`), to stream."""
+        return self._namespace_file(namespace, self._path(path, allow_root=False), revision)
+
+    def _namespace_file(self, namespace: str, norm: str, revision: int | None = None) -> Any:
         from .service import StoredFile
 
-        norm = self._path(path, allow_root=False)
-        files = self.nsfiles
-        with files.open(namespace, norm, revision) as f:   # NotFoundError when there is none
+        with self.nsfiles.open(namespace, norm, revision) as f:   # NotFoundError when there is none
             size = f.seek(0, 2)
             local = Path(f.name)
         return StoredFile(uri="", filename=norm.rsplit("/", 1)[-1], size=size, local=local)

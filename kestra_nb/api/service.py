@@ -45,6 +45,7 @@ from ..model.state import StateType, utcnow
 from ..parsing import check_flow, split_documents
 from ..store.base import KVEntry
 from ..store._common import kv_type_of
+from ..store.nsfiles import NSFILE, parse_nsfile_uri
 from ..store.storage import execution_prefix, safe_filename
 from . import query
 from .errors import BadRequest, InvalidEntity
@@ -415,8 +416,12 @@ class ApiService(NamespaceFilesApi):
     # ------------------------------------------------------------------------------- executions: files
 
     def _execution_file(self, execution_id: str, path: str) -> StoredFile | Redirect:
-        """The stored file `path` (a `kestra:///` URI) of an execution, checked to be one of its own."""
+        """The stored file `path` (a `kestra:///` URI) of an execution, checked to be one of its own; or a namespace
+        file (`nsfile://`)."""
         doc = self._document(execution_id)
+        if path.startswith(NSFILE):   # a namespace file (Kestra 1.x): of the execution's namespace, or the one named
+            namespace, ns_path = parse_nsfile_uri(path, doc["namespace"])
+            return self._namespace_file(namespace, ns_path)
         storage_path = self.storage.uri_path(path)   # 422 for another scheme, `..`, NUL bytes, no file name
         prefix = execution_prefix(doc["namespace"], doc["flowId"], execution_id)
         if not storage_path.startswith(prefix):

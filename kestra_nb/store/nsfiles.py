@@ -114,6 +114,19 @@ def parse_nsfile_uri(uri: str, default_namespace: str) -> tuple[str, str]:
     return (authority or default_namespace), normalize(unquote(path))
 
 
+def is_fetchable(text: str) -> bool:
+    """Whether a value is a URI `open_uri` reads (`kestra://`, `nsfile://`), as Kestra's URIFetcher.supports."""
+    return text.startswith((SCHEME, NSFILE))
+
+
+def open_uri(storage: InternalStorage, uri: str, namespace: str) -> BinaryIO:
+    """Open a `kestra:///` file or an `nsfile://` namespace file (of `namespace` when it names none)."""
+    if uri.startswith(NSFILE):
+        ns, path = parse_nsfile_uri(uri, namespace)
+        return storage.namespace_files.open(ns, path)
+    return storage.open(uri)
+
+
 def _ns_parts(namespace: str) -> list[str]:
     parts = namespace.split(".")
     if not namespace or any(not p or p in (".", "..") or "/" in p or "\x00" in p for p in parts):
@@ -143,7 +156,10 @@ class NamespaceFiles:
         """The local file (or folder) behind a namespace file path."""
         rel = normalize(path, allow_root=True).lstrip("/")
         root = self._root(namespace)
-        return root.joinpath(*rel.split("/")) if rel else root
+        local = root.joinpath(*rel.split("/")) if rel else root
+        if local.is_symlink() or (local.exists() and self.storage.root.resolve() not in local.resolve().parents):
+            raise InvalidPathError(f"Invalid namespace file path `{path[:200]}`: it leaves the namespace's files")
+        return local
 
     def uri(self, namespace: str, path: str) -> str:
         """The `kestra:///` URI of a namespace file's latest content."""
@@ -476,4 +492,4 @@ def _read_bounded(src: BinaryIO, norm: str, limit: int = 1 << 20) -> bytes:
 
 __all__ = ["FILES", "FileAttributes", "FileTooLargeError", "InvalidPathError", "MAX_DEPTH", "MAX_FILES",
            "MAX_FILE_BYTES", "MAX_NAME_LENGTH", "MAX_PATH_LENGTH", "NSFILE", "NamespaceFiles", "forbidden_guard",
-           "normalize", "parse_nsfile_uri", "SCHEME"]
+           "is_fetchable", "normalize", "open_uri", "parse_nsfile_uri", "SCHEME"]

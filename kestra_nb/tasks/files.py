@@ -22,6 +22,7 @@ from typing import Any, BinaryIO, Iterator
 from ..errors import ExpressionError, KestraNbError, TaskFailure
 from ..expressions import is_truthy
 from ..model.ids import id_from, new_id
+from ..store.nsfiles import is_fetchable, open_uri
 from .base import Prop, Task, TaskContext
 from .ion import IonError, loads as ion_loads
 from .scripts import glob_regex
@@ -92,9 +93,9 @@ class LocalFiles(Task):
                 for name, content in files.items():
                     target = wd / _relative(name)
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    if content.startswith("kestra://"):
+                    if is_fetchable(content):
                         try:
-                            with storage.open(content) as src, open(target, "wb") as out:
+                            with open_uri(storage, content, ctx.flow.namespace) as src, open(target, "wb") as out:
                                 shutil.copyfileobj(src, out, 1 << 20)
                         except (KestraNbError, OSError) as exc:
                             raise TaskFailure(f"Invalid `inputs.{name}`: cannot read {content}: {exc}") from None

@@ -37,6 +37,7 @@ from urllib.parse import quote
 
 from ..errors import ExpressionError, KestraNbError, TaskFailure, describe
 from ..model.execution import Level
+from ..store.nsfiles import is_fetchable, open_uri
 from .base import Prop, Task, TaskContext
 
 PROCESS_RUNNERS = frozenset({
@@ -358,7 +359,7 @@ def _write_input_files(ctx: TaskContext, wd: Path, raw: Any, extra: dict[str, An
     if isinstance(files, str):
         files = _json_value(files, "inputFiles", "a map of file names to contents", dict)
     if not isinstance(files, dict):
-        raise TaskFailure(f"`inputFiles` must be a map of file name to content or kestra:/// URI, "
+        raise TaskFailure(f"`inputFiles` must be a map of file name to content or kestra:/// (nsfile://) URI, "
                           f"found {describe(files)}")
     storage = ctx.storage  # type: ignore[attr-defined]
     for name, content in files.items():
@@ -367,9 +368,9 @@ def _write_input_files(ctx: TaskContext, wd: Path, raw: Any, extra: dict[str, An
         if content is None or isinstance(content, (dict, list)):
             raise TaskFailure(f"`inputFiles.{name}` must be a text or a kestra:/// URI, found {describe(content)}")
         text = _text(content)
-        if text.startswith("kestra://"):
+        if is_fetchable(text):
             try:
-                with storage.open(text) as src, open(target, "wb") as out:
+                with open_uri(storage, text, ctx.flow.namespace) as src, open(target, "wb") as out:
                     shutil.copyfileobj(src, out, 1 << 20)
             except (KestraNbError, OSError) as exc:  # NotFoundError, IllegalArgumentError, a write error
                 raise TaskFailure(f"`inputFiles.{name}`: cannot read {text}: {exc}") from None

@@ -189,3 +189,23 @@ def test_routes_are_in_the_openapi_document(http):
         assert base + suffix in doc["paths"]
     assert "fileContent" in doc["paths"][base]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"][
         "properties"]
+
+
+def test_execution_file_route_serves_nsfile_uris(http):
+    """GET /executions/{id}/file?path=nsfile://… (Kestra 1.x validateFile): the execution's namespace by default."""
+    from urllib.parse import quote
+
+    http.deploy("id: f\nnamespace: company.team\ntasks:\n  - id: r\n    type: io.kestra.plugin.core.debug.Return\n"
+                "    format: x\n")
+    doc = http.run("company.team", "f")
+    upload(http, "/data/in.csv", b"a,b\n", namespace="company.team")
+    upload(http, "/x.txt", b"other", namespace="other.ns")
+    base = f"/api/v1/main/executions/{doc['id']}/file"
+    r = http.get(f"{base}?path={quote('nsfile:///data/in.csv', safe='')}")
+    assert r.status_code == 200 and r.content == b"a,b\n"
+    assert r.headers["content-disposition"] == 'attachment; filename="in.csv"'
+    assert http.get(f"{base}/metas?path={quote('nsfile://other.ns/x.txt', safe='')}").json() == {"size": 5}
+    r = http.get(f"{base}?path={quote('nsfile:///nope.txt', safe='')}")
+    assert r.status_code == 404 and r.json()["message"] == "Not Found: File not found: /nope.txt"
+    r = http.get(f"{base}?path={quote('nsfile:///../../x', safe='')}")
+    assert r.status_code == 400 and "`..` is not allowed" in r.json()["message"]
