@@ -23,7 +23,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -441,21 +441,9 @@ class NamespaceFiles:
 
     # ---------------------------------------------------------------------------------------- matching
 
-    def matching(self, namespace: str, include: Iterable[re.Pattern[str]] = (),
-                 exclude: Iterable[re.Pattern[str]] = ()) -> list[str]:
-        """The file paths (matched without their leading `/`) that an `include` pattern matches (all when
-        there is none) and no `exclude` pattern does: Kestra's `namespaceFiles` filter, the globs compiled
-        by the caller."""
-        inc, exc = list(include), list(exclude)
-        out = []
-        for path in self.list(namespace):
-            rel = path.lstrip("/")
-            if inc and not any(r.fullmatch(rel) for r in inc):
-                continue
-            if any(r.fullmatch(rel) for r in exc):
-                continue
-            out.append(path)
-        return out
+    def matching(self, namespace: str, accept: Callable[[str], bool]) -> list[str]:
+        """The file paths (`/a/b.txt`) that `accept` takes (Kestra's PathMatcherPredicate, built by the caller)."""
+        return [path for path in self.list(namespace) if accept(path)]
 
 
 def _copy_bounded(source: bytes | str | os.PathLike[str] | BinaryIO, out: BinaryIO, norm: str) -> None:

@@ -87,8 +87,10 @@ class LocalFiles(Task):
         regexes = [glob_regex(p.lstrip("/")) for p in patterns]
         storage = ctx.storage  # type: ignore[attr-defined]
 
+        # inside a WorkingDirectory, the directory its tasks share (kept when done); else a private one
+        wd, owned = ctx.task_working_dir()  # type: ignore[attr-defined]
+
         def work() -> dict[str, str]:
-            wd: Path = ctx.working_dir()  # type: ignore[attr-defined]
             try:
                 for name, content in files.items():
                     target = wd / _relative(name)
@@ -114,7 +116,8 @@ class LocalFiles(Task):
                             found[rel] = ctx.put_file(f"{id_from(rel)}-{fname}", path)  # type: ignore[attr-defined]
                 return found
             finally:
-                shutil.rmtree(wd, ignore_errors=True)
+                if owned:
+                    shutil.rmtree(wd, ignore_errors=True)
 
         return {"uris": await asyncio.to_thread(work)}
 
