@@ -355,8 +355,9 @@ class NamespaceFiles:
             except (FileExistsError, NotADirectoryError):
                 raise IllegalArgumentError(f"Cannot create the directory {norm}: a parent is a file") from None
 
-    def delete(self, namespace: str, path: str) -> bool:
-        """Delete a file or a folder (with what it holds) and the folders it leaves empty, the root kept."""
+    def delete(self, namespace: str, path: str, *, prune: bool = True) -> bool:
+        """Delete a file or a folder (with what it holds) and, with `prune`, the folders it leaves empty (the
+        root is kept)."""
         norm = normalize(path)
         forbidden_guard(norm)
         local = self.local(namespace, norm)
@@ -370,7 +371,7 @@ class NamespaceFiles:
                 return False
             shutil.rmtree(self._revision_dir(namespace, norm), ignore_errors=True)
             parent = local.parent
-            while parent != root and root in parent.parents and not any(parent.iterdir()):
+            while prune and parent != root and root in parent.parents and not any(parent.iterdir()):
                 parent.rmdir()
                 parent = parent.parent
         return True

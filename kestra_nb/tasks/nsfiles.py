@@ -12,10 +12,12 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..errors import IllegalArgumentError, KestraNbError, NotFoundError, TaskFailure, describe
 from ..model.execution import Level
@@ -30,8 +32,9 @@ MAX_PATTERNS = 1000
 MAX_NAMESPACES = 100
 
 
-def path_matcher(patterns: list[str], prop: str) -> Callable[[str], bool]:
-    """Kestra's PathMatcherPredicate of `patterns`, over paths like `/a/b.txt`."""
+def path_matcher(patterns: list[str], prop: str, *, rooted: bool = False) -> Callable[[str], bool]:
+    """Kestra's PathMatcherPredicate of `patterns`, over paths like `/a/b.txt`; `rooted`: patterns are relative
+    to the root (a working directory's files), not matched in any folder."""
     if len(patterns) > MAX_PATTERNS:
         raise TaskFailure(f"`{prop}`: {len(patterns)} patterns; at most {MAX_PATTERNS} are allowed")
     regexes = []
@@ -42,8 +45,12 @@ def path_matcher(patterns: list[str], prop: str) -> Callable[[str], bool]:
             except re.error as exc:
                 raise TaskFailure(f"`{prop}`: invalid regular expression `{pattern[6:]}`: {exc}") from None
             continue
-        glob = pattern[5:] if pattern.startswith("glob:") else (
-            "**/" + pattern if re.match(r"\w", pattern) else pattern)
+        if pattern.startswith("glob:"):
+            glob = pattern[5:]
+        elif rooted:
+            glob = "/" + pattern.lstrip("/")
+        else:
+            glob = "**/" + pattern if re.match(r"\w", pattern) else pattern
         regexes.append(glob_regex(glob.replace("\\", "/")))
     return lambda path: any(r.fullmatch(path) for r in regexes)
 
@@ -173,7 +180,7 @@ class UploadFiles(Task):
              Prop("destination", "string", default="/"), Prop("conflict", "enum", default="OVERWRITE",
                                                               choices=CONFLICTS))
 
-    async def run(self, ctx: TaskContext) -> dict[str, Any]:
+    async def run(self, ctx: TaskContext) -> None:
         namespace = _namespace(ctx, self.prop("namespace"))
         destination = ctx.render_string(self.prop("destination"), "destination") or "/"
         if not destination.startswith("/"):
@@ -185,7 +192,7 @@ class UploadFiles(Task):
         wd: Path | None = None
         owned = False
         if self.prop("files") is not None:
-            accept = path_matcher(_texts(ctx, self.prop("files"), "files"), "files")
+            accept = path_matcher(_texts(ctx, self.prop("files"), "files"), "files", rooted=True)
             wd, owned = ctx.task_working_dir()  # type: ignore[attr-defined]
             for folder, dirs, names in os.walk(wd):
                 dirs.sort()
@@ -244,12 +251,12 @@ class UploadFiles(Task):
             done, skipped = await asyncio.to_thread(upload)
         finally:
             if owned and wd is not None:
-                import shutil
-
                 shutil.rmtree(wd, ignore_errors=True)
         for line in skipped:
             ctx.log(Level.INFO, line)
-        return {"files": done}
+        for path, uri in done.items():
+            ctx.log(Level.DEBUG, f"Uploaded {uri}")
+        return None   # as Kestra's: its Output is never filled
 
 
 class DownloadFiles(Task):
@@ -265,12 +272,16 @@ class DownloadFiles(Task):
         destination = ctx.render_string(self.prop("destination"), "destination").strip("/")
         files = _files(ctx)
 
+        storage = ctx.storage  # type: ignore[attr-defined]
+        tr = ctx.task_run
+        base = storage.task_uri(tr.namespace, tr.flow_id, tr.execution_id, tr.task_id, tr.id, "f")[:-1]
+
         def download() -> dict[str, str]:
             out: dict[str, str] = {}
             for path in _matching(files, namespace, accept):
-                with files.open(namespace, path) as src:
-                    name = (destination + path) if destination else path.lstrip("/")
-                    out[path] = ctx.put_file(name.replace("/", "_"), src)  # type: ignore[attr-defined]
+                name = (destination + path) if destination else path.lstrip("/")
+                with files.open(namespace, path) as src:   # (the task run's files, folders kept, as Kestra)
+                    out[path] = storage.put(base + quote(name, safe="/._-~"), src)
             return out
 
         out = await asyncio.to_thread(download)
@@ -287,13 +298,16 @@ class DeleteFiles(Task):
     props = (Prop("namespace", "string", required=True), Prop("files", "any", required=True),
              Prop("deleteParentFolder", "bool", default=False))
 
-    async def run(self, ctx: TaskContext) -> dict[str, Any]:
+    async def run(self, ctx: TaskContext) -> None:
         namespace = _namespace(ctx, self.prop("namespace"))
         accept = path_matcher(_texts(ctx, self.prop("files"), "files"), "files")
         files = _files(ctx)
 
+        prune = render_bool(ctx, self.prop("deleteParentFolder"), "deleteParentFolder", False)
+
         def delete() -> list[str]:
-            return [path for path in _matching(files, namespace, accept) if files.delete(namespace, path)]
+            return [path for path in _matching(files, namespace, accept)
+                    if files.delete(namespace, path, prune=prune)]
 
         deleted = await asyncio.to_thread(delete)
         for path in deleted:
@@ -301,7 +315,7 @@ class DeleteFiles(Task):
         metric = getattr(ctx, "metric", None)
         if metric is not None:
             metric("deleted", "counter", len(deleted))
-        return {"files": {path: files.nsfile_uri(namespace, path) for path in deleted}}
+        return None   # as Kestra's: its Output is never filled
 
 
 def _matching(files: NamespaceFiles, namespace: str, accept: Callable[[str], bool]) -> list[str]:
