@@ -31,6 +31,7 @@ from typing import Any, BinaryIO
 from urllib.parse import quote, unquote
 
 from ..errors import IllegalArgumentError, NotFoundError
+from ..model.ids import namespace_problem
 from .storage import SCHEME, UPLOAD_LIMIT, InternalStorage, _uri
 
 FILES = "_files"
@@ -173,6 +174,9 @@ class NamespaceFiles:
 
     @contextmanager
     def _locked(self, namespace: str) -> Iterator[None]:
+        problem = namespace_problem(namespace)   # nothing is written under a namespace Kestra would refuse
+        if problem is not None:
+            raise IllegalArgumentError(f"Invalid namespace '{namespace[:200]}': {problem}")
         base = self.storage.root.joinpath(*_ns_parts(namespace))
         base.mkdir(parents=True, exist_ok=True)
         fd = os.open(base / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
@@ -397,6 +401,36 @@ class NamespaceFiles:
                 moved.parent.mkdir(parents=True, exist_ok=True)
                 shutil.rmtree(moved, ignore_errors=True)
                 os.replace(kept, moved)
+
+    def upload_local(self, namespace: str, sources: list[str | os.PathLike[str]], to: str = "/"
+                     ) -> list[tuple[Path, str, int]]:
+        """Publish local files, and folders with what they hold (symbolic links left out), under the folder
+        `to`: `(local file, namespace file path, revision)` of each; every path is checked before any write.
+        A file keeps its name (`to/<name>`), a folder its tree (`to/<folder>/…`), as Kestra's CLI uploads."""
+        base = normalize(to, allow_root=True).rstrip("/")
+        plan: list[tuple[Path, str]] = []
+        for source in sources:
+            local = Path(source)
+            if local.is_symlink() or not local.exists():
+                raise NotFoundError(f"No such file or folder: {source}")
+            if local.is_file():
+                plan.append((local, normalize(f"{base}/{local.name}")))
+                continue
+            if not local.is_dir():
+                raise IllegalArgumentError(f"Not a file or a folder: {source}")
+            root = local.resolve()
+            for folder, dirs, names in os.walk(root):
+                dirs[:] = sorted(d for d in dirs if not Path(folder, d).is_symlink())
+                for name in sorted(names):
+                    path = Path(folder, name)
+                    if path.is_file() and not path.is_symlink():
+                        rel = path.relative_to(root).as_posix()
+                        plan.append((path, normalize(f"{base}/{root.name}/{rel}")))
+                        if len(plan) > MAX_FILES:
+                            raise FileTooLargeError(f"More than {MAX_FILES} files to upload")
+        for _, path in plan:
+            forbidden_guard(path)
+        return [(local, path, self.put(namespace, path, local)) for local, path in plan]
 
     # ---------------------------------------------------------------------------------------- archives
 
