@@ -29,6 +29,7 @@ from urllib.parse import quote
 import tornado.web
 from tornado.iostream import StreamClosedError
 
+from ..errors import NotFoundError
 from ..model.ids import namespace_problem
 from ..model.jsonfmt import JsonText, dumps, parse_duration, parse_instant
 from ..store.storage import UPLOAD_LIMIT
@@ -390,7 +391,13 @@ class ApiHandler(tornado.web.RequestHandler):
     async def _send_file(self, stored: StoredFile) -> None:
         """Stream a stored file as an attachment, a chunk at a time (each written out before the next read)."""
         try:
-            source = open(stored.local, "rb") if stored.local is not None else self.api.service.storage.open(stored.uri)
+            if stored.local is not None:
+                try:
+                    source = open(stored.local, "rb")
+                except OSError:   # replaced or deleted since it was looked up
+                    raise NotFoundError(f"File not found: {stored.filename}") from None
+            else:
+                source = self.api.service.storage.open(stored.uri)
         except Exception as exc:  # noqa: BLE001 - gone since it was looked up: a JsonError
             self._error(exc)
             return
