@@ -235,7 +235,7 @@ class NamespaceFiles:
             raise NotFoundError(f"Directory not found: {norm}")
         out = []
         for child in sorted(local.iterdir(), key=lambda p: p.name):
-            if child.name.startswith(".put-"):
+            if child.name.startswith(".put-") or child.is_symlink():   # (nothing of ours makes links)
                 continue
             out.append(self.attributes(namespace, f"{norm.rstrip('/')}/{child.name}"))
         return out
@@ -251,7 +251,7 @@ class NamespaceFiles:
         for folder, dirs, names in os.walk(base):
             dirs.sort()
             for name in sorted(names):
-                if not name.startswith(".put-"):
+                if not name.startswith(".put-") and not Path(folder, name).is_symlink():
                     out.append("/" + Path(folder, name).relative_to(root).as_posix())
         return out
 
@@ -458,7 +458,10 @@ class NamespaceFiles:
             if sum(e.file_size for e in entries) > MAX_FILE_BYTES:
                 raise FileTooLargeError(f"The ZIP archive's content is over {MAX_FILE_BYTES} bytes")
             paths = [normalize(e.filename) for e in entries]   # every name checked before anything is written
+            total = 0   # bytes actually written (headers may lie about sizes)
             for entry, path in zip(entries, paths):
+                if total > MAX_FILE_BYTES:
+                    raise FileTooLargeError(f"The ZIP archive's content is over {MAX_FILE_BYTES} bytes")
                 if path.startswith("/" + FLOWS_FOLDER + "/"):
                     if path.count("/") != 2:
                         raise IllegalArgumentError(f"Invalid flow file path: {path}")
@@ -471,6 +474,7 @@ class NamespaceFiles:
                         self.put(namespace, path, src)
                 except (zipfile.BadZipFile, RuntimeError, OSError) as exc:   # CRC, encryption, truncation
                     raise IllegalArgumentError(f"Invalid ZIP archive entry {path}: {exc}") from None
+                total += self.attributes(namespace, path).size
                 written.append(path)
         return written
 

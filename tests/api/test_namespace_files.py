@@ -209,3 +209,33 @@ def test_execution_file_route_serves_nsfile_uris(http):
     assert r.status_code == 404 and r.json()["message"] == "Not Found: File not found: /nope.txt"
     r = http.get(f"{base}?path={quote('nsfile:///../../x', safe='')}")
     assert r.status_code == 400 and "`..` is not allowed" in r.json()["message"]
+
+
+def test_zip_budgets(http, monkeypatch):
+    monkeypatch.setattr(nsfiles, "MAX_FILE_BYTES", 100)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("bomb.txt", "0" * 1000)   # 1000 bytes from a few: over the budget
+    r = upload(http, "/bomb.zip", buf.getvalue(), filename="bomb.zip")
+    assert r.status_code == 413 and "over 100 bytes" in r.json()["message"]
+    assert http.get(N, params={"path": "/bomb.txt"}).status_code == 404
+    monkeypatch.setattr(nsfiles, "MAX_FILES", 3)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for i in range(4):
+            z.writestr(f"f{i}.txt", "x")
+    r = upload(http, "/many.zip", buf.getvalue(), filename="many.zip")
+    assert r.status_code == 413 and "holds 4 files; at most 3 are imported" in r.json()["message"]
+
+
+def test_a_symlink_in_the_storage_is_not_followed(http, server, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET")
+    root = server.engine.store.storage.namespace_files.local("io.namespace", "/")
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "link.txt").symlink_to(secret)
+    r = http.get(N, params={"path": "/link.txt"})
+    assert r.status_code == 400 and b"TOPSECRET" not in r.content
+    assert "it leaves the namespace's files" in r.json()["message"]
+    assert http.get(N + "/directory").json() == []          # listed nowhere, exported nowhere
+    assert zipfile.ZipFile(io.BytesIO(http.get(N + "/export").content)).namelist() == []
