@@ -396,3 +396,25 @@ tasks:
     assert any("Invalid `namespaceFiles.ifExists` `SOMETIMES`: expected one of OVERWRITE, FAIL, WARN, IGNORE" in m
                for m in errors(engine, ex)), errors(engine, ex)
     assert wd_leftovers(engine) == []
+
+
+def test_a_killed_working_directory_ends_killed(engine: Any) -> None:
+    from kestra_nb.errors import ExecutionTimeoutError
+
+    with pytest.raises(ExecutionTimeoutError) as info:
+        engine.run("""id: killed
+namespace: io.kestra.tests
+tasks:
+  - id: w
+    type: io.kestra.plugin.core.flow.WorkingDirectory
+    tasks:
+      - id: nap
+        type: io.kestra.plugin.core.flow.Sleep
+        duration: PT60S
+      - id: never
+        type: io.kestra.plugin.core.debug.Return
+        format: x
+""", timeout=0.5)
+    ex = info.value.execution
+    assert ex.state == "KILLED"
+    assert {tr.task_id: tr.state.current.value for tr in ex.task_run_list} == {"w": "KILLED", "nap": "KILLED"}
