@@ -112,7 +112,7 @@ def json_error(message: str, href: str, embedded: list[dict[str, Any]] | None = 
 
 
 _REASONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-            409: "Conflict", 413: "Request Entity Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
-            500: "Internal Server Error"}
+            409: "Conflict", 413: "Request Entity Too Large", 415: "Unsupported Media Type",
+            422: "Unprocessable Entity", 500: "Internal Server Error"}
 
 __all__ = ["ApiError", "BadRequest", "InvalidEntity", "UnsupportedMediaType", "error_status", "json_error"]

@@ -45,7 +45,8 @@ from ..tasks.registry import Registry, registry as default_registry
 from .context import TaskRunContext, add_outputs, execution_variables, outputs_variable
 from .events import EventBus, ExecutionUnstored, ExecutionUpdated, Listener, LogsAppended, started_by
 from .executor import (
-    EXIT, FLOWABLES, FOREACH, IF, LOOP_UNTIL, LOOPS, PAUSE, SWITCH, WORKING_DIRECTORY, Action, CreateTaskRun, EndExecution,
+    EXIT, FLOWABLES, FOREACH, IF, LOOP_UNTIL, LOOPS, PAUSE, SWITCH, WORKING_DIRECTORY, Action, CreateTaskRun,
+    EndExecution,
     EndTaskRun, Index, KillTaskRun, NextIteration, StartExecution, StartTaskRun, next_actions,
 )
 from .inputs import coerce_output, resolve_inputs

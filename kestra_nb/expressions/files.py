@@ -143,7 +143,8 @@ def _read(context: Any, a: Bound, line: int) -> Any:
     version = a.get("version")
     if version is not None and (isinstance(version, bool) or not isinstance(version, (int, str))
                                 or not str(version).isdigit()):
-        raise RenderError(f"The 'read' function expects an argument 'version' that is a revision number, got '{version}'")
+        raise RenderError(f"The 'read' function expects an argument 'version' that is a revision number, "
+                          f"got '{version}'")
     if not file.exists():
         raise _missing(file)
     try:

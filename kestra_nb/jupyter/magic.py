@@ -318,7 +318,8 @@ class FlowMagics(Magics):
         elif command in ("", "help", "-h", "--help"):
             print(HELP)
         else:
-            raise UsageError(f"Unknown command `%flow {command}`: use run, list, show, form, kill, pause, resume, restart, replay or files (or `%%flow` with "
+            raise UsageError(f"Unknown command `%flow {command}`: use run, list, show, form, kill, pause, resume, "
+                             "restart, replay or files (or `%%flow` with "
                              "the flow as the cell)")
 
     def _run_stored(self, line: str) -> None:

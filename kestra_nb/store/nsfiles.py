@@ -26,7 +26,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote, unquote
 
@@ -519,4 +519,4 @@ def _read_bounded(src: BinaryIO, norm: str, limit: int = 1 << 20) -> bytes:
 
 __all__ = ["FILES", "FileAttributes", "FileTooLargeError", "InvalidPathError", "MAX_DEPTH", "MAX_FILES",
            "MAX_FILE_BYTES", "MAX_NAME_LENGTH", "MAX_PATH_LENGTH", "NSFILE", "NamespaceFiles", "forbidden_guard",
-           "is_fetchable", "normalize", "open_uri", "parse_nsfile_uri", "SCHEME"]
+           "is_fetchable", "normalize", "open_uri", "parse_nsfile_uri"]
