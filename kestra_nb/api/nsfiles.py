@@ -100,7 +100,7 @@ class NamespaceFilesApi:
             self._import_flow(namespace, upload.path.read_bytes().decode("utf-8", "replace"))
             return
         forbidden_guard(norm)
-        await asyncio.to_thread(files.put, namespace, norm, upload.path)
+        await asyncio.to_thread(lambda: files.put(namespace, norm, upload.path, move=True))
 
     def _import_flow(self, namespace: str, source: str) -> None:
         """Kestra's import of `_flows/<id>.yml`: the flow moved to this namespace, created or updated."""

@@ -318,8 +318,10 @@ class NamespaceFiles:
         if not local.exists() and self.count(namespace) + adding > MAX_FILES:
             raise FileTooLargeError(f"The namespace {namespace} holds {MAX_FILES} files, the most it may hold")
 
-    def put(self, namespace: str, path: str, source: bytes | str | os.PathLike[str] | BinaryIO) -> int:
-        """Write a namespace file (bytes, a local file by path, or a binary stream); its new revision."""
+    def put(self, namespace: str, path: str, source: bytes | str | os.PathLike[str] | BinaryIO, *,
+            move: bool = False) -> int:
+        """Write a namespace file (bytes, a local file by path, or a binary stream); its new revision. `move`: the
+        local file `source` is moved in (a rename on the storage's disk, e.g. a finished upload)."""
         norm = normalize(path)
         forbidden_guard(norm)
         local = self.local(namespace, norm)
@@ -330,7 +332,10 @@ class NamespaceFiles:
             fd, tmp = tempfile.mkstemp(dir=local_parent, prefix=".put-")
             try:
                 with os.fdopen(fd, "wb") as out:
-                    _copy_bounded(source, out, norm)
+                    if move and isinstance(source, (str, os.PathLike)) and _moved(source, tmp, norm):
+                        pass
+                    else:
+                        _copy_bounded(source, out, norm)
                 revision = 1
                 if local.is_file():
                     revision = self._latest_revision(namespace, norm)
@@ -483,6 +488,17 @@ class NamespaceFiles:
     def matching(self, namespace: str, accept: Callable[[str], bool]) -> list[str]:
         """The file paths (`/a/b.txt`) that `accept` takes (Kestra's PathMatcherPredicate, built by the caller)."""
         return [path for path in self.list(namespace) if accept(path)]
+
+
+def _moved(source: str | os.PathLike[str], tmp: str, norm: str) -> bool:
+    """Rename `source` onto `tmp` when both are on one disk (False: copy it instead)."""
+    if os.path.getsize(source) > MAX_FILE_BYTES:
+        raise FileTooLargeError(f"The file {norm} is larger than {MAX_FILE_BYTES} bytes")
+    try:
+        os.replace(source, tmp)
+    except OSError:
+        return False
+    return True
 
 
 def _copy_bounded(source: bytes | str | os.PathLike[str] | BinaryIO, out: BinaryIO, norm: str) -> None:
