@@ -196,9 +196,9 @@ tasks:
     assert "hello.txt" in outputs(ex, "exists")["uris"]
 
 
-# follows WorkingDirectoryTest#taskrun
-def test_taskrun_value(engine: Any) -> None:
-    ex = engine.run("""id: working-directory-taskrun
+def in_a_foreach(flow_id: str, tasks: str) -> str:
+    """The flows of WorkingDirectoryTest#taskrun and #taskrunNested: `tasks` inside a ForEach of one value."""
+    return f"""id: {flow_id}
 namespace: io.kestra.tests
 tasks:
   - id: parallel
@@ -206,13 +206,18 @@ tasks:
     concurrencyLimit: 0
     values: ["1"]
     tasks:
-      - id: workingDir
+{tasks}"""
+
+
+# follows WorkingDirectoryTest#taskrun
+def test_taskrun_value(engine: Any) -> None:
+    ex = engine.run(in_a_foreach("working-directory-taskrun", """      - id: workingDir
         type: io.kestra.plugin.core.flow.WorkingDirectory
         tasks:
           - id: log-taskrun
             type: io.kestra.plugin.core.debug.Return
             format:  "{{ taskrun.value }}"
-""")
+"""))
     assert ex.state == "SUCCESS", errors(engine, ex)
     assert len(ex.task_run_list) == 3
     assert "1" in outputs(ex, "log-taskrun")["value"]
@@ -220,15 +225,7 @@ tasks:
 
 # follows WorkingDirectoryTest#taskrunNested
 def test_taskrun_nested(engine: Any) -> None:
-    ex = engine.run("""id: working-directory-taskrun-nested
-namespace: io.kestra.tests
-tasks:
-  - id: parallel
-    type: io.kestra.plugin.core.flow.ForEach
-    concurrencyLimit: 0
-    values: ["1"]
-    tasks:
-      - id: seq
+    ex = engine.run(in_a_foreach("working-directory-taskrun-nested", """      - id: seq
         type: io.kestra.plugin.core.flow.Sequential
         tasks:
           - id: workingDir
@@ -243,7 +240,7 @@ tasks:
               - id: log-workerparent
                 type: io.kestra.plugin.core.debug.Return
                 format:  "{{ parent }}"
-""")
+"""))
     assert ex.state == "SUCCESS", errors(engine, ex)
     assert len(ex.task_run_list) == 6
     assert '{"taskrun":{"value":"1"}}' in outputs(ex, "log-workerparent")["value"]
