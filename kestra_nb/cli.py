@@ -6,6 +6,7 @@
     kestra-nb server [--host 127.0.0.1] [--port 8080] [--home DIR] [--basic-auth USER:PASSWORD]
                      [--allow-host NAME …] [--allow-origin ORIGIN …]
     kestra-nb deploy flow.yml [more.yml …] --server URL [--basic-auth USER:PASSWORD] [--tenant main]
+    kestra-nb namespace files upload|list|delete NAMESPACE …   (namespace files of the home: cli_namespace.py)
 
 `--basic-auth` defaults to the KESTRA_NB_BASIC_AUTH environment variable.
 """
@@ -19,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Sequence, TextIO
 
+from . import cli_namespace
 from .errors import FlowValidationError, KestraNbError
 from .model.execution import Execution, Level
 from .model.state import StateType
@@ -44,6 +46,7 @@ EXAMPLES = """examples:
   kestra-nb run examples/myflow.yml --server http://localhost:8080   # run it there, follow it here
   kestra-nb resume EXECUTION_ID -i reason=approved          # a paused execution, wherever it runs
   kestra-nb kill|pause|restart EXECUTION_ID
+  kestra-nb namespace files upload company.team scripts/ --to /   # files flows read (read(), namespaceFiles)
 
 The store (flows, executions, logs, files) is KESTRA_NB_HOME (or --home): one SQLite file that notebooks,
 `jupyter lab` and `kestra-nb server` on that home share. Remove the directory to start from an empty one.
@@ -92,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
                                 metavar="NAME=VALUE", help="an onResume input value (repeatable)")
         action.add_argument("--home", type=Path, help="the store's home directory (default: KESTRA_NB_HOME)")
         _remote(action, required=False)
+    cli_namespace.add_parser(sub)
     deploy = sub.add_parser("deploy", help="create or update flows on a kestra_nb server or a Kestra cluster")
     deploy.add_argument("flows", type=Path, nargs="+", help="YAML files")
     _remote(deploy, required=True)
@@ -301,6 +305,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return _deploy(args)
     if args.command in ("kill", "pause", "resume", "restart"):
         return _act(args)
+    if args.command == "namespace":
+        return cli_namespace.run(args)
     return _validate(args)
 
 

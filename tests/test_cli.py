@@ -183,3 +183,41 @@ def test_help_lists_every_command_and_option_with_examples(capsys) -> None:
     for line in EXAMPLES.splitlines():
         if line.startswith("  kestra-nb "):
             assert line.split()[1].split("|")[0] in sub.choices, line
+
+
+def test_namespace_files_upload_list_delete_then_a_flow_reads_them(tmp_path, capsys):
+    home = str(tmp_path / "home")
+    src = tmp_path / "project"
+    (src / "sql").mkdir(parents=True)
+    (src / "sql" / "q.sql").write_text("select 1")
+    (src / "main.py").write_text("print(1)")
+    assert main(["namespace", "files", "upload", "company.team", str(src / "main.py"), str(src / "sql"),
+                 "--to", "/app", "--home", home]) == 0
+    out = capsys.readouterr().out
+    assert f"{src / 'main.py'} -> nsfile://company.team/app/main.py (revision 1)" in out
+    assert "-> nsfile://company.team/app/sql/q.sql (revision 1)" in out
+    assert main(["namespace", "files", "list", "company.team", "--home", home]) == 0
+    assert capsys.readouterr().out.splitlines() == ["/app/main.py\t8", "/app/sql/q.sql\t8"]
+    flow = write(tmp_path, "id: r\nnamespace: company.team\ntasks:\n  - id: r\n"
+                           "    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ read('app/sql/q.sql') }}\"\n"
+                           "outputs:\n  - id: q\n    type: STRING\n    value: \"{{ outputs.r.value }}\"\n")
+    assert main(["run", str(flow), "--home", home, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["outputs"] == {"q": "select 1"}
+    assert main(["namespace", "files", "delete", "company.team", "app/sql", "--home", home]) == 0
+    assert capsys.readouterr().out.strip() == "Deleted /app/sql from company.team"
+    assert main(["namespace", "files", "list", "company.team", "--home", home]) == 0
+    assert capsys.readouterr().out.splitlines() == ["/app/main.py\t8"]
+
+
+def test_namespace_files_mistakes_exit_1_with_a_clear_message(tmp_path, capsys):
+    home = str(tmp_path / "home")
+    assert main(["namespace", "files", "upload", "company.team", str(tmp_path / "none"), "--home", home]) == 1
+    assert "kestra-nb namespace files upload: No such file or folder:" in capsys.readouterr().err
+    (tmp_path / "a.txt").write_text("x")
+    assert main(["namespace", "files", "upload", "company.team", str(tmp_path / "a.txt"), "--to", "/../x",
+                 "--home", home]) == 1
+    assert "`..` is not allowed" in capsys.readouterr().err
+    assert main(["namespace", "files", "upload", "Bad NS", str(tmp_path / "a.txt"), "--home", home]) == 1
+    assert "Invalid namespace 'Bad NS'" in capsys.readouterr().err
+    assert main(["namespace", "files", "delete", "company.team", "/nope", "--home", home]) == 1
+    assert "no file or folder /nope in company.team" in capsys.readouterr().err

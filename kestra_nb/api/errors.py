@@ -22,6 +22,7 @@ from ..errors import (
     NotFoundError,
     StoreError,
 )
+from ..store.nsfiles import FileTooLargeError, InvalidPathError
 
 UNEXPECTED = "Internal server error: the request could not be completed (the server's log says why)"
 
@@ -82,6 +83,10 @@ def error_status(exc: BaseException) -> tuple[int, str, str, list[dict[str, Any]
         return 422, "Invalid entity", "Invalid entity: " + ", ".join(str(v) for v in exc.violations), embedded
     if isinstance(exc, InputValidationError):
         return 422, "Invalid entity", "Invalid entity: " + exc.message, None
+    if isinstance(exc, InvalidPathError):
+        return 400, "Bad Request", "Bad Request: " + exc.message, None
+    if isinstance(exc, FileTooLargeError):
+        return 413, "Request Entity Too Large", "Request Entity Too Large: " + exc.message, None
     if isinstance(exc, IllegalArgumentError):
         return 422, "Illegal argument", "Illegal argument: " + exc.message, None
     if isinstance(exc, ExpressionError):
@@ -107,7 +112,7 @@ def json_error(message: str, href: str, embedded: list[dict[str, Any]] | None = 
 
 
 _REASONS = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-            409: "Conflict", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
-            500: "Internal Server Error"}
+            409: "Conflict", 413: "Request Entity Too Large", 415: "Unsupported Media Type",
+            422: "Unprocessable Entity", 500: "Internal Server Error"}
 
 __all__ = ["ApiError", "BadRequest", "InvalidEntity", "UnsupportedMediaType", "error_status", "json_error"]

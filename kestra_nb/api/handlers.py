@@ -20,6 +20,7 @@ import inspect
 import json
 import logging
 import re
+import shutil
 import time
 from collections.abc import AsyncIterator
 from contextlib import suppress
@@ -29,8 +30,10 @@ from urllib.parse import quote
 import tornado.web
 from tornado.iostream import StreamClosedError
 
+from ..errors import NotFoundError
 from ..model.ids import namespace_problem
 from ..model.jsonfmt import JsonChunks, JsonText, dumps, parse_duration, parse_instant
+from ..store.storage import UPLOAD_LIMIT
 from . import sse
 from .auth import CHALLENGE, BasicAuth
 from .errors import ApiError, BadRequest, InvalidEntity, UnsupportedMediaType, error_status, json_error
@@ -53,7 +56,7 @@ log = logging.getLogger(__name__)
 
 TENANT = "main"
 ON_SERVER_LOOP = frozenset({"ping", "openapi"})   # operations answered on the server's loop: constant work
-STREAMED_BODY_LIMIT = 10 * 1024 ** 3   # bytes of a multipart body (file uploads); other bodies keep the default
+STREAMED_BODY_LIMIT = UPLOAD_LIMIT   # bytes of a multipart body (file uploads); other bodies keep the default
 FILE_CHUNK = 512 * 1024                # bytes read and sent at a time when serving a stored file
 STREAM_SECONDS = 300                   # longest a large document may take to send (its store snapshot stays open)
 MAX_JSON_DEPTH = 200   # levels of arrays and objects in a JSON body (Python code recursing over it stays safe)
@@ -393,10 +396,19 @@ class ApiHandler(tornado.web.RequestHandler):
     async def _send_file(self, stored: StoredFile) -> None:
         """Stream a stored file as an attachment, a chunk at a time (each written out before the next read)."""
         try:
-            source = self.api.service.storage.open(stored.uri)
+            if stored.local is not None:
+                try:
+                    source = open(stored.local, "rb")
+                except OSError:   # replaced or deleted since it was looked up
+                    raise NotFoundError(f"File not found: {stored.filename}") from None
+            else:
+                source = self.api.service.storage.open(stored.uri)
         except Exception as exc:  # noqa: BLE001 - gone since it was looked up: a JsonError
             self._error(exc)
             return
+        finally:
+            if stored.remove is not None:   # (still readable through `source`: POSIX keeps it until closed)
+                shutil.rmtree(stored.remove, ignore_errors=True)
         with source:
             self.set_status(200)
             self.set_header("Content-Type", "application/octet-stream")

@@ -18,6 +18,7 @@ _REF = {"$ref": "#/components/schemas/JsonError"}
 _DESCRIPTIONS = {200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad request (a query value, the tenant)",
                  401: "Authentication required", 403: "Forbidden: a Host this server does not answer to, or a "
                  "state-changing request from a foreign origin", 404: "Not found", 409: "Illegal state",
+                 413: "Too large: a file over the upload limit, a namespace over its file count",
                  415: "Unsupported media type", 422: "Invalid entity or illegal argument"}
 
 
@@ -40,6 +41,10 @@ def _parameter(param: Param) -> dict[str, Any]:
 def _body(route: Route) -> dict[str, Any] | None:
     if route.body is None:
         return None
+    if route.body == MULTIPART and route.operation == "create_namespace_file":
+        return {"required": True, "description": "The file as the part `fileContent` (a .zip is extracted)",
+                "content": {"multipart/form-data": {"schema": {"type": "object", "required": ["fileContent"],
+                            "properties": {"fileContent": {"type": "string", "format": "binary"}}}}}}
     if route.body == MULTIPART:
         content = {"multipart/form-data": {"schema": {"type": "object", "additionalProperties": {
             "oneOf": [{"type": "string"}, {"type": "string", "format": "binary"}]}}}}

@@ -123,6 +123,10 @@ _F = API + "/flows"
 _L = API + "/logs"
 _KV = API + "/namespaces/{namespace}/kv"
 _X = _E + "/{executionId}"
+_NSF = API + "/namespaces/{namespace}/files"
+_FILES = "Files"
+NS_PATH = Param("path", description="The namespace file's path (`/scripts/etl.py`)")
+NS_PATH_REQUIRED = Param("path", required=True, description="The namespace file's path (`/scripts/etl.py`)")
 _FLOW = "Flows"
 _EXEC = "Executions"
 
@@ -230,6 +234,31 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", _KV + "/{key}", "put_kv", "Set a key (the body is the value: text, or JSON)", "KV", status=200,
           produces="none", body=TEXT, consumes=("text/plain", "application/json"), headers=("ttl",)),
     Route("DELETE", _KV + "/{key}", "delete_kv", "Delete a key (true if it existed)", "KV"),
+
+    # ------------------------------------------------------------------------------ namespace files
+    Route("GET", _NSF + "/search", "search_namespace_files", "Find files which path contain the given string",
+          _FILES, params=(Param("q", required=True),)),
+    Route("GET", _NSF, "get_namespace_file", "Get namespace file content (its latest or given revision)", _FILES,
+          produces="file", params=(NS_PATH_REQUIRED, Param("revision", "integer", description=(
+              "The revision (default: the latest)"))), errors=(404,)),
+    Route("GET", _NSF + "/stats", "namespace_file_stats", "Get namespace file stats such as size, creation & "
+          "modification dates and type", _FILES, params=(NS_PATH,), errors=(404,)),
+    Route("GET", _NSF + "/revisions", "namespace_file_revisions", "Get namespace file revisions", _FILES,
+          params=(NS_PATH_REQUIRED,), errors=(404,)),
+    Route("GET", _NSF + "/directory", "list_namespace_directory", "List directory content", _FILES,
+          params=(NS_PATH,), errors=(404,)),
+    Route("POST", _NSF + "/directory", "create_namespace_directory", "Create a directory", _FILES,
+          produces="none", params=(NS_PATH,)),
+    Route("POST", _NSF, "create_namespace_file", "Create a file (the multipart part `fileContent`; a .zip is "
+          "extracted)", _FILES, produces="none", body=MULTIPART, consumes=("multipart/form-data",),
+          params=(NS_PATH_REQUIRED,), errors=(413,)),
+    Route("GET", _NSF + "/export", "export_namespace_files", "Export namespace files as a ZIP", _FILES,
+          produces="file"),
+    Route("PUT", _NSF, "move_namespace_file", "Move a file or directory", _FILES, produces="none",
+          params=(Param("from", required=True, py="source"), Param("to", required=True, py="target")),
+          errors=(404,)),
+    Route("DELETE", _NSF, "delete_namespace_file", "Delete a file or directory", _FILES, produces="none",
+          params=(NS_PATH_REQUIRED,), errors=(404,)),
 )
 
 

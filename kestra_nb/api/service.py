@@ -46,10 +46,12 @@ from ..model.state import StateType, utcnow
 from ..parsing import check_flow, split_documents
 from ..store.base import KVEntry
 from ..store._common import kv_type_of
+from ..store.nsfiles import NSFILE, parse_nsfile_uri
 from ..store.storage import execution_prefix, safe_filename
 from . import query
 from .errors import BadRequest, InvalidEntity
 from .flowjson import flow_document, input_document, source_from_json
+from .nsfiles import NamespaceFilesApi
 
 POLL = 0.5                 # seconds between looks at the store for changes made by another process
 LARGE_EVENT = 256 * 1024   # bytes of a followed document over which its updates are sent at most FOLLOW_RATE a second
@@ -79,11 +81,14 @@ class Upload:
 
 @dataclass(slots=True)
 class StoredFile:
-    """A file of the internal storage to send: its URI, the name to download it as, its size."""
+    """A file of the internal storage to send: its URI (or its `local` path), the name to download it as, its
+    size; `remove`, a temporary folder to delete once it is sent (an export)."""
 
     uri: str
     filename: str
     size: int
+    local: Path | None = None
+    remove: Path | None = None
 
 
 @dataclass(slots=True)
@@ -234,7 +239,7 @@ class Watch:
         return self.final
 
 
-class ApiService:
+class ApiService(NamespaceFilesApi):
     """Every operation of the REST API over one engine (whose loop is the caller's loop)."""
 
     def __init__(self, engine: Any, *, base_url: str = "") -> None:
@@ -426,8 +431,12 @@ class ApiService:
     # ------------------------------------------------------------------------------- executions: files
 
     def _execution_file(self, execution_id: str, path: str) -> StoredFile | Redirect:
-        """The stored file `path` (a `kestra:///` URI) of an execution, checked to be one of its own."""
+        """The stored file `path` (a `kestra:///` URI) of an execution, checked to be one of its own; or a namespace
+        file (`nsfile://`)."""
         doc = self._document(execution_id)
+        if path.startswith(NSFILE):   # a namespace file (Kestra 1.x): of the execution's namespace, or the one named
+            namespace, ns_path = parse_nsfile_uri(path, doc["namespace"])
+            return self._namespace_file(namespace, ns_path)
         storage_path = self.storage.uri_path(path)   # 422 for another scheme, `..`, NUL bytes, no file name
         prefix = execution_prefix(doc["namespace"], doc["flowId"], execution_id)
         if not storage_path.startswith(prefix):

@@ -19,8 +19,9 @@ from ..model.flow import Flow, TaskSpec
 from ..model.jsonfmt import format_instant
 from ..model.state import utcnow
 from ..store.storage import InternalStorage
-from .executor import LOOPS
+from .executor import LOOPS, WORKING_DIRECTORY
 from .inputs import decrypted_inputs
+from .workingdir import shared_dir
 
 _ENVS: dict[str, str] | None = None
 
@@ -284,6 +285,15 @@ class TaskRunContext:
             v["parents"] = parents
             if parents:
                 v["parent"] = parents[0]
+            wd_run = self.working_directory_run() if tr.parent_task_run_id is not None else None
+            if wd_run is not None:   # Kestra's RunContextInitializer.forWorkingDirectory
+                worker: dict[str, Any] = {"id": wd_run.id, "startDate": wd_run.state.start_date,
+                                          "attemptsCount": 0, "parentId": wd_run.parent_task_run_id}
+                if wd_run.parent_task_run_id is None:
+                    del worker["parentId"]
+                if wd_run.value is not None:
+                    worker["value"] = wd_run.value
+                v["workerTaskrun"] = worker
             hooks = self.hooks
             hooks.secrets.update(secret_input_values(self.flow, v["inputs"]))
             v[RUNTIME] = hooks
@@ -348,6 +358,29 @@ class TaskRunContext:
     def working_dir(self) -> Path:
         """A new private working directory for this task run; the caller removes it when done."""
         return self.storage.temp_dir(prefix=f"{self.task_run.task_id[:40]}-")
+
+    def working_directory_run(self) -> TaskRun | None:
+        """The task run of the WorkingDirectory this task run is in (its nearest one), if any."""
+        runs = self._runs if self._runs is not None else {r.id: r for r in self.execution.task_run_list}
+        parent_id = self.task_run.parent_task_run_id
+        while parent_id is not None:
+            parent = runs.get(parent_id)
+            if parent is None:
+                return None
+            if self.flow.task(parent.task_id).type == WORKING_DIRECTORY:
+                return parent
+            parent_id = parent.parent_task_run_id
+        return None
+
+    def task_working_dir(self) -> tuple[Path, bool]:
+        """The directory a task works in, and whether it is its own (to remove when done): inside a
+        WorkingDirectory, the one its tasks share (kept); else a new private one."""
+        wd_run = self.working_directory_run()
+        if wd_run is None:
+            return self.working_dir(), True
+        path = shared_dir(self.storage, wd_run.id)
+        path.mkdir(parents=True, exist_ok=True)
+        return path, False
 
     def metric(self, name: str, type: str, value: float, tags: Mapping[str, Any] | None = None) -> None:
         """Record a metric of this task run (`counter`, `timer` in seconds, or `gauge`), as Kestra's MetricEntry."""

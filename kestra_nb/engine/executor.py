@@ -19,9 +19,11 @@ FLOW = "io.kestra.plugin.core.flow."
 SEQUENTIAL, PARALLEL, IF, SWITCH = FLOW + "Sequential", FLOW + "Parallel", FLOW + "If", FLOW + "Switch"
 FOREACH, EACH_SEQUENTIAL, EACH_PARALLEL = FLOW + "ForEach", FLOW + "EachSequential", FLOW + "EachParallel"
 DAG, LOOP_UNTIL, ALLOW_FAILURE, PAUSE = FLOW + "Dag", FLOW + "LoopUntil", FLOW + "AllowFailure", FLOW + "Pause"
+WORKING_DIRECTORY = FLOW + "WorkingDirectory"   # a Sequential here; the runner prepares and closes its directory
 EXIT = "io.kestra.plugin.core.execution.Exit"
 LOOPS = frozenset({FOREACH, EACH_SEQUENTIAL, EACH_PARALLEL})
-FLOWABLES = frozenset({SEQUENTIAL, PARALLEL, IF, SWITCH, DAG, LOOP_UNTIL, ALLOW_FAILURE, PAUSE, *LOOPS})
+FLOWABLES = frozenset({SEQUENTIAL, PARALLEL, IF, SWITCH, DAG, LOOP_UNTIL, ALLOW_FAILURE, PAUSE, WORKING_DIRECTORY,
+                       *LOOPS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +293,7 @@ class _View:
                 # only a loop gives its children a value (Kestra's FlowableUtils.resolveTasks sets none):
                 # `taskrun.value` is undefined in a Switch branch (EachSequentialTest.eachSwitch)
                 value = None
-            else:  # Sequential, Parallel, AllowFailure, Pause (deprecated children)
+            else:  # Sequential, Parallel, AllowFailure, Pause (deprecated children), WorkingDirectory
                 branch = task.children.get("tasks", [])
             if kind == PARALLEL:
                 main = self.together([(t, []) for t in branch], tr.id, value, _int(task.props.get("concurrent")))

@@ -16,6 +16,7 @@ import json
 import logging
 import random
 import os
+import shutil
 import socket
 import sys
 import threading
@@ -44,11 +45,13 @@ from ..tasks.registry import Registry, registry as default_registry
 from .context import TaskRunContext, add_outputs, execution_variables, outputs_variable
 from .events import EventBus, ExecutionUnstored, ExecutionUpdated, Listener, LogsAppended, started_by
 from .executor import (
-    EXIT, FLOWABLES, FOREACH, IF, LOOP_UNTIL, LOOPS, PAUSE, SWITCH, Action, CreateTaskRun, EndExecution,
+    EXIT, FLOWABLES, FOREACH, IF, LOOP_UNTIL, LOOPS, PAUSE, SWITCH, WORKING_DIRECTORY, Action, CreateTaskRun,
+    EndExecution,
     EndTaskRun, Index, KillTaskRun, NextIteration, StartExecution, StartTaskRun, next_actions,
 )
 from .inputs import coerce_output, resolve_inputs
 from .subflows import Executions
+from . import workingdir
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,17 @@ class _TaskDone:
     task_run_id: str
     state: StateType
     outputs: dict[str, Any] | None
+
+
+@dataclass(slots=True)
+class _DirectoryDone:
+    """A WorkingDirectory's directory was prepared (`opened`) or closed: run its children, or end it."""
+
+    task_run_id: str
+    opened: bool
+    error: str | None = None
+    outputs: dict[str, Any] | None = None
+    state: StateType | None = None        # (closed) the state its children gave it
 
 
 @dataclass(slots=True)
@@ -1030,6 +1044,8 @@ class Engine:
     def _handle(self, d: _Driven, message: Any) -> None:
         if isinstance(message, _TaskDone):
             self._task_done(d, message)
+        elif isinstance(message, _DirectoryDone):
+            self._directory_done(d, message)
         elif isinstance(message, _Timer):
             self._timer_fired(d, message)
         elif isinstance(message, _Kill):
@@ -1158,11 +1174,18 @@ class Engine:
             # the executor's next answer would be StartTaskRun: start it now and save a whole pass
             self._start_task_run(d, tr, action.task, dispatch)
         elif isinstance(action, StartTaskRun):
+            if action.task_run_id in d.workers:   # a WorkingDirectory being prepared
+                return False
             self._start_task_run(d, d.runs[action.task_run_id], action.task, dispatch)
         elif isinstance(action, EndTaskRun):
             tr = d.runs[action.task_run_id]
             state = action.state
             spec = d.flow.task(tr.task_id)
+            if spec.type == WORKING_DIRECTORY:
+                if tr.id in d.workers:   # being closed
+                    return False
+                self._directory_worker(d, tr, spec, opened=False, state=state)
+                return True
             if state is StateType.FAILED and spec.allow_failure:
                 state = StateType.SUCCESS if spec.allow_warning else StateType.WARNING
             tr.state.transition(state)
@@ -1226,6 +1249,9 @@ class Engine:
         if kind == PAUSE:
             self._pause(d, tr, spec, ctx)
             return
+        if kind == WORKING_DIRECTORY:   # RUNNING once its directory is ready
+            self._directory_worker(d, tr, spec, opened=True)
+            return
         if kind == IF:
             tr.outputs = {"evaluationResult": is_truthy(ctx.render_string(spec.props.get("condition"), "condition"))}
         elif kind == SWITCH:
@@ -1240,6 +1266,52 @@ class Engine:
             d.loop_started[tr.id] = utcnow()
         add_outputs(d.outputs, d.flow, tr, d.runs)
         tr.state.transition(StateType.RUNNING)
+
+    def _directory_worker(self, d: _Driven, tr: TaskRun, spec: Any, *, opened: bool,
+                          state: StateType | None = None) -> None:
+        """Prepare (`opened`) or close a WorkingDirectory's directory off the step (engine/workingdir.py)."""
+        ctx = TaskRunContext(d.flow, d.ex, tr, spec, self.renderer, d.logs.append, d.outputs, d.runs)
+
+        async def work() -> None:
+            error: str | None = None
+            outputs: dict[str, Any] | None = None
+            try:
+                if opened:
+                    await workingdir.prepare(ctx)
+                else:
+                    outputs = await workingdir.close(ctx)
+            except asyncio.CancelledError:
+                raise
+            except KestraNbError as exc:
+                error = exc.message
+            except Exception as exc:  # noqa: BLE001 - a file error: the task run fails saying so
+                error = f"{type(exc).__name__}: {exc}"
+            d.inbox.put_nowait(_DirectoryDone(tr.id, opened, error, outputs, state))
+
+        d.workers[tr.id] = asyncio.get_running_loop().create_task(work())
+
+    def _directory_done(self, d: _Driven, message: _DirectoryDone) -> None:
+        d.workers.pop(message.task_run_id, None)
+        tr = d.runs[message.task_run_id]
+        if tr.state.is_terminated():   # killed meanwhile
+            return
+        d.dirty = True
+        if message.error is not None:
+            self._task_log(d, tr, Level.ERROR, message.error)
+        if message.opened:
+            if tr.state.current is not StateType.RUNNING:
+                tr.state.transition(StateType.RUNNING)
+            if message.error is not None:
+                tr.state.transition(StateType.FAILED)
+            return
+        if message.outputs is not None:
+            tr.outputs = message.outputs
+            add_outputs(d.outputs, d.flow, tr, d.runs)
+        state = StateType.FAILED if message.error is not None else (message.state or StateType.SUCCESS)
+        spec = d.flow.task(tr.task_id)
+        if state is StateType.FAILED and spec.allow_failure:
+            state = StateType.SUCCESS if spec.allow_warning else StateType.WARNING
+        tr.state.transition(state)
 
     def _next_iteration(self, d: _Driven, tr: TaskRun) -> bool:
         """A LoopUntil iteration ended: stop when the condition holds or a limit is reached, else wait."""
@@ -1406,6 +1478,12 @@ class Engine:
 
     def _end(self, d: _Driven, state: StateType) -> None:
         ex, flow = d.ex, d.flow
+        if WORKING_DIRECTORY in flow.types():   # the directories a kill or a failure left (closing removes its own)
+            storage = self.store.storage
+            loop = asyncio.get_running_loop()
+            for tr in ex.task_run_list:
+                if flow.task(tr.task_id).type == WORKING_DIRECTORY:
+                    loop.run_in_executor(None, shutil.rmtree, workingdir.shared_dir(storage, tr.id), True)
         if flow.outputs:
             variables = execution_variables(flow, ex, d.outputs)
             outputs: dict[str, Any] = {}

@@ -50,6 +50,7 @@ from ..model.ids import new_id
 from ..model.state import StateType
 from ..engine.inputs import check_declared
 from .display import ExecutionDisplay, first_error_line, flow_graph
+from .nsfiles import USAGE as FILES_USAGE, files_command
 from .forms import InputsForm
 from .topology import topology
 from .live import LiveRun, Outcome, family
@@ -141,6 +142,7 @@ HELP = f"""Kestra flows in a notebook.
 %flow resume EXECUTION_ID [-i NAME=VALUE]   resume a paused one, with its Pause's onResume inputs
 %flow restart EXECUTION_ID                  run its failed (or paused) task runs again, same id
 %flow replay EXECUTION_ID [--from TASK]     a new execution of it, from the start or from TASK on
+{FILES_USAGE}
 
 After a `%%flow` cell, `outputs` is the dict of the flow's outputs (unless you have a variable of that name:
 it is kept) and `--out ex` binds the Execution (ex.state, ex.outputs, ex.task_run_list, ex.id).
@@ -311,10 +313,13 @@ class FlowMagics(Magics):
             display(self.form(rest).widget)
         elif command in ACTION_PARSERS:
             self._act(command, _parse(ACTION_PARSERS[command], rest))
+        elif command == "files":
+            files_command(self.engine, rest)
         elif command in ("", "help", "-h", "--help"):
             print(HELP)
         else:
-            raise UsageError(f"Unknown command `%flow {command}`: use run, list, show, form, kill, pause, resume, restart or replay (or `%%flow` with "
+            raise UsageError(f"Unknown command `%flow {command}`: use run, list, show, form, kill, pause, resume, "
+                             "restart, replay or files (or `%%flow` with "
                              "the flow as the cell)")
 
     def _run_stored(self, line: str) -> None:

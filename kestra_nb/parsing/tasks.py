@@ -340,9 +340,27 @@ def _switch(ck: Checker, path: str, values: dict[str, Any]) -> None:
         ck.error(child(path, "defaults"), "The 'defaults' property cannot be empty.")
 
 
+def _working_directory(ck: Checker, path: str, values: dict[str, Any]) -> None:
+    """Kestra's WorkingDirectoryTaskValidator: tasks, all of them runnable."""
+    tasks = values.get("tasks")
+    if not isinstance(tasks, list):
+        return   # missing (reported as required) or the wrong kind of value
+    if not tasks:
+        ck.error(child(path, "tasks"), "The 'tasks' property cannot be empty")
+        return
+    for i, task in enumerate(tasks):
+        kind = task.get("type") if isinstance(task, dict) else None
+        cls = ck.registry.resolve(kind) if isinstance(kind, str) else None
+        if cls is not None and cls.flowable:
+            ck.error(f"{child(path, 'tasks')}[{i}]",
+                     "Only runnable tasks are allowed as children of a WorkingDirectory task")
+            return
+
+
 # canonical type -> its cross-property rule, called with the task's path and its values (defaults merged)
 _TYPE_RULES: dict[str, Callable[[Checker, str, dict[str, Any]], None]] = {
     "io.kestra.plugin.core.flow.Switch": _switch,
+    "io.kestra.plugin.core.flow.WorkingDirectory": _working_directory,
 }
 
 

@@ -18,12 +18,16 @@ import re
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Iterable
+from typing import TYPE_CHECKING, BinaryIO, Iterable
 from urllib.parse import quote, unquote
 
 from ..errors import IllegalArgumentError, NotFoundError
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .nsfiles import NamespaceFiles
+
 SCHEME = "kestra://"
+UPLOAD_LIMIT = 10 * 1024 ** 3   # bytes of one uploaded file (a multipart body, a namespace file)
 _COPY_CHUNK = 1 << 20
 
 
@@ -177,6 +181,13 @@ class InternalStorage:
         prefix = execution_prefix(namespace, flow_id, execution_id)
         shutil.rmtree(self.root.joinpath(*prefix.strip("/").split("/")), ignore_errors=True)
 
+    @property
+    def namespace_files(self) -> NamespaceFiles:
+        """The namespace files kept on this storage (`store.nsfiles`)."""
+        from .nsfiles import NamespaceFiles
+
+        return NamespaceFiles(self)
+
     def temp_dir(self, prefix: str = "work-") -> Path:
         """A new private directory on the storage's disk (uploads in progress, task working dirs)."""
         tmp = self.root / ".tmp"
@@ -184,4 +195,4 @@ class InternalStorage:
         return Path(tempfile.mkdtemp(prefix=prefix, dir=tmp))
 
 
-__all__ = ["InternalStorage", "SCHEME", "execution_prefix", "safe_filename", "slugify"]
+__all__ = ["InternalStorage", "SCHEME", "UPLOAD_LIMIT", "execution_prefix", "safe_filename", "slugify"]

@@ -22,6 +22,7 @@ from typing import Any, BinaryIO, Iterator
 from ..errors import ExpressionError, KestraNbError, TaskFailure
 from ..expressions import is_truthy
 from ..model.ids import id_from, new_id
+from ..store.nsfiles import is_fetchable, open_uri
 from .base import Prop, Task, TaskContext
 from .ion import IonError, loads as ion_loads
 from .scripts import glob_regex
@@ -86,15 +87,17 @@ class LocalFiles(Task):
         regexes = [glob_regex(p.lstrip("/")) for p in patterns]
         storage = ctx.storage  # type: ignore[attr-defined]
 
+        # inside a WorkingDirectory, the directory its tasks share (kept when done); else a private one
+        wd, owned = ctx.task_working_dir()  # type: ignore[attr-defined]
+
         def work() -> dict[str, str]:
-            wd: Path = ctx.working_dir()  # type: ignore[attr-defined]
             try:
                 for name, content in files.items():
                     target = wd / _relative(name)
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    if content.startswith("kestra://"):
+                    if is_fetchable(content):
                         try:
-                            with storage.open(content) as src, open(target, "wb") as out:
+                            with open_uri(storage, content, ctx.flow.namespace) as src, open(target, "wb") as out:
                                 shutil.copyfileobj(src, out, 1 << 20)
                         except (KestraNbError, OSError) as exc:
                             raise TaskFailure(f"Invalid `inputs.{name}`: cannot read {content}: {exc}") from None
@@ -113,7 +116,8 @@ class LocalFiles(Task):
                             found[rel] = ctx.put_file(f"{id_from(rel)}-{fname}", path)  # type: ignore[attr-defined]
                 return found
             finally:
-                shutil.rmtree(wd, ignore_errors=True)
+                if owned:
+                    shutil.rmtree(wd, ignore_errors=True)
 
         return {"uris": await asyncio.to_thread(work)}
 

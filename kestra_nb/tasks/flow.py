@@ -111,6 +111,18 @@ class Pause(Task):
              Prop("onResume", "inputs"), Prop("tasks", "tasks"), *_BLOCK)
 
 
+class WorkingDirectory(Task):
+    """Run `tasks` one after the other in one shared working directory (`inputFiles`, `namespaceFiles` put
+    there first; `outputFiles` stored at the end; `cache` kept between executions). Driven by the executor as
+    a Sequential; the runner prepares and closes the directory (`engine/workingdir.py`)."""
+
+    type = "io.kestra.plugin.core.flow.WorkingDirectory"
+    aliases = ("io.kestra.core.tasks.flows.Worker",)
+    flowable = True
+    props = (Prop("tasks", "tasks", required=True), Prop("inputFiles", "any"), Prop("outputFiles", "list"),
+             Prop("namespaceFiles", "map"), Prop("cache", "map"), *_BLOCK)
+
+
 class Sleep(Task):
     """Wait for `duration`."""
 

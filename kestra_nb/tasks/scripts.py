@@ -37,6 +37,7 @@ from urllib.parse import quote
 
 from ..errors import ExpressionError, KestraNbError, TaskFailure, describe
 from ..model.execution import Level
+from ..store.nsfiles import is_fetchable, open_uri
 from .base import Prop, Task, TaskContext
 
 PROCESS_RUNNERS = frozenset({
@@ -87,17 +88,23 @@ class _ScriptTask(Task):
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
         self._check_runner(ctx)
-        wd = ctx.working_dir()  # type: ignore[attr-defined]
+        # inside a WorkingDirectory, the directory its tasks share (kept when done); else a private one
+        wd, owned = ctx.task_working_dir()  # type: ignore[attr-defined]
         extra_dirs: list[Path] = []
+        generated: set[Path] = set()
         try:
             extra = {"workingDir": str(wd)}
             env = self._env(ctx, wd, extra)
+            from .nsfiles import load_namespace_files   # (it imports this module)
+
+            await load_namespace_files(ctx, self.prop("namespaceFiles"), wd)
             _write_input_files(ctx, wd, self.prop("inputFiles"), extra)
             python = await self._python(ctx, extra_dirs) if self.python else None
             if python is not None:
                 bindir = str(Path(python).parent)
                 env["PATH"] = bindir + os.pathsep + env.get("PATH", os.defpath)
-            argv, generated = self._command(ctx, wd, extra, python)
+            argv, written = self._command(ctx, wd, extra, python)
+            generated.update(written)
             code, variables = await run_process(ctx, argv, wd, env)
             outputs: dict[str, Any] = {"vars": variables, "exitCode": code}
             if code != 0:
@@ -108,7 +115,11 @@ class _ScriptTask(Task):
                                                                                       extra), generated)
             return outputs
         finally:
-            shutil.rmtree(wd, ignore_errors=True)
+            if owned:
+                shutil.rmtree(wd, ignore_errors=True)
+            else:   # the script file this task wrote goes; what the script made stays for the next tasks
+                for path in generated:
+                    path.unlink(missing_ok=True)
             for d in extra_dirs:
                 shutil.rmtree(d, ignore_errors=True)
 
@@ -129,10 +140,6 @@ class _ScriptTask(Task):
         if isinstance(legacy, str) and legacy.upper() == "DOCKER":
             raise TaskFailure(f"`runner: DOCKER` is not supported by kestra_nb: scripts run on the host. "
                               f"Use `{PROCESS_HINT}` (or omit `runner`)")
-        ns_files = self.prop("namespaceFiles")
-        if isinstance(ns_files, dict) and _truthy(ns_files.get("enabled")):
-            raise TaskFailure("`namespaceFiles` is not supported by kestra_nb (there are no namespace files); "
-                              "pass the files with `inputFiles` instead")
 
     def _env(self, ctx: TaskContext, wd: Path, extra: dict[str, Any]) -> dict[str, str]:
         env = dict(os.environ)
@@ -358,7 +365,7 @@ def _write_input_files(ctx: TaskContext, wd: Path, raw: Any, extra: dict[str, An
     if isinstance(files, str):
         files = _json_value(files, "inputFiles", "a map of file names to contents", dict)
     if not isinstance(files, dict):
-        raise TaskFailure(f"`inputFiles` must be a map of file name to content or kestra:/// URI, "
+        raise TaskFailure(f"`inputFiles` must be a map of file name to content or kestra:/// (nsfile://) URI, "
                           f"found {describe(files)}")
     storage = ctx.storage  # type: ignore[attr-defined]
     for name, content in files.items():
@@ -367,9 +374,9 @@ def _write_input_files(ctx: TaskContext, wd: Path, raw: Any, extra: dict[str, An
         if content is None or isinstance(content, (dict, list)):
             raise TaskFailure(f"`inputFiles.{name}` must be a text or a kestra:/// URI, found {describe(content)}")
         text = _text(content)
-        if text.startswith("kestra://"):
+        if is_fetchable(text):
             try:
-                with storage.open(text) as src, open(target, "wb") as out:
+                with open_uri(storage, text, ctx.flow.namespace) as src, open(target, "wb") as out:
                     shutil.copyfileobj(src, out, 1 << 20)
             except (KestraNbError, OSError) as exc:  # NotFoundError, IllegalArgumentError, a write error
                 raise TaskFailure(f"`inputFiles.{name}`: cannot read {text}: {exc}") from None

@@ -358,7 +358,10 @@ CASES: list[Case] = [
     c("6.5", "{{ kv('k') }}", ERR("The 'kv' function needs a KV store")),
     c("6.5", "{{ errorLogs() }}", "[]"),
     # file functions (their happy paths run through the engine: tests/expressions/test_file_functions.py)
-    c("6.5", "{{ read('/etc/passwd') }}", ERR("The 'read' function expects a kestra:/// internal storage URI")),
+    c("6.5", "{{ fileURI('/scripts/a b.py') }}", "kestra:///io/kestra/tests/_files/scripts/a b.py",
+      flow={"id": "f", "namespace": "io.kestra.tests"}),   # FileURIFunctionTest
+    c("6.5", "{{ read('/etc/passwd') }}", ERR("The 'read' function: '/etc/passwd' names a namespace file of the flow's "
+                                             "namespace, which is not allowed outside a flow")),
     c("6.5", "{{ read('kestra:///ns/f/executions/e2/x.txt') }}",
       ERR("Unable to read the file 'kestra:///ns/f/executions/e2/x.txt' as it doesn't belong to the current execution"),
       flow={"id": "f", "namespace": "ns"}, execution={"id": "e1"}),

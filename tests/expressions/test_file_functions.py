@@ -60,7 +60,12 @@ def test_files_of_another_execution_are_refused(engine: Any) -> None:
      "Unable to find the file 'kestra:///company/team/files_flow/executions/"),
     ("{{ fileSize('kestra:///company/team/files_flow/executions/' ~ execution.id ~ '/none.txt') }}",
      "Unable to find the file"),
-    ("{{ read('/etc/passwd') }}", "The 'read' function expects a kestra:/// internal storage URI, got '/etc/passwd'"),
+    ("{{ read('/etc/passwd') }}", "Unable to find the namespace file '/etc/passwd' in the namespace 'company.team'"),
+    ("{{ read('../../etc/passwd') }}", "The 'read' function: Invalid namespace file path `../../etc/passwd`: `..` is "
+     "not allowed"),
+    ("{{ read('nsfile://other/a\x00b') }}", "NUL or control character"),
+    ("{{ read('a.txt', version='x') }}", "expects an argument 'version' that is a revision number"),
+    ("{{ fileURI('../x') }}", "The 'fileURI' function: Invalid namespace file path"),
     ("{{ read('kestra:///company/team/files_flow/executions/' ~ execution.id ~ '/../../../../../../etc/passwd') }}",
      "The 'read' function: Invalid internal storage URI"),
     ("{{ read() }}", "The 'read' function expects an argument 'path'."),
@@ -86,3 +91,33 @@ def test_read_refuses_binary_files(engine: Any) -> None:
     assert engine.renderer.render_string("{{ fileSize('" + uri + "') }}", variables) == "3"
     with pytest.raises(ExpressionError, match="is not UTF-8 text"):
         engine.renderer.render_string("{{ read('" + uri + "') }}", variables)
+
+
+def test_namespace_files(engine: Any) -> None:
+    """read() falls back to the flow namespace's files (Kestra's ReadFileFunctionTest.readNamespaceFile), with
+    nsfile:// URIs, another `namespace`, revisions, and the kestra:/// URI of fileURI()."""
+    files = engine.store.storage.namespace_files
+    files.put("company.team", "/sql/q.sql", b"select 1")
+    files.put("company.team", "/sql/q.sql", b"select 2")
+    files.put("company.team", "/empty.txt", b"")
+    files.put("other.ns", "/x.txt", b"from other")
+    ex = engine.run(FLOW + ret("plain", "{{ read('sql/q.sql') }}")
+                    + ret("slash", "{{ read('/sql/q.sql') }}")
+                    + ret("nsfile", "{{ read('nsfile:///sql/q.sql') }}")
+                    + ret("other", "{{ read('nsfile://other.ns/x.txt') }}|{{ read('x.txt', namespace='other.ns') }}")
+                    + ret("version", "{{ read('sql/q.sql', version=1) }}")
+                    + ret("uri", "{{ fileURI('sql/q.sql') }}")
+                    + ret("via_uri", "{{ read(fileURI('sql/q.sql')) }}")
+                    + ret("meta", "{{ fileSize('sql/q.sql') }}|{{ fileExists('nope') }}|{{ isFileEmpty('empty.txt') }}"
+                                  "|{{ fileExists('nsfile://other.ns/x.txt') }}"))
+    assert ex.state == "SUCCESS", errors(engine, ex)
+    assert [value(ex, t) for t in ("plain", "slash", "nsfile", "other", "version")] == [
+        "select 2", "select 2", "select 2", "from other|from other", "select 1"]
+    assert value(ex, "uri") == "kestra:///company/team/_files/sql/q.sql"
+    assert value(ex, "via_uri") == "select 2"
+    assert value(ex, "meta") == "8|false|true|true"
+    ex = engine.run(FLOW + ret("r", "{{ read('kestra:///other/ns/_files/x.txt') }}"))
+    assert ex.state == "FAILED"   # another namespace's files by storage URI: not the execution's
+    assert any("doesn't belong to the current execution" in m for m in errors(engine, ex))
+    ex = engine.run(FLOW + ret("r", "{{ read('sql/q.sql', version=9) }}"))
+    assert any("Unable to find the namespace file /sql/q.sql (revision 9)" in m for m in errors(engine, ex))
