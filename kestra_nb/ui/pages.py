@@ -24,12 +24,14 @@ STATIC = Path(__file__).with_name("static")
 MAX_CHILDREN = 100   # child executions shown in an execution's page (the API has them all)
 ASSETS = {"view.js": "text/javascript", "view.css": "text/css", "topology.js": "text/javascript",
           "topology.css": "text/css", "page.js": "text/javascript", "app.js": "text/javascript",
-          "app.css": "text/css", "api.js": "text/javascript"}
+          "app.css": "text/css", "api.js": "text/javascript", "logs.js": "text/javascript",
+          "diff.js": "text/javascript"}
 # scripts only from this server, styles from it plus the style attributes the view sets, no frames of it
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; "
        "img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
 PAGE = re.compile(r"/ui/(?P<tenant>[^/]+)/executions/(?P<namespace>[^/]+)/(?P<flow>[^/]+)/(?P<id>[^/]+)")
-APP = re.compile(r"/ui/?|/ui/main/?(?:executions|flows)?/?|/ui/main/flows/[^/]+/[^/]+")   # the tenant served
+APP = re.compile(r"/ui/?|/ui/main/?(?:executions|flows|namespaces)?/?|/ui/main/(?:flows/[^/]+/[^/]+|namespaces/[^/]+"
+                 r"|executions/[^/]+/[^/]+/[^/]+/logs)")   # the tenant served
 GRAPH = re.compile(r"/ui/(?P<tenant>[^/]+)/flows/(?P<namespace>[^/]+)/(?P<flow>[^/]+)/graph")
 VIEW = re.compile(r"/ui/(?P<tenant>[^/]+)/executions/(?P<id>[^/]+)/view")
 ASSET = re.compile(r"/ui/static/(?P<name>[\w.-]+)")

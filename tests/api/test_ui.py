@@ -58,7 +58,8 @@ def test_the_url_of_an_execution_opens_its_page(http: Http) -> None:
 
 def test_the_assets_are_the_shared_modules(http: Http) -> None:
     root = Path(__file__).resolve().parents[2] / "kestra_nb" / "ui" / "static"
-    for name, media in (("view.js", "text/javascript"), ("page.js", "text/javascript"),
+    for name, media in (("view.js", "text/javascript"), ("page.js", "text/javascript"), ("logs.js", "text/javascript"),
+                        ("diff.js", "text/javascript"),
                         ("topology.js", "text/javascript"), ("view.css", "text/css"), ("topology.css", "text/css")):
         r = http.get(f"/ui/static/{name}")
         assert r.status_code == 200 and r.headers["content-type"].startswith(media), name
@@ -82,6 +83,8 @@ def test_values_cannot_break_out_of_the_embedded_state(http: Http) -> None:
     ("/ui/main/executions/nope/view", 404),
     ("/ui/main/executions/other.ns/myflow/{id}", 404),   # not that flow's
     ("/ui/main/somewhere", 404),
+    ("/ui/main/namespaces/company.team/more", 404),
+    ("/ui/main/executions/company.team/myflow/{id}/logs/more", 404),
 ])
 def test_unknown_pages_are_404_json(http: Http, path: str, status: int) -> None:
     http.deploy(SEED)
@@ -134,7 +137,9 @@ tasks:
 
 
 def test_the_app_pages_and_a_flows_graph(http: Http) -> None:
-    for path in ("/ui/", "/ui/main", "/ui/main/executions", "/ui/main/flows", "/ui/main/flows/company.team/nightly"):
+    for path in ("/ui/", "/ui/main", "/ui/main/executions", "/ui/main/flows", "/ui/main/flows/company.team/nightly",
+                 "/ui/main/namespaces", "/ui/main/namespaces/company.team",
+                 "/ui/main/executions/company.team/nightly/anid/logs"):
         r = http.get(path)
         assert r.status_code == 200 and '<script type="module" src="/ui/static/app.js">' in r.text, path
         assert "script-src 'self'" in r.headers["content-security-policy"]

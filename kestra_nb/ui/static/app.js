@@ -4,6 +4,7 @@
 // API's validation messages next to the fields, its topology, triggers, YAML, revisions and executions).
 // Everything goes through the REST API with the page's auth (api.js); every value is escaped.
 import { client, followTheme, unseen } from "./api.js";
+import { logsPage } from "./logs.js";
 import { esc, topology } from "./topology.js";
 import { answerText } from "./view.js";
 
@@ -34,7 +35,8 @@ function duration(text) {
 
 function nav(active) {
   const link = (name, path, label) => `<a href="${ui(path)}"${active === name ? ' class="kn-active"' : ""}>${label}</a>`;
-  return `<nav class="kn-nav"><b>Kestra</b>${link("executions", "executions", "Executions")}${link("flows", "flows", "Flows")}</nav>`;
+  return `<nav class="kn-nav"><b>Kestra</b>${link("executions", "executions", "Executions")}${link("flows", "flows", "Flows")}` +
+    `${link("namespaces", "namespaces", "Namespaces")}</nav>`;
 }
 
 function when(text) {
@@ -157,6 +159,59 @@ async function flows(root) {
   await refresh();
 }
 
+// ---------------------------------------------------------------------------------------------- namespaces
+
+const namespaceUrl = (namespace) => ui(`namespaces/${enc(namespace)}`);
+
+// The namespaces that hold flows, and their parents (`company` for `company.team`), searched.
+async function namespaces(root) {
+  root.insertAdjacentHTML("beforeend", '<section class="kn-namespaces"><form class="kn-filterbar"><label>Search ' +
+    '<input name="q" placeholder="company.team"></label></form><ul class="kn-list"></ul></section>');
+  const section = root.lastElementChild;
+  const refresh = async () => {
+    const q = new FormData(section.querySelector("form")).get("q") || "";
+    const answer = await api("GET", `flows/distinct-namespaces${q ? `?q=${enc(q)}` : ""}`);
+    const list = section.querySelector(".kn-list");
+    if (answer.status !== 200) { list.innerHTML = `<li class="kn-error" role="alert">${esc(answerText(answer))}</li>`; return; }
+    const names = new Set();
+    for (const name of answer.json) {
+      const parts = name.split(".");
+      for (let i = 1; i <= parts.length; i++) {
+        const parent = parts.slice(0, i).join(".");
+        if (!q || parent.toLowerCase().includes(q.toLowerCase())) names.add(parent);
+      }
+    }
+    const sorted = [...names].sort();
+    list.innerHTML = sorted.length ? sorted.map((name) => `<li data-namespace="${esc(name)}" style="padding-left:` +
+      `${(name.split(".").length - 1) * 14}px"><a href="${namespaceUrl(name)}">${esc(name)}</a></li>`).join("")
+      : '<li class="kn-muted">No namespaces</li>';
+  };
+  section.querySelector("form").addEventListener("input", () => { refresh(); });
+  section.querySelector("form").addEventListener("submit", (event) => event.preventDefault());
+  await refresh();
+}
+
+// A namespace: its flows, its KV entries (read-only) and the executions in it and its children.
+async function namespacePage(root, namespace) {
+  const [flowList, kv] = await Promise.all([api("GET", `flows/${enc(namespace)}`),
+    api("GET", `namespaces/${enc(namespace)}/kv`)]);
+  const flowRows = flowList.status !== 200 ? `<tr><td colspan="3" class="kn-error">${esc(answerText(flowList))}</td></tr>`
+    : flowList.json.length ? flowList.json.map((f) => `<tr data-flow="${esc(f.id)}"><td><a href="${flowUrl(f.namespace, f.id)}">` +
+      `${esc(f.id)}</a></td><td>${esc(f.revision)}</td><td class="kn-muted">${esc(f.description || "")}</td></tr>`).join("")
+      : '<tr><td colspan="3" class="kn-muted">No flows in this namespace</td></tr>';
+  const kvRows = kv.status !== 200 ? `<tr><td colspan="4" class="kn-error">${esc(answerText(kv))}</td></tr>`
+    : kv.json.length ? kv.json.map((e) => `<tr data-key="${esc(e.key)}"><td><code>${esc(e.key)}</code></td><td>${esc(e.version)}</td>` +
+      `<td>${when(e.updateDate)}</td><td>${e.expirationDate ? when(e.expirationDate) : '<span class="kn-muted">never</span>'}</td></tr>`).join("")
+      : '<tr><td colspan="4" class="kn-muted">No KV entries</td></tr>';
+  root.insertAdjacentHTML("beforeend", `<section class="kn-namespace-page"><h2>${esc(namespace)}</h2>` +
+    '<h3>Flows</h3><table class="kn-table kn-ns-flows"><thead><tr><th>Flow</th><th>Revision</th><th>Description</th></tr>' +
+    `</thead><tbody>${flowRows}</tbody></table>` +
+    '<h3>KV store</h3><table class="kn-table kn-ns-kv"><thead><tr><th>Key</th><th>Version</th><th>Updated</th>' +
+    `<th>Expires</th></tr></thead><tbody>${kvRows}</tbody></table>` +
+    "<h3>Executions</h3></section>");
+  await executions(root.lastElementChild, { namespace });
+}
+
 // ---------------------------------------------------------------------------------------------- a flow
 
 function field(input) {
@@ -199,7 +254,7 @@ async function flowPage(root, namespace, id) {
   const embedded = window.parent !== window;   // in JupyterLab's Kestra panel
   const inputs = f.inputs || [];
   const triggers = (extra.json && extra.json.triggers) || [];
-  root.insertAdjacentHTML("beforeend", `<section class="kn-flow-page"><h2>${esc(namespace)}.${esc(id)} ` +
+  root.insertAdjacentHTML("beforeend", `<section class="kn-flow-page"><h2><a href="${namespaceUrl(namespace)}">${esc(namespace)}</a>.${esc(id)} ` +
     `<span class="kn-muted">rev ${esc(f.revision)}</span></h2>` +
     (f.description ? `<p>${esc(f.description)}</p>` : "") +
     (embedded ? '<p><button class="kn-act" data-action="notebook">Open in a notebook</button></p>' : "") +
@@ -258,10 +313,25 @@ async function flowPage(root, namespace, id) {
 async function main() {
   const path = window.location.pathname.slice(base.length).replace(/\/+$/, "");
   const flow = /^\/ui\/[^/]+\/flows\/([^/]+)\/([^/]+)$/.exec(path);
+  const logs = /^\/ui\/[^/]+\/executions\/([^/]+)\/([^/]+)\/([^/]+)\/logs$/.exec(path);
+  const namespace = /^\/ui\/[^/]+\/namespaces\/([^/]+)$/.exec(path);
   const root = document.createElement("div");
   root.className = "kn-app";
   page.appendChild(root);
-  if (flow) {
+  if (logs) {
+    const [ns, flowId, id] = logs.slice(1).map(decodeURIComponent);
+    root.innerHTML = nav("executions") + `<h2 class="kn-title">Logs of <a href="${executionUrl({ namespace: ns, flowId, id })}">` +
+      `${esc(ns)}.${esc(flowId)} · ${esc(id)}</a></h2>`;
+    document.title = `Logs · ${id} · kestra_nb`;
+    await logsPage(root, id, { base, api });
+  } else if (namespace) {
+    root.innerHTML = nav("namespaces");
+    document.title = `${decodeURIComponent(namespace[1])} · kestra_nb`;
+    await namespacePage(root, decodeURIComponent(namespace[1]));
+  } else if (/\/namespaces$/.test(path)) {
+    root.innerHTML = nav("namespaces");
+    await namespaces(root);
+  } else if (flow) {
     root.innerHTML = nav("flows");
     document.title = `${decodeURIComponent(flow[1])}.${decodeURIComponent(flow[2])} · kestra_nb`;
     await flowPage(root, decodeURIComponent(flow[1]), decodeURIComponent(flow[2]));
