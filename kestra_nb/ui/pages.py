@@ -25,7 +25,7 @@ MAX_CHILDREN = 100   # child executions shown in an execution's page (the API ha
 ASSETS = {"view.js": "text/javascript", "view.css": "text/css", "topology.js": "text/javascript",
           "topology.css": "text/css", "page.js": "text/javascript", "app.js": "text/javascript",
           "app.css": "text/css", "api.js": "text/javascript", "logs.js": "text/javascript",
-          "diff.js": "text/javascript"}
+          "diff.js": "text/javascript", "flowedit.js": "text/javascript"}
 # scripts only from this server, styles from it plus the style attributes the view sets, no frames of it
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; "
        "img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'self'")

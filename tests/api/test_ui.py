@@ -59,7 +59,7 @@ def test_the_url_of_an_execution_opens_its_page(http: Http) -> None:
 def test_the_assets_are_the_shared_modules(http: Http) -> None:
     root = Path(__file__).resolve().parents[2] / "kestra_nb" / "ui" / "static"
     for name, media in (("view.js", "text/javascript"), ("page.js", "text/javascript"), ("logs.js", "text/javascript"),
-                        ("diff.js", "text/javascript"),
+                        ("diff.js", "text/javascript"), ("flowedit.js", "text/javascript"),
                         ("topology.js", "text/javascript"), ("view.css", "text/css"), ("topology.css", "text/css")):
         r = http.get(f"/ui/static/{name}")
         assert r.status_code == 200 and r.headers["content-type"].startswith(media), name

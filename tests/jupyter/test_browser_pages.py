@@ -153,3 +153,136 @@ def test_an_executions_logs_filter_follow_cap_and_download(tmp_path: Path) -> No
         page.goto(f"{server.url}/ui/main/executions/company.team/chatty/nope/logs")
         page.wait_for_selector(".kn-logs-page .kn-error")
         assert "nope" in page.inner_text(".kn-logs-page .kn-error") and page.evaluate(OPEN_STREAMS) == []
+
+
+EDITED = """id: edited
+namespace: company.team
+description: "<b>bold?</b>"
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.log.Log
+    message: hello
+"""
+BROKEN = """id: edited
+namespace: company.team
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.log.Log
+  - id: nope
+    type: io.kestra.plugin.nope.Unknown
+    message: "x, y </script><img src=x onerror=window.__pwned=1>"
+"""
+SECOND = EDITED.replace("    message: hello\n", "    message: hello\n  - id: bye\n    type: io.kestra.plugin.core.log.Log\n"
+                        "    message: \"<img src=x onerror=window.__pwned=1>\"\n")
+
+
+def test_a_flow_is_edited_validated_saved_compared_and_deleted(tmp_path: Path) -> None:
+    need_chromium()
+    with standalone(tmp_path) as (page, api, server):
+        assert api.post("/api/v1/main/flows", content=EDITED.encode(), headers=YAML).status_code == 200
+        page.goto(f"{server.url}/ui/main/flows/company.team/edited")
+        page.wait_for_selector(".kn-source .kn-key")   # the read view stays highlighted
+        assert page.query_selector(".kn-diff-pick") is None   # one revision: nothing to compare
+        page.click("[data-edit=edit]")
+        page.fill(".kn-editor textarea", BROKEN)
+        page.click("[data-edit=validate]")
+        # the API's messages, each with its line, the lines marked beside the text; a message's own ", " kept
+        page.wait_for_selector(".kn-problems li")
+        items = page.eval_on_selector_all(".kn-problems li", "(lis) => lis.map((li) => [li.dataset.line, li.textContent])")
+        assert items == [["4", "line 4: tasks[0].message: must not be null"],
+                         ["7", "line 7: tasks[1].type: Invalid type: io.kestra.plugin.nope.Unknown"]], items
+        assert page.eval_on_selector_all(".kn-gutter .kn-bad", "(s) => s.map((e) => e.dataset.line)") == ["4", "7"]
+        page.click(".kn-problems [data-goto='7']")   # to the line
+        assert page.evaluate("() => { const a = document.querySelector('.kn-editor textarea');"
+                             " return a.value.slice(a.selectionStart, a.selectionEnd); }") == \
+            "    type: io.kestra.plugin.nope.Unknown"
+        # Save validates first: nothing is stored
+        page.click("[data-edit=save]")
+        page.wait_for_selector(".kn-edit-msg.kn-failed")
+        assert api.get("/api/v1/main/flows/company.team/edited").json()["revision"] == 1
+        # a valid source of another flow id: the API refuses it, the page says why
+        page.fill(".kn-editor textarea", EDITED.replace("id: edited", "id: renamed"))
+        page.click("[data-edit=save]")
+        page.wait_for_selector(".kn-problems li >> text=Illegal flow id update")
+        assert api.get("/api/v1/main/flows/company.team/edited").json()["revision"] == 1
+        # saved: a new revision, the page shows it
+        page.fill(".kn-editor textarea", SECOND)
+        page.click("[data-edit=save]")
+        page.wait_for_selector(".kn-flow-page h2 >> text=rev 2")
+        assert api.get("/api/v1/main/flows/company.team/edited?source=true").json()["source"] == SECOND
+        # the revisions compared: 1 -> 2 adds the task, 2 -> 1 removes it, a revision with itself is the same
+        added = page.eval_on_selector_all(".kn-diff-add code", "(c) => c.map((e) => e.textContent)")
+        assert added == ["+   - id: bye", "+     type: io.kestra.plugin.core.log.Log",
+                         '+     message: "<img src=x onerror=window.__pwned=1>"'], added
+        assert page.eval_on_selector_all(".kn-diff-del", "(r) => r.length") == 0
+        assert page.eval_on_selector_all(".kn-diff-same", "(r) => r.length") == 3   # three lines of context
+        page.select_option(".kn-diff-pick select[name=from]", "2")
+        page.select_option(".kn-diff-pick select[name=to]", "1")
+        assert page.eval_on_selector_all(".kn-diff-del", "(r) => r.length") == 3
+        contrast(page, tmp_path, "flow-diff")
+        page.select_option(".kn-diff-pick select[name=to]", "2")
+        assert page.inner_text(".kn-diff-out") == "No difference"
+        page.click("[data-edit=edit]")
+        page.fill(".kn-editor textarea", BROKEN)
+        page.click("[data-edit=validate]")
+        page.wait_for_selector(".kn-problems li")
+        contrast(page, tmp_path, "flow-edit")
+        page.click("[data-edit=cancel]")
+        # delete asks first; kept, then deleted: the flows list, and the API has no such flow any more
+        page.click("[data-edit=delete]")
+        page.click("[data-edit=read]")
+        assert api.get("/api/v1/main/flows/company.team/edited").status_code == 200
+        page.click("[data-edit=delete]")
+        assert "company.team.edited" in page.inner_text(".kn-confirm")
+        page.click("[data-edit=confirm-delete]")
+        page.wait_for_url("**/ui/main/flows")
+        assert api.get("/api/v1/main/flows/company.team/edited").status_code == 404
+        assert page.evaluate("() => window.__pwned") is None
+
+
+# the diff module, in the browser: against an LCS length on random pairs, its budget, its escaping
+DIFF_CHECKS = """async () => {
+  const { lineDiff, diffHtml } = await import('/ui/static/diff.js');
+  const lcs = (a, b) => {
+    const t = Array.from({ length: a.length + 1 }, () => new Int32Array(b.length + 1));
+    for (let i = a.length - 1; i >= 0; i--) for (let j = b.length - 1; j >= 0; j--)
+      t[i][j] = a[i] === b[j] ? t[i + 1][j + 1] + 1 : Math.max(t[i + 1][j], t[i][j + 1]);
+    return t[0][0];
+  };
+  let seed = 7;
+  const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  const failures = [];
+  for (let trial = 0; trial < 2000; trial++) {
+    const side = () => Array.from({ length: Math.floor(random() * 14) }, () => 'abcd'[Math.floor(random() * 4)]);
+    const a = side(), b = side();
+    const script = lineDiff(a, b);
+    const old = script.filter((s) => s.op !== '+').map((s) => s.text);
+    const now = script.filter((s) => s.op !== '-').map((s) => s.text);
+    const kept = script.filter((s) => s.op === ' ').length;
+    const numbers = script.every((s) => (s.a === null || a[s.a - 1] === s.text) && (s.b === null || b[s.b - 1] === s.text));
+    if (old.join() !== a.join() || now.join() !== b.join() || kept !== lcs(a, b) || !numbers) failures.push([a, b]);
+  }
+  const many = Array.from({ length: 3000 }, (_, i) => 'a' + i);
+  const other = Array.from({ length: 3000 }, (_, i) => 'b' + i);
+  return {
+    failures: failures.slice(0, 3),
+    tooLong: lineDiff(Array(20001).fill('x'), []),
+    tooDifferent: lineDiff(many, other),
+    withinBudget: lineDiff(many, other, { maxWork: 1e8 }) !== null,
+    similar: lineDiff(many, many.map((l, i) => (i === 1500 ? 'changed' : l))).filter((s) => s.op !== ' ').length,
+    escaped: diffHtml(lineDiff(['<b>x</b>'], ['<i>y</i>'])),
+    none: diffHtml(null),
+  };
+}"""
+
+
+def test_the_line_diff_is_minimal_bounded_and_escaped(tmp_path: Path) -> None:
+    need_chromium()
+    with standalone(tmp_path) as (page, api, server):
+        page.goto(f"{server.url}/ui/main/flows")
+        result = page.evaluate(DIFF_CHECKS)
+        assert result["failures"] == [], result["failures"]
+        assert result["tooLong"] is None and result["tooDifferent"] is None and result["withinBudget"]
+        assert result["similar"] == 2   # one line changed among 3,000: one removed, one added
+        assert "&lt;b&gt;x&lt;/b&gt;" in result["escaped"] and "<b>" not in result["escaped"]
+        assert "too large or too different" in result["none"]

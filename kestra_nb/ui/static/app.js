@@ -4,6 +4,7 @@
 // API's validation messages next to the fields, its topology, triggers, YAML, revisions and executions).
 // Everything goes through the REST API with the page's auth (api.js); every value is escaped.
 import { client, followTheme, unseen } from "./api.js";
+import { flowSource } from "./flowedit.js";
 import { logsPage } from "./logs.js";
 import { esc, topology } from "./topology.js";
 import { answerText } from "./view.js";
@@ -236,11 +237,6 @@ function field(input) {
     `${control}${input.description ? `<small class="kn-muted">${esc(input.description)}</small>` : ""}<span class="kn-field-error" role="alert"></span></label>`;
 }
 
-function highlight(source) {
-  return esc(source).split("\n").map((line) => line.replace(/^(\s*-?\s*)([\w.@-]+)(:)/,
-    (all, lead, key, colon) => `${lead}<span class="kn-key">${key}</span>${colon}`)).join("\n");
-}
-
 async function flowPage(root, namespace, id) {
   const [flow, extra, revisions] = await Promise.all([
     api("GET", `flows/${enc(namespace)}/${enc(id)}?source=true`),
@@ -263,11 +259,16 @@ async function flowPage(root, namespace, id) {
     `<h3>Topology</h3><div class="kn-topo-pane">${extra.json ? topology(extra.json.graph, {}, colors) : ""}</div>` +
     `<h3>Triggers</h3>${triggers.length ? `<ul>${triggers.map((t) => `<li><code>${esc(t.id)}</code> ${esc(t.type)}` +
       (t.disabled ? " (disabled)" : "") + (t.next ? ` · next <time>${when(t.next)}</time>` : "") + "</li>").join("")}</ul>` : '<p class="kn-muted">None</p>'}` +
-    `<h3>Source</h3><pre class="kn-pre kn-source">${highlight(f.source || "")}</pre>` +
+    '<h3>Source</h3><div class="kn-source-box"></div>' +
     `<h3>Revisions</h3><p class="kn-revisions">${(revisions.json || []).map((r) => `<span class="kn-label-chip">${esc(r.revision)}` +
-      `${r.updated ? ` · ${when(r.updated)}` : ""}</span>`).join(" ")}</p>` +
+      `${r.updated ? ` · ${when(r.updated)}` : ""}</span>`).join(" ")}</p><div class="kn-revisions-diff"></div>` +
     "<h3>Executions</h3></section>");
   const section = root.lastElementChild;
+  flowSource(section.querySelector(".kn-source-box"), {
+    namespace, id, source: f.source || "", revisions: revisions.status === 200 ? revisions.json : [], api,
+    saved: () => { window.location.reload(); },
+    deleted: () => { window.location.assign(ui("flows")); },
+  }).revisionsDiff(section.querySelector(".kn-revisions-diff"));
   const form = section.querySelector(".kn-run");
   const say = (text, failed) => {
     const msg = section.querySelector(".kn-run-msg");
