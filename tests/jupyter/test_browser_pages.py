@@ -286,3 +286,48 @@ def test_the_line_diff_is_minimal_bounded_and_escaped(tmp_path: Path) -> None:
         assert result["similar"] == 2   # one line changed among 3,000: one removed, one added
         assert "&lt;b&gt;x&lt;/b&gt;" in result["escaped"] and "<b>" not in result["escaped"]
         assert "too large or too different" in result["none"]
+
+
+OTHER = """id: elsewhere
+namespace: other.ns
+tasks:
+  - id: t
+    type: io.kestra.plugin.core.debug.Return
+    format: x
+"""
+
+
+def test_the_namespaces_and_a_namespaces_flows_kv_and_executions(tmp_path: Path) -> None:
+    need_chromium()
+    with standalone(tmp_path) as (page, api, server):
+        for source in (EDITED, OTHER):
+            assert api.post("/api/v1/main/flows", content=source.encode(), headers=YAML).status_code == 200
+        assert api.put("/api/v1/main/namespaces/company.team/kv/my_key", content=b'"<img src=x onerror=window.__pwned=1>"',
+                       headers={"Content-Type": "application/json"}).status_code == 200
+        mine = api.post("/api/v1/main/executions/company.team/edited?wait=true").json()
+        theirs = api.post("/api/v1/main/executions/other.ns/elsewhere?wait=true").json()
+        page.goto(f"{server.url}/ui/")
+        page.click(".kn-nav a >> text=Namespaces")
+        page.wait_for_selector(".kn-list li[data-namespace]")
+        listed = page.eval_on_selector_all(".kn-list li[data-namespace]", "(lis) => lis.map((li) => li.dataset.namespace)")
+        assert listed == ["company", "company.team", "other", "other.ns"]   # with their parents
+        page.fill(".kn-namespaces input[name=q]", "team")
+        page.wait_for_function("() => document.querySelectorAll('.kn-list li[data-namespace]').length === 1")
+        contrast(page, tmp_path, "namespaces")
+        page.click(".kn-list a >> text=company.team")
+        page.wait_for_selector(".kn-namespace-page h2 >> text=company.team")
+        assert page.eval_on_selector_all(".kn-ns-flows tr[data-flow]", "(r) => r.map((e) => e.dataset.flow)") == ["edited"]
+        assert page.eval_on_selector_all(".kn-ns-kv tr[data-key]", "(r) => r.map((e) => e.dataset.key)") == ["my_key"]
+        assert "never" in page.inner_text(".kn-ns-kv tr[data-key=my_key]")
+        page.wait_for_selector(f'.kn-erow[data-id="{mine["id"]}"]')
+        assert page.query_selector(f'.kn-erow[data-id="{theirs["id"]}"]') is None
+        contrast(page, tmp_path, "namespace")
+        page.click(".kn-ns-flows a >> text=edited")
+        page.wait_for_selector(".kn-flow-page")
+        page.click(".kn-flow-page h2 a")   # a flow's namespace links to its page
+        page.wait_for_selector(".kn-namespace-page h2 >> text=company.team")
+        # a namespace without flows or keys says so
+        page.goto(f"{server.url}/ui/main/namespaces/empty.ns")
+        page.wait_for_selector(".kn-ns-kv >> text=No KV entries")
+        assert "No flows" in page.inner_text(".kn-ns-flows")
+        assert page.evaluate("() => window.__pwned") is None
