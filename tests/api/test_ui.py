@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +153,35 @@ def test_the_app_pages_and_a_flows_graph(http: Http) -> None:
     r = http.get("/ui/main/flows/company.team/nope/graph")
     assert r.status_code == 404 and r.headers["content-type"] == "application/json"
     assert http.get("/ui/other/flows").status_code == 404   # one tenant is served
+
+
+def _next_event(lines: Iterator[str]) -> str:
+    """The id of the stream's next event (Kestra's framing: `id:` then `data:`)."""
+    for line in lines:
+        if line.startswith("id: "):
+            return line[4:]
+    raise AssertionError("the stream ended")
+
+
+def test_the_executions_lists_stream_says_when_something_changed(http: Http, tmp_path: Path) -> None:
+    from kestra_nb import Engine
+
+    http.deploy(SEED)
+    # a change committed by another process sharing the store (a kernel's engine): seen through the store
+    with http.client.stream("GET", "/ui/main/executions/changes", timeout=30) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        assert r.headers["cache-control"] == "no-cache"
+        lines = r.iter_lines()
+        assert _next_event(lines) == "start"
+        other = Engine(tmp_path / "home")
+        try:
+            assert other.run(SEED).state == "SUCCESS"
+        finally:
+            other.close()
+        assert _next_event(lines) == "changed"
+    # a change this server's engine commits: seen through its events
+    with http.client.stream("GET", "/ui/main/executions/changes", timeout=30) as r:
+        lines = r.iter_lines()
+        assert _next_event(lines) == "start"
+        http.run("company.team", "myflow")
+        assert _next_event(lines) == "changed"

@@ -4,7 +4,6 @@ hidden, the download), a flow's edit, validation, save, revision diff and delete
 reads at ≥ 4.5:1 in light and dark; hostile values stay text."""
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from kestra_nb.server import serve_in_thread
+from tests.api.conftest import Http
 from tests.jupyter.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.jupyter.test_browser_theme import LOW_CONTRAST
 
@@ -80,15 +80,6 @@ def standalone(tmp_path: Path) -> Iterator[tuple[Any, httpx.Client, Any]]:
         thread.join(15)
 
 
-def wait_state(api: httpx.Client, execution_id: str, state: str) -> None:
-    """Follow the execution's SSE until it is in `state` (an event awaited, no polling)."""
-    with api.stream("GET", f"/api/v1/main/executions/{execution_id}/follow", timeout=60) as events:
-        for line in events.iter_lines():
-            if line.startswith("data:") and json.loads(line[5:]).get("state", {}).get("current") == state:
-                return
-    raise AssertionError(f"{execution_id} ended without being {state}")
-
-
 def contrast(page: Any, tmp_path: Path, name: str) -> None:
     """Every text of the page reads at ≥ 4.5:1 in the light and the dark theme."""
     for light in (True, False):
@@ -107,7 +98,7 @@ def test_an_executions_logs_filter_follow_cap_and_download(tmp_path: Path) -> No
         page.goto(server.url + doc["url"])
         page.click(".kn-nav .kn-logs-link")
         page.wait_for_url("**/logs")
-        wait_state(api, doc["id"], "PAUSED")
+        Http(server).wait_state(doc["id"], "PAUSED", timeout=60)
         # the default level is INFO and above (Kestra's): the debug line is not there, the warning is, as text
         page.wait_for_function("() => [...document.querySelectorAll('.kn-logs-page td.kn-msg')].some((td) => "
                                "td.textContent === '2500')", timeout=30_000)
@@ -331,3 +322,45 @@ def test_the_namespaces_and_a_namespaces_flows_kv_and_executions(tmp_path: Path)
         page.wait_for_selector(".kn-ns-kv >> text=No KV entries")
         assert "No flows" in page.inner_text(".kn-ns-flows")
         assert page.evaluate("() => window.__pwned") is None
+
+
+LONG = """id: long
+namespace: company.team
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT60S
+"""
+
+
+def test_the_executions_list_follows_changes_and_asks_nothing_while_idle_or_hidden(tmp_path: Path) -> None:
+    need_chromium()
+    with standalone(tmp_path) as (page, api, server):
+        assert api.post("/api/v1/main/flows", content=LONG.encode(), headers=YAML).status_code == 200
+        page.add_init_script(STREAMS)
+        searches: list[str] = []
+        page.on("request", lambda request: searches.append(request.url) if "executions/search" in request.url else None)
+        page.goto(f"{server.url}/ui/main/executions")
+        page.wait_for_selector(".kn-executions .kn-ebody >> text=No executions")
+        page.wait_for_function(f"() => ({OPEN_STREAMS})().length === 1")
+        assert page.evaluate(OPEN_STREAMS) == ["/ui/main/executions/changes"]
+        # a new execution, then its end: shown without a reload
+        started = api.post("/api/v1/main/executions/company.team/long").json()
+        row = f'.kn-erow[data-id="{started["id"]}"]'
+        page.wait_for_selector(f'{row}[data-state="RUNNING"]', timeout=30_000)
+        assert api.delete(f"/api/v1/main/executions/{started['id']}/kill").status_code == 202
+        page.wait_for_selector(f'{row}[data-state="KILLED"]', timeout=30_000)
+        # nothing changes: nothing is asked (a window of time longer than the stream's look at the store and gap)
+        searches.clear()
+        page.wait_for_timeout(3_000)
+        assert searches == [], searches
+        # hidden: the stream is closed; what changed meanwhile is fetched once seen again
+        page.evaluate("() => window.postMessage({type: 'kestra-nb:visible', visible: false}, location.origin)")
+        page.wait_for_function(f"() => ({OPEN_STREAMS})().length === 0")
+        again = api.post("/api/v1/main/executions/company.team/long").json()
+        api.delete(f"/api/v1/main/executions/{again['id']}/kill")
+        Http(server).wait_state(again["id"], "KILLED")
+        assert page.query_selector(f'.kn-erow[data-id="{again["id"]}"]') is None
+        page.evaluate("() => window.postMessage({type: 'kestra-nb:visible', visible: true}, location.origin)")
+        page.wait_for_selector(f'.kn-erow[data-id="{again["id"]}"][data-state="KILLED"]', timeout=30_000)
+        assert page.evaluate(OPEN_STREAMS) == ["/ui/main/executions/changes"]

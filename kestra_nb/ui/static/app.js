@@ -3,7 +3,7 @@
 // while the tab is visible), the flows (search), and a flow's page (its Run form built from its inputs, with the
 // API's validation messages next to the fields, its topology, triggers, YAML, revisions and executions).
 // Everything goes through the REST API with the page's auth (api.js); every value is escaped.
-import { client, followTheme, unseen } from "./api.js";
+import { client, followTheme, unseen, watchSeen } from "./api.js";
 import { flowSource } from "./flowedit.js";
 import { logsPage } from "./logs.js";
 import { esc, topology } from "./topology.js";
@@ -15,7 +15,6 @@ const colors = (JSON.parse(document.getElementById("kn-state").textContent) || {
 const { call, api } = client(base);
 followTheme();
 const STATES = ["CREATED", "RUNNING", "PAUSED", "SUCCESS", "WARNING", "FAILED", "KILLED", "QUEUED", "CANCELLED"];
-const POLL = 2000;   // ms between two looks at the executions, while the tab is visible
 
 const enc = encodeURIComponent;
 const ui = (path) => `${base}/ui/main/${path}`;
@@ -62,7 +61,9 @@ function executionRow(e, index) {
 }
 
 // The executions, newest first: a list of any length (10,000 and more) that fetches the pages in sight and
-// draws only their rows; it looks at the store again every POLL ms while the tab is visible (the pages in sight).
+// draws only their rows. While it is seen, it listens to the server's `changes` stream (/ui/main/executions/changes,
+// server-sent events) and fetches the pages in sight again only when an execution changed; hidden or left, the
+// stream is closed, so a list nobody looks at asks the server for nothing.
 async function executions(root, fixed) {
   const filters = fixed ? "" : '<form class="kn-filterbar">' +
     `<label>State <select name="state"><option value="">any</option>${STATES.map((s) => `<option>${s}</option>`).join("")}</select></label>` +
@@ -118,7 +119,15 @@ async function executions(root, fixed) {
     section.querySelector(".kn-count").textContent = `${total} execution${total === 1 ? "" : "s"}`;
     return true;
   };
+  let busy = null;     // the refresh under way; one more is queued behind it at most
+  let again = null;    // null, or whether the queued one fetches every page in sight again
   const refresh = async (fresh) => {
+    if (busy) { again = !!(again || fresh); return busy; }
+    busy = load(fresh).finally(() => { busy = null; });
+    await busy;
+    if (again !== null) { const next = again; again = null; await refresh(next); }
+  };
+  const load = async (fresh) => {
     const now = String(params(1));
     if (now !== query || fresh) {   // other filters: start over
       if (now !== query) { pages = new Map(); scroller.scrollTop = 0; }
@@ -132,12 +141,21 @@ async function executions(root, fixed) {
   if (form) form.addEventListener("input", () => { refresh(true); });
   scroller.addEventListener("scroll", () => { refresh(false); });
   await refresh(true);
-  const tick = async () => {
-    if (!document.body.contains(section)) return;
-    if (!unseen()) await refresh(true).catch(() => {});
-    setTimeout(tick, POLL);
+  let stream = null;
+  let opened = 0;
+  const stop = () => { if (stream) { stream.close(); stream = null; } };
+  const follow = () => {
+    if (stream || unseen() || !document.body.contains(section)) return;
+    stream = new EventSource(ui("executions/changes"), { withCredentials: true });
+    // a (re)connection after the first may follow missed changes: the rows are fetched again then
+    stream.addEventListener("open", () => { if (opened++) refresh(true).catch(() => {}); });
+    stream.addEventListener("message", (event) => {
+      if (event.lastEventId === "changed") refresh(true).catch(() => {});
+    });
   };
-  setTimeout(tick, POLL);
+  watchSeen((seen) => { if (seen) follow(); else stop(); });
+  window.addEventListener("pagehide", stop);
+  follow();
 }
 
 // --------------------------------------------------------------------------------------------------- flows
