@@ -364,3 +364,59 @@ def test_the_executions_list_follows_changes_and_asks_nothing_while_idle_or_hidd
         page.evaluate("() => window.postMessage({type: 'kestra-nb:visible', visible: true}, location.origin)")
         page.wait_for_selector(f'.kn-erow[data-id="{again["id"]}"][data-state="KILLED"]', timeout=30_000)
         assert page.evaluate(OPEN_STREAMS) == ["/ui/main/executions/changes"]
+
+
+PAUSING = """id: pausing
+namespace: company.team
+tasks:
+  - id: before
+    type: io.kestra.plugin.core.log.Log
+    message: before the pause
+  - id: stop
+    type: io.kestra.plugin.core.flow.Pause
+  - id: after
+    type: io.kestra.plugin.core.log.Log
+    message: after the pause
+"""
+
+
+def test_in_jupyter_the_pages_stream_and_change_with_its_login_and_xsrf(tmp_path: Path) -> None:
+    need_chromium()
+    from playwright.sync_api import sync_playwright
+
+    from tests.jupyter.conftest import jupyter_process
+
+    root = tmp_path / "root"
+    root.mkdir()
+    with jupyter_process(tmp_path, root, tmp_path / "home") as jupyter, sync_playwright() as playwright, \
+            httpx.Client(base_url=jupyter.url, timeout=30, headers={"Authorization": f"token {jupyter.token}"}) as api:
+        for source in (EDITED, PAUSING):
+            assert api.post("kestra/api/v1/flows", content=source.encode(), headers=YAML).status_code == 200
+        doc = api.post("kestra/api/v1/main/executions/company.team/pausing").json()
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            # the logs, followed through the API's SSE with the login cookie: a line written later comes live
+            page.goto(f"{jupyter.url}kestra/ui/main/executions/company.team/pausing/{doc['id']}/logs?token={jupyter.token}")
+            page.wait_for_selector(".kn-logs-page td.kn-msg >> text=before the pause", timeout=30_000)
+            with api.stream("GET", f"kestra/api/v1/main/executions/{doc['id']}/follow", timeout=60) as events:
+                for line in events.iter_lines():
+                    if line.startswith("data:") and '"current":"PAUSED"' in line.replace(" ", ""):
+                        break
+            assert api.post(f"kestra/api/v1/main/executions/{doc['id']}/resume").status_code == 204
+            page.wait_for_selector(".kn-logs-page td.kn-msg >> text=after the pause", timeout=30_000)
+            # a flow saved (PUT) and deleted (DELETE) from its page: cookie requests carrying Jupyter's XSRF token
+            page.goto(f"{jupyter.url}kestra/ui/main/flows/company.team/edited")
+            page.click("[data-edit=edit]")
+            page.fill(".kn-editor textarea", SECOND)
+            page.click("[data-edit=save]")
+            page.wait_for_selector(".kn-flow-page h2 >> text=rev 2", timeout=30_000)
+            page.click("[data-edit=delete]")
+            page.click("[data-edit=confirm-delete]")
+            page.wait_for_url("**/kestra/ui/main/flows", timeout=30_000)
+            assert api.get("kestra/api/v1/main/flows/company.team/edited").status_code == 404
+            assert not errors, errors
+        finally:
+            browser.close()
