@@ -12,6 +12,7 @@ import html
 import json
 import re
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from urllib.parse import unquote
 from pathlib import Path
 from typing import Any
@@ -135,32 +136,23 @@ class UiPages:
         one every CHANGES_GAP seconds. A list fetches its rows again on one, so it asks for nothing while nothing
         happens; the stream never ends by itself (its page closes it when hidden or left). Runs on the engine's loop."""
         engine, store = self.service.engine, self.service.store
-        loop = asyncio.get_running_loop()
-        wake: list[asyncio.Future[None]] = []
-        dirty = [False]
+        changed = asyncio.Event()   # (set by the listener, which runs on this loop's thread)
 
         def on_event(event: Any) -> None:
             if isinstance(event, (ExecutionUpdated, ExecutionUnstored)):   # (a log line alone changes no row)
-                dirty[0] = True
-                if wake and not wake[0].done():
-                    wake[0].set_result(None)
+                changed.set()
 
         unsubscribe = engine.subscribe(None, on_event)
         try:
             version = store.data_version()
             yield "start", {}
             while True:
-                if not dirty[0]:
-                    future = loop.create_future()
-                    wake[:] = [future]
-                    handle = loop.call_later(CHANGES_POLL, lambda f=future: f.done() or f.set_result(None))
-                    try:
-                        await future
-                    finally:
-                        handle.cancel()
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), CHANGES_POLL)
                 now = store.data_version()
-                if dirty[0] or now != version:
-                    dirty[0], version = False, now
+                if changed.is_set() or now != version:
+                    changed.clear()
+                    version = now
                     yield "changed", {}
                     await asyncio.sleep(CHANGES_GAP)
         finally:

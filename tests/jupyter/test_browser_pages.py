@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from kestra_nb.server import serve_in_thread
 from tests.api.conftest import Http
 from tests.jupyter.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.jupyter.test_browser_theme import LOW_CONTRAST
+from tests.jupyter.test_browser_ui import need_chromium
 
 YAML = {"Content-Type": "application/x-yaml"}
 CHATTY = """id: chatty
@@ -50,11 +50,6 @@ STREAMS = """(() => {
 })();"""
 OPEN_STREAMS = "() => window.__streams.filter((s) => !s.closed).map((s) => s.url)"
 ROWS = "() => document.querySelectorAll('.kn-logs-page tbody tr').length"
-
-
-def need_chromium() -> None:
-    if not CHROMIUM.exists():
-        pytest.fail("/usr/bin/chromium is missing: `apt-get install -y chromium` (make test does it)")
 
 
 @contextmanager
