@@ -65,7 +65,8 @@ class KestraPanel extends Widget {
     this.node.appendChild(this.frame);
   }
 
-  // a collapsed panel is not looked at: its pages stop polling (a frame's document stays "visible" otherwise)
+  // a collapsed panel (or another tab of Notebook's tree) is not looked at: its pages close their event streams
+  // (a frame's document stays "visible" otherwise)
   tellVisible(visible: boolean): void {
     this.frame.contentWindow?.postMessage({ type: 'kestra-nb:visible', visible }, window.location.origin);
   }

@@ -85,6 +85,7 @@ def test_values_cannot_break_out_of_the_embedded_state(http: Http) -> None:
     ("/ui/main/executions/other.ns/myflow/{id}", 404),   # not that flow's
     ("/ui/main/somewhere", 404),
     ("/ui/main/namespaces/company.team/more", 404),
+    ("/ui/other/executions/changes", 404),
     ("/ui/main/executions/company.team/myflow/{id}/logs/more", 404),
 ])
 def test_unknown_pages_are_404_json(http: Http, path: str, status: int) -> None:

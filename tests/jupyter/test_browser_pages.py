@@ -182,6 +182,14 @@ def test_a_flow_is_edited_validated_saved_compared_and_deleted(tmp_path: Path) -
         assert page.evaluate("() => { const a = document.querySelector('.kn-editor textarea');"
                              " return a.value.slice(a.selectionStart, a.selectionEnd); }") == \
             "    type: io.kestra.plugin.nope.Unknown"
+        # several YAML documents are not one flow's source
+        page.fill(".kn-editor textarea", EDITED + "---\n" + EDITED.replace("id: edited", "id: another"))
+        page.click("[data-edit=validate]")
+        page.wait_for_selector(".kn-problems li >> text=one flow per source")
+        assert "kn-failed" in page.get_attribute(".kn-edit-msg", "class")
+        page.fill(".kn-editor textarea", BROKEN)
+        page.click("[data-edit=validate]")
+        page.wait_for_selector(".kn-problems li[data-line='7']")
         # Save validates first: nothing is stored
         page.click("[data-edit=save]")
         page.wait_for_selector(".kn-edit-msg.kn-failed")
