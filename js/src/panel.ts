@@ -1,8 +1,10 @@
-// The "Kestra" panel in JupyterLab's left area: the /ui/ pages of this Jupyter server (kestra_nb's server
+// The "Kestra" panel in JupyterLab's left area, and a "Kestra" tab of Notebook 7's tree page (beside Files and
+// Running, through @jupyter-notebook/tree's INotebookTree, which only Notebook 7 provides): the /ui/ pages of this Jupyter server (kestra_nb's server
 // extension, under {base_url}kestra/ui/) in a frame of the same origin, so they use the page's own login and
 // XSRF cookie. The same pages are what `kestra-nb server` serves at /ui/. A flow page's "Open in a notebook"
 // asks this panel (a message from that frame only) to create a notebook holding the flow in a `%%flow` cell
 // and open it.
+import { INotebookTree } from '@jupyter-notebook/tree';
 import { ServerConnection } from '@jupyterlab/services';
 import { Widget } from '@lumino/widgets';
 
@@ -63,7 +65,8 @@ class KestraPanel extends Widget {
     this.node.appendChild(this.frame);
   }
 
-  // a collapsed panel is not looked at: its pages stop polling (a frame's document stays "visible" otherwise)
+  // a collapsed panel (or another tab of Notebook's tree) is not looked at: its pages close their event streams
+  // (a frame's document stays "visible" otherwise)
   tellVisible(visible: boolean): void {
     this.frame.contentWindow?.postMessage({ type: 'kestra-nb:visible', visible }, window.location.origin);
   }
@@ -86,9 +89,14 @@ const plugin = {
   id: 'kestra-nb:panel',
   description: 'The Kestra panel: flows and executions, from the Jupyter server\'s Kestra API',
   autoStart: true,
-  activate: (app: App): void => {
+  optional: [INotebookTree],
+  activate: (app: App, tree: INotebookTree | null): void => {
     const panel = new KestraPanel();
-    app.shell.add(panel, 'left', { rank: 900 });
+    if (tree) {
+      tree.addWidget(panel); // Notebook 7's tree page: a tab (its first one, Files, stays the current one)
+    } else {
+      app.shell.add(panel, 'left', { rank: 900 });
+    }
     // the pages follow JupyterLab's theme: told on load and on every change of it
     const tellTheme = () => {
       const light = document.body.dataset.jpThemeLight !== 'false';

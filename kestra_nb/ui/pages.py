@@ -7,9 +7,12 @@ escaped, so no value can close it; everything a flow put in it is drawn as escap
 """
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import re
+from collections.abc import AsyncIterator
+from contextlib import suppress
 from urllib.parse import unquote
 from pathlib import Path
 from typing import Any
@@ -18,20 +21,26 @@ import tornado.web
 
 from ..api.handlers import ApiHandler, on_engine_loop
 from ..api.errors import ApiError
+from ..engine.events import ExecutionUnstored, ExecutionUpdated
 from ..errors import NotFoundError
 
 STATIC = Path(__file__).with_name("static")
 MAX_CHILDREN = 100   # child executions shown in an execution's page (the API has them all)
 ASSETS = {"view.js": "text/javascript", "view.css": "text/css", "topology.js": "text/javascript",
           "topology.css": "text/css", "page.js": "text/javascript", "app.js": "text/javascript",
-          "app.css": "text/css", "api.js": "text/javascript"}
+          "app.css": "text/css", "api.js": "text/javascript", "logs.js": "text/javascript",
+          "diff.js": "text/javascript", "flowedit.js": "text/javascript"}
 # scripts only from this server, styles from it plus the style attributes the view sets, no frames of it
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; "
        "img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
 PAGE = re.compile(r"/ui/(?P<tenant>[^/]+)/executions/(?P<namespace>[^/]+)/(?P<flow>[^/]+)/(?P<id>[^/]+)")
-APP = re.compile(r"/ui/?|/ui/main/?(?:executions|flows)?/?|/ui/main/flows/[^/]+/[^/]+")   # the tenant served
+APP = re.compile(r"/ui/?|/ui/main/?(?:executions|flows|namespaces)?/?|/ui/main/(?:flows/[^/]+/[^/]+|namespaces/[^/]+"
+                 r"|executions/[^/]+/[^/]+/[^/]+/logs)")   # the tenant served
 GRAPH = re.compile(r"/ui/(?P<tenant>[^/]+)/flows/(?P<namespace>[^/]+)/(?P<flow>[^/]+)/graph")
 VIEW = re.compile(r"/ui/(?P<tenant>[^/]+)/executions/(?P<id>[^/]+)/view")
+CHANGES = re.compile(r"/ui/main/executions/changes")
+CHANGES_POLL = 1.0   # seconds between two looks at the store for what other processes (kernels) wrote
+CHANGES_GAP = 1.0    # seconds at least between two `changed` events: a busy engine costs a list one fetch a second
 ASSET = re.compile(r"/ui/static/(?P<name>[\w.-]+)")
 
 
@@ -121,6 +130,34 @@ class UiPages:
             f"<script type=\"application/json\" id=\"kn-state\">{_script_json(state)}</script>"
             f"<script type=\"module\" src=\"{base}/ui/static/{script}\"></script></body></html>")
 
+    async def changes(self) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Server-sent events for the executions lists: `start`, then `changed` when an execution may have
+        changed (a transition this process committed, or a commit of another process sharing the store), at most
+        one every CHANGES_GAP seconds. A list fetches its rows again on one, so it asks for nothing while nothing
+        happens; the stream never ends by itself (its page closes it when hidden or left). Runs on the engine's loop."""
+        engine, store = self.service.engine, self.service.store
+        changed = asyncio.Event()   # (set by the listener, which runs on this loop's thread)
+
+        def on_event(event: Any) -> None:
+            if isinstance(event, (ExecutionUpdated, ExecutionUnstored)):   # (a log line alone changes no row)
+                changed.set()
+
+        unsubscribe = engine.subscribe(None, on_event)
+        try:
+            version = store.data_version()
+            yield "start", {}
+            while True:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), CHANGES_POLL)
+                now = store.data_version()
+                if changed.is_set() or now != version:
+                    changed.clear()
+                    version = now
+                    yield "changed", {}
+                    await asyncio.sleep(CHANGES_GAP)
+        finally:
+            unsubscribe()
+
     def flow_graph(self, namespace: str, flow_id: str, revision: int | None = None) -> dict[str, Any]:
         """A flow's topology and its triggers (a Schedule's next date): what the flow page draws beside the API's
         flow document. NotFoundError for an unknown flow."""
@@ -165,6 +202,10 @@ class UiHandler(ApiHandler):
                 body, media = self.pages.asset(match["name"])
                 self.set_header("Content-Type", f"{media}; charset=UTF-8")
                 self.set_header("Cache-Control", "no-cache")
+            elif CHANGES.fullmatch(path):
+                events = await on_engine_loop(self.api.service.engine, self.pages.changes)
+                await self._stream(self.api.service.engine.iterate_on_loop(events))
+                return
             elif match := VIEW.fullmatch(path):
                 data = await on_engine_loop(self.api.service.engine, lambda: self.pages.view(match["id"]))
                 body = json.dumps(data, ensure_ascii=False).encode()

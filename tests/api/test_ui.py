@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,8 @@ def test_the_url_of_an_execution_opens_its_page(http: Http) -> None:
 
 def test_the_assets_are_the_shared_modules(http: Http) -> None:
     root = Path(__file__).resolve().parents[2] / "kestra_nb" / "ui" / "static"
-    for name, media in (("view.js", "text/javascript"), ("page.js", "text/javascript"),
+    for name, media in (("view.js", "text/javascript"), ("page.js", "text/javascript"), ("logs.js", "text/javascript"),
+                        ("diff.js", "text/javascript"), ("flowedit.js", "text/javascript"),
                         ("topology.js", "text/javascript"), ("view.css", "text/css"), ("topology.css", "text/css")):
         r = http.get(f"/ui/static/{name}")
         assert r.status_code == 200 and r.headers["content-type"].startswith(media), name
@@ -82,6 +84,9 @@ def test_values_cannot_break_out_of_the_embedded_state(http: Http) -> None:
     ("/ui/main/executions/nope/view", 404),
     ("/ui/main/executions/other.ns/myflow/{id}", 404),   # not that flow's
     ("/ui/main/somewhere", 404),
+    ("/ui/main/namespaces/company.team/more", 404),
+    ("/ui/other/executions/changes", 404),
+    ("/ui/main/executions/company.team/myflow/{id}/logs/more", 404),
 ])
 def test_unknown_pages_are_404_json(http: Http, path: str, status: int) -> None:
     http.deploy(SEED)
@@ -134,7 +139,9 @@ tasks:
 
 
 def test_the_app_pages_and_a_flows_graph(http: Http) -> None:
-    for path in ("/ui/", "/ui/main", "/ui/main/executions", "/ui/main/flows", "/ui/main/flows/company.team/nightly"):
+    for path in ("/ui/", "/ui/main", "/ui/main/executions", "/ui/main/flows", "/ui/main/flows/company.team/nightly",
+                 "/ui/main/namespaces", "/ui/main/namespaces/company.team",
+                 "/ui/main/executions/company.team/nightly/anid/logs"):
         r = http.get(path)
         assert r.status_code == 200 and '<script type="module" src="/ui/static/app.js">' in r.text, path
         assert "script-src 'self'" in r.headers["content-security-policy"]
@@ -147,3 +154,35 @@ def test_the_app_pages_and_a_flows_graph(http: Http) -> None:
     r = http.get("/ui/main/flows/company.team/nope/graph")
     assert r.status_code == 404 and r.headers["content-type"] == "application/json"
     assert http.get("/ui/other/flows").status_code == 404   # one tenant is served
+
+
+def _next_event(lines: Iterator[str]) -> str:
+    """The id of the stream's next event (Kestra's framing: `id:` then `data:`)."""
+    for line in lines:
+        if line.startswith("id: "):
+            return line[4:]
+    raise AssertionError("the stream ended")
+
+
+def test_the_executions_lists_stream_says_when_something_changed(http: Http, tmp_path: Path) -> None:
+    from kestra_nb import Engine
+
+    http.deploy(SEED)
+    # a change committed by another process sharing the store (a kernel's engine): seen through the store
+    with http.client.stream("GET", "/ui/main/executions/changes", timeout=30) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        assert r.headers["cache-control"] == "no-cache"
+        lines = r.iter_lines()
+        assert _next_event(lines) == "start"
+        other = Engine(tmp_path / "home")
+        try:
+            assert other.run(SEED).state == "SUCCESS"
+        finally:
+            other.close()
+        assert _next_event(lines) == "changed"
+    # a change this server's engine commits: seen through its events
+    with http.client.stream("GET", "/ui/main/executions/changes", timeout=30) as r:
+        lines = r.iter_lines()
+        assert _next_event(lines) == "start"
+        http.run("company.team", "myflow")
+        assert _next_event(lines) == "changed"

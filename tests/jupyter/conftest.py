@@ -93,9 +93,10 @@ class JupyterProcess:
 
 
 @contextmanager
-def jupyter_process(tmp: Path, root: Path, home: Path, *, lab: bool = False, base_url: str = "/",
-                    timeout: float = 60) -> Iterator[JupyterProcess]:
-    """Start `jupyter server` (or JupyterLab) with kestra_nb enabled, on 127.0.0.1, a token and temp dirs.
+def jupyter_process(tmp: Path, root: Path, home: Path, *, lab: bool = False, notebook: bool = False,
+                    base_url: str = "/", timeout: float = 60) -> Iterator[JupyterProcess]:
+    """Start `jupyter server` (or JupyterLab, or Notebook 7) with kestra_nb enabled, on 127.0.0.1, a token and
+    temp dirs.
 
     Readiness is the server's own "is running at" line, read from its output (no polling).
     """
@@ -112,13 +113,16 @@ def jupyter_process(tmp: Path, root: Path, home: Path, *, lab: bool = False, bas
     (notification / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
     env = {**os.environ, "KESTRA_NB_HOME": str(home), "JUPYTER_CONFIG_DIR": str(config),
            "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
-    args = [sys.executable, "-m", "jupyterlab" if lab else "jupyter_server", "--no-browser", "--allow-root",
+    app = "jupyterlab" if lab else "notebook" if notebook else "jupyter_server"
+    args = [sys.executable, "-m", app, "--no-browser", "--allow-root",
             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
             f"--ServerApp.base_url={base_url}", "--ServerApp.allow_unauthenticated_access=False"]
     if lab:
         args.append("--LabApp.expose_app_in_browser=True")  # lets the test wait for the kernel (spec §7.1)
-    log = tmp / ("jupyterlab.log" if lab else "jupyter-server.log")
+    if notebook:
+        args.append("--JupyterNotebookApp.expose_app_in_browser=True")
+    log = tmp / f"{app}.log"
     process = subprocess.Popen(args, env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     ready = threading.Event()
     marker = f"127.0.0.1:{port}"

@@ -26,16 +26,29 @@ export function client(base) {
 // (messages from the parent window of the same origin only).
 // The panel also says when it is collapsed: `unseen()` is then true, as when the tab is hidden.
 let collapsed = false;
+const watchers = new Set();
+
+function told() {
+  for (const watcher of watchers) watcher(!unseen());
+}
 
 export function followTheme() {
   window.addEventListener("message", (event) => {
     const data = event.data || {};
     if (event.source !== window.parent || event.origin !== window.location.origin) return;
     if (data.type === "kestra-nb:theme") document.documentElement.dataset.jpThemeLight = data.light ? "true" : "false";
-    if (data.type === "kestra-nb:visible") collapsed = !data.visible;
+    if (data.type === "kestra-nb:visible" && collapsed !== !data.visible) { collapsed = !data.visible; told(); }
   });
+  document.addEventListener("visibilitychange", told);
 }
 
 export function unseen() {
   return document.hidden || collapsed;
+}
+
+// `watch(seen => …)` is called each time the page becomes seen or unseen (what a live stream opens and closes
+// on); it answers the function that stops watching.
+export function watchSeen(watcher) {
+  watchers.add(watcher);
+  return () => watchers.delete(watcher);
 }

@@ -3,7 +3,9 @@
 // while the tab is visible), the flows (search), and a flow's page (its Run form built from its inputs, with the
 // API's validation messages next to the fields, its topology, triggers, YAML, revisions and executions).
 // Everything goes through the REST API with the page's auth (api.js); every value is escaped.
-import { client, followTheme, unseen } from "./api.js";
+import { client, followTheme, unseen, watchSeen } from "./api.js";
+import { flowSource } from "./flowedit.js";
+import { logsPage } from "./logs.js";
 import { esc, topology } from "./topology.js";
 import { answerText } from "./view.js";
 
@@ -13,7 +15,6 @@ const colors = (JSON.parse(document.getElementById("kn-state").textContent) || {
 const { call, api } = client(base);
 followTheme();
 const STATES = ["CREATED", "RUNNING", "PAUSED", "SUCCESS", "WARNING", "FAILED", "KILLED", "QUEUED", "CANCELLED"];
-const POLL = 2000;   // ms between two looks at the executions, while the tab is visible
 
 const enc = encodeURIComponent;
 const ui = (path) => `${base}/ui/main/${path}`;
@@ -34,7 +35,8 @@ function duration(text) {
 
 function nav(active) {
   const link = (name, path, label) => `<a href="${ui(path)}"${active === name ? ' class="kn-active"' : ""}>${label}</a>`;
-  return `<nav class="kn-nav"><b>Kestra</b>${link("executions", "executions", "Executions")}${link("flows", "flows", "Flows")}</nav>`;
+  return `<nav class="kn-nav"><b>Kestra</b>${link("executions", "executions", "Executions")}${link("flows", "flows", "Flows")}` +
+    `${link("namespaces", "namespaces", "Namespaces")}</nav>`;
 }
 
 function when(text) {
@@ -59,7 +61,9 @@ function executionRow(e, index) {
 }
 
 // The executions, newest first: a list of any length (10,000 and more) that fetches the pages in sight and
-// draws only their rows; it looks at the store again every POLL ms while the tab is visible (the pages in sight).
+// draws only their rows. While it is seen, it listens to the server's `changes` stream (/ui/main/executions/changes,
+// server-sent events) and fetches the pages in sight again only when an execution changed; hidden or left, the
+// stream is closed, so a list nobody looks at asks the server for nothing.
 async function executions(root, fixed) {
   const filters = fixed ? "" : '<form class="kn-filterbar">' +
     `<label>State <select name="state"><option value="">any</option>${STATES.map((s) => `<option>${s}</option>`).join("")}</select></label>` +
@@ -115,7 +119,15 @@ async function executions(root, fixed) {
     section.querySelector(".kn-count").textContent = `${total} execution${total === 1 ? "" : "s"}`;
     return true;
   };
+  let busy = null;     // the refresh under way; one more is queued behind it at most
+  let again = null;    // null, or whether the queued one fetches every page in sight again
   const refresh = async (fresh) => {
+    if (busy) { again = !!(again || fresh); return busy; }
+    busy = load(fresh).finally(() => { busy = null; });
+    await busy;
+    if (again !== null) { const next = again; again = null; await refresh(next); }
+  };
+  const load = async (fresh) => {
     const now = String(params(1));
     if (now !== query || fresh) {   // other filters: start over
       if (now !== query) { pages = new Map(); scroller.scrollTop = 0; }
@@ -129,12 +141,21 @@ async function executions(root, fixed) {
   if (form) form.addEventListener("input", () => { refresh(true); });
   scroller.addEventListener("scroll", () => { refresh(false); });
   await refresh(true);
-  const tick = async () => {
-    if (!document.body.contains(section)) return;
-    if (!unseen()) await refresh(true).catch(() => {});
-    setTimeout(tick, POLL);
+  let stream = null;
+  let opened = 0;
+  const stop = () => { if (stream) { stream.close(); stream = null; } };
+  const follow = () => {
+    if (stream || unseen() || !document.body.contains(section)) return;
+    stream = new EventSource(ui("executions/changes"), { withCredentials: true });
+    // a (re)connection after the first may follow missed changes: the rows are fetched again then
+    stream.addEventListener("open", () => { if (opened++) refresh(true).catch(() => {}); });
+    stream.addEventListener("message", (event) => {
+      if (event.lastEventId === "changed") refresh(true).catch(() => {});
+    });
   };
-  setTimeout(tick, POLL);
+  watchSeen((seen) => { if (seen) follow(); else stop(); });
+  window.addEventListener("pagehide", stop);
+  follow();
 }
 
 // --------------------------------------------------------------------------------------------------- flows
@@ -155,6 +176,59 @@ async function flows(root) {
   };
   section.querySelector("form").addEventListener("input", () => { refresh(); });
   await refresh();
+}
+
+// ---------------------------------------------------------------------------------------------- namespaces
+
+const namespaceUrl = (namespace) => ui(`namespaces/${enc(namespace)}`);
+
+// The namespaces that hold flows, and their parents (`company` for `company.team`), searched.
+async function namespaces(root) {
+  root.insertAdjacentHTML("beforeend", '<section class="kn-namespaces"><form class="kn-filterbar"><label>Search ' +
+    '<input name="q" placeholder="company.team"></label></form><ul class="kn-list"></ul></section>');
+  const section = root.lastElementChild;
+  const refresh = async () => {
+    const q = new FormData(section.querySelector("form")).get("q") || "";
+    const answer = await api("GET", `flows/distinct-namespaces${q ? `?q=${enc(q)}` : ""}`);
+    const list = section.querySelector(".kn-list");
+    if (answer.status !== 200) { list.innerHTML = `<li class="kn-error" role="alert">${esc(answerText(answer))}</li>`; return; }
+    const names = new Set();
+    for (const name of answer.json) {
+      const parts = name.split(".");
+      for (let i = 1; i <= parts.length; i++) {
+        const parent = parts.slice(0, i).join(".");
+        if (!q || parent.toLowerCase().includes(q.toLowerCase())) names.add(parent);
+      }
+    }
+    const sorted = [...names].sort();
+    list.innerHTML = sorted.length ? sorted.map((name) => `<li data-namespace="${esc(name)}" style="padding-left:` +
+      `${(name.split(".").length - 1) * 14}px"><a href="${namespaceUrl(name)}">${esc(name)}</a></li>`).join("")
+      : '<li class="kn-muted">No namespaces</li>';
+  };
+  section.querySelector("form").addEventListener("input", () => { refresh(); });
+  section.querySelector("form").addEventListener("submit", (event) => event.preventDefault());
+  await refresh();
+}
+
+// A namespace: its flows, its KV entries (read-only) and the executions in it and its children.
+async function namespacePage(root, namespace) {
+  const [flowList, kv] = await Promise.all([api("GET", `flows/${enc(namespace)}`),
+    api("GET", `namespaces/${enc(namespace)}/kv`)]);
+  const flowRows = flowList.status !== 200 ? `<tr><td colspan="3" class="kn-error">${esc(answerText(flowList))}</td></tr>`
+    : flowList.json.length ? flowList.json.map((f) => `<tr data-flow="${esc(f.id)}"><td><a href="${flowUrl(f.namespace, f.id)}">` +
+      `${esc(f.id)}</a></td><td>${esc(f.revision)}</td><td class="kn-muted">${esc(f.description || "")}</td></tr>`).join("")
+      : '<tr><td colspan="3" class="kn-muted">No flows in this namespace</td></tr>';
+  const kvRows = kv.status !== 200 ? `<tr><td colspan="4" class="kn-error">${esc(answerText(kv))}</td></tr>`
+    : kv.json.length ? kv.json.map((e) => `<tr data-key="${esc(e.key)}"><td><code>${esc(e.key)}</code></td><td>${esc(e.version)}</td>` +
+      `<td>${when(e.updateDate)}</td><td>${e.expirationDate ? when(e.expirationDate) : '<span class="kn-muted">never</span>'}</td></tr>`).join("")
+      : '<tr><td colspan="4" class="kn-muted">No KV entries</td></tr>';
+  root.insertAdjacentHTML("beforeend", `<section class="kn-namespace-page"><h2>${esc(namespace)}</h2>` +
+    '<h3>Flows</h3><table class="kn-table kn-ns-flows"><thead><tr><th>Flow</th><th>Revision</th><th>Description</th></tr>' +
+    `</thead><tbody>${flowRows}</tbody></table>` +
+    '<h3>KV store</h3><table class="kn-table kn-ns-kv"><thead><tr><th>Key</th><th>Version</th><th>Updated</th>' +
+    `<th>Expires</th></tr></thead><tbody>${kvRows}</tbody></table>` +
+    "<h3>Executions</h3></section>");
+  await executions(root.lastElementChild, { namespace });
 }
 
 // ---------------------------------------------------------------------------------------------- a flow
@@ -181,11 +255,6 @@ function field(input) {
     `${control}${input.description ? `<small class="kn-muted">${esc(input.description)}</small>` : ""}<span class="kn-field-error" role="alert"></span></label>`;
 }
 
-function highlight(source) {
-  return esc(source).split("\n").map((line) => line.replace(/^(\s*-?\s*)([\w.@-]+)(:)/,
-    (all, lead, key, colon) => `${lead}<span class="kn-key">${key}</span>${colon}`)).join("\n");
-}
-
 async function flowPage(root, namespace, id) {
   const [flow, extra, revisions] = await Promise.all([
     api("GET", `flows/${enc(namespace)}/${enc(id)}?source=true`),
@@ -199,7 +268,7 @@ async function flowPage(root, namespace, id) {
   const embedded = window.parent !== window;   // in JupyterLab's Kestra panel
   const inputs = f.inputs || [];
   const triggers = (extra.json && extra.json.triggers) || [];
-  root.insertAdjacentHTML("beforeend", `<section class="kn-flow-page"><h2>${esc(namespace)}.${esc(id)} ` +
+  root.insertAdjacentHTML("beforeend", `<section class="kn-flow-page"><h2><a href="${namespaceUrl(namespace)}">${esc(namespace)}</a>.${esc(id)} ` +
     `<span class="kn-muted">rev ${esc(f.revision)}</span></h2>` +
     (f.description ? `<p>${esc(f.description)}</p>` : "") +
     (embedded ? '<p><button class="kn-act" data-action="notebook">Open in a notebook</button></p>' : "") +
@@ -208,11 +277,16 @@ async function flowPage(root, namespace, id) {
     `<h3>Topology</h3><div class="kn-topo-pane">${extra.json ? topology(extra.json.graph, {}, colors) : ""}</div>` +
     `<h3>Triggers</h3>${triggers.length ? `<ul>${triggers.map((t) => `<li><code>${esc(t.id)}</code> ${esc(t.type)}` +
       (t.disabled ? " (disabled)" : "") + (t.next ? ` · next <time>${when(t.next)}</time>` : "") + "</li>").join("")}</ul>` : '<p class="kn-muted">None</p>'}` +
-    `<h3>Source</h3><pre class="kn-pre kn-source">${highlight(f.source || "")}</pre>` +
+    '<h3>Source</h3><div class="kn-source-box"></div>' +
     `<h3>Revisions</h3><p class="kn-revisions">${(revisions.json || []).map((r) => `<span class="kn-label-chip">${esc(r.revision)}` +
-      `${r.updated ? ` · ${when(r.updated)}` : ""}</span>`).join(" ")}</p>` +
+      `${r.updated ? ` · ${when(r.updated)}` : ""}</span>`).join(" ")}</p><div class="kn-revisions-diff"></div>` +
     "<h3>Executions</h3></section>");
   const section = root.lastElementChild;
+  flowSource(section.querySelector(".kn-source-box"), {
+    namespace, id, source: f.source || "", revisions: revisions.status === 200 ? revisions.json : [], api,
+    saved: () => { window.location.reload(); },
+    deleted: () => { window.location.assign(ui("flows")); },
+  }).revisionsDiff(section.querySelector(".kn-revisions-diff"));
   const form = section.querySelector(".kn-run");
   const say = (text, failed) => {
     const msg = section.querySelector(".kn-run-msg");
@@ -258,10 +332,25 @@ async function flowPage(root, namespace, id) {
 async function main() {
   const path = window.location.pathname.slice(base.length).replace(/\/+$/, "");
   const flow = /^\/ui\/[^/]+\/flows\/([^/]+)\/([^/]+)$/.exec(path);
+  const logs = /^\/ui\/[^/]+\/executions\/([^/]+)\/([^/]+)\/([^/]+)\/logs$/.exec(path);
+  const namespace = /^\/ui\/[^/]+\/namespaces\/([^/]+)$/.exec(path);
   const root = document.createElement("div");
   root.className = "kn-app";
   page.appendChild(root);
-  if (flow) {
+  if (logs) {
+    const [ns, flowId, id] = logs.slice(1).map(decodeURIComponent);
+    root.innerHTML = nav("executions") + `<h2 class="kn-title">Logs of <a href="${executionUrl({ namespace: ns, flowId, id })}">` +
+      `${esc(ns)}.${esc(flowId)} · ${esc(id)}</a></h2>`;
+    document.title = `Logs · ${id} · kestra_nb`;
+    await logsPage(root, id, { base, api });
+  } else if (namespace) {
+    root.innerHTML = nav("namespaces");
+    document.title = `${decodeURIComponent(namespace[1])} · kestra_nb`;
+    await namespacePage(root, decodeURIComponent(namespace[1]));
+  } else if (/\/namespaces$/.test(path)) {
+    root.innerHTML = nav("namespaces");
+    await namespaces(root);
+  } else if (flow) {
     root.innerHTML = nav("flows");
     document.title = `${decodeURIComponent(flow[1])}.${decodeURIComponent(flow[2])} · kestra_nb`;
     await flowPage(root, decodeURIComponent(flow[1]), decodeURIComponent(flow[2]));

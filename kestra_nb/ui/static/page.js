@@ -12,7 +12,9 @@ const ENDED = new Set(["SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "S
 const { call, api } = client(base);
 followTheme();
 page.insertAdjacentHTML("afterbegin", `<nav class="kn-nav"><b>Kestra</b><a href="${base}/ui/main/executions">Executions</a>` +
-  `<a href="${base}/ui/main/flows">Flows</a></nav><div class="kn-execution"></div>`);
+  `<a href="${base}/ui/main/flows">Flows</a><a href="${base}/ui/main/namespaces">Namespaces</a>` +
+  `<a class="kn-logs-link" href="${window.location.pathname.replace(/\/+$/, "")}/logs">Logs of this execution</a></nav>` +
+  '<div class="kn-execution"></div>');
 // on a page: labels and delete too, and a subflow's child execution is a link to its own page
 const pages = {
   link: (row) => {
