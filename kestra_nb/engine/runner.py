@@ -48,6 +48,8 @@ from .executor import (
     EndTaskRun, Index, KillTaskRun, NextIteration, StartExecution, StartTaskRun, next_actions,
 )
 from .inputs import coerce_output, resolve_inputs
+from .sla import ENDS as SLA_ENDS, assertion_violations, deadlines as sla_deadlines, has_assertions, \
+    max_duration_violation
 from .subflows import Executions
 
 log = logging.getLogger(__name__)
@@ -89,10 +91,10 @@ class _TaskDone:
 
 @dataclass(slots=True)
 class _Timer:
-    """A timer fired: retry a task run, run a LoopUntil's next iteration, or end a Pause."""
+    """A timer fired: retry a task run, run a LoopUntil's next iteration, end a Pause, or an SLA expired."""
 
-    kind: str                   # "retry" | "iteration" | "pause" | "pause-timeout"
-    task_run_id: str
+    kind: str                   # "retry" | "iteration" | "pause" | "pause-timeout" | "sla"
+    task_run_id: str            # (the SLA's id for "sla")
 
 
 class _Kill:
@@ -204,7 +206,8 @@ class _Driven:
     """An execution this process is driving, with its inbox, workers, timers and pending logs."""
 
     __slots__ = ("flow", "ex", "inbox", "workers", "timers", "logs", "dirty", "finished", "waiters",
-                 "loop_values", "loop_started", "task", "runs", "outputs", "index", "json", "commands")
+                 "loop_values", "loop_started", "task", "runs", "outputs", "index", "json", "commands",
+                 "violated")
 
     def __init__(self, flow: Flow, ex: Execution) -> None:
         self.flow = flow
@@ -224,6 +227,7 @@ class _Driven:
         self.index = Index(flow, ex)                        # the executor's, kept from one step to the next
         self.json = ExecutionJson()                         # its JSON, written as it changes
         self.commands: list[int] = []                       # stored commands the next commit carries out
+        self.violated: set[str] = set()                     # ids of the SLAs found violated (logged once)
 
 
 def build_labels(flow: Flow, requested: LabelsArg, execution_id: str) -> list[Label]:
@@ -422,6 +426,7 @@ class Engine:
         if flow.concurrency and ex.state.current is StateType.CREATED:
             self._limit_concurrency(d)
         self._driven[ex.id] = d
+        self._watch_sla(d)
         d.task = asyncio.get_running_loop().create_task(self._drive(d))
         self._watch()
         return ex
@@ -641,6 +646,7 @@ class Engine:
                     self._schedule(d, "pause", tr.id, remaining)
         for tr, cls in dispatch:
             d.workers[tr.id] = loop.create_task(self._work(d, tr, cls))
+        self._watch_sla(d)
         d.task = loop.create_task(self._drive(d))
         self._watch()
 
@@ -1081,6 +1087,9 @@ class Engine:
 
     def _timer_fired(self, d: _Driven, message: _Timer) -> None:
         d.timers.pop((message.kind, message.task_run_id), None)
+        if message.kind == "sla":
+            self._sla_expired(d, message.task_run_id)
+            return
         tr = d.runs[message.task_run_id]
         spec = d.flow.task(tr.task_id)
         if message.kind == "retry" and tr.state.current is StateType.RETRYING:
@@ -1115,9 +1124,12 @@ class Engine:
 
     def _step(self, d: _Driven) -> None:
         dispatch: list[tuple[TaskRun, Any]] = []
+        asserts = bool(d.flow.sla) and has_assertions(d.flow)
         # instant tasks run inline for at most this long per step, so other executions are not starved
         self._inline_until = time.perf_counter() + INLINE_BUDGET
         for _ in range(1_000_000):
+            if asserts and not d.ex.state.current.is_terminated():   # as the execution changes (Kestra)
+                self._check_assertions(d)
             actions = next_actions(d.flow, d.ex, d.loop_values, d.index)
             if not actions:
                 break
@@ -1167,18 +1179,83 @@ class Engine:
                 state = StateType.SUCCESS if spec.allow_warning else StateType.WARNING
             tr.state.transition(state)
         elif isinstance(action, KillTaskRun):
-            tr = d.runs[action.task_run_id]
-            worker = d.workers.pop(tr.id, None)
-            if worker is not None:
-                worker.cancel()
-            self._cancel_timers(d, tr.id)
-            now = utcnow()
-            if tr.attempts and not tr.attempts[-1].state.is_terminated():
-                tr.attempts[-1].state.transition(StateType.KILLED, now)
-            tr.state.transition(StateType.KILLED, now)
+            self._stop_task_run(d, d.runs[action.task_run_id], StateType.KILLED)
         elif isinstance(action, EndExecution):
             self._end(d, action.state)
         return True
+
+    def _stop_task_run(self, d: _Driven, tr: TaskRun, state: StateType) -> None:
+        """End a task run that has not ended in `state`: its worker and timers stopped, its attempt too."""
+        worker = d.workers.pop(tr.id, None)
+        if worker is not None:
+            worker.cancel()
+        self._cancel_timers(d, tr.id)
+        now = utcnow()
+        if tr.attempts and not tr.attempts[-1].state.is_terminated():
+            tr.attempts[-1].state.transition(state, now)
+        tr.state.transition(state, now)
+
+    # ------------------------------------------------------------------------------------ SLAs
+
+    def _watch_sla(self, d: _Driven) -> None:
+        """Set a timer for each MAX_DURATION SLA of an execution that has not ended (a new one, or one
+        recovered: the deadline comes from its stored start date)."""
+        if d.ex.state.current.is_terminated():
+            return
+        now = utcnow()
+        for sla, deadline in sla_deadlines(d.flow, d.ex):
+            self._schedule(d, "sla", sla.id, (deadline - now).total_seconds())
+
+    def _sla_expired(self, d: _Driven, sla_id: str) -> None:
+        if d.ex.state.current.is_terminated():
+            return
+        sla = next((s for s in d.flow.sla if s.id == sla_id and s.duration is not None), None)
+        if sla is None:
+            return
+        violation = max_duration_violation(sla, d.ex, utcnow())
+        if violation is None:   # (a timer a little early): look again when it is due
+            self._schedule(d, "sla", sla_id, (d.ex.state.start_date + sla.duration - utcnow()).total_seconds())
+            return
+        self._violate(d, violation)
+
+    def _check_assertions(self, d: _Driven) -> None:
+        """Kestra's handleExecutionChangedSLA, before each step: the first violated EXECUTION_ASSERTION acts,
+        the others are logged."""
+        variables = execution_variables(d.flow, d.ex, d.outputs)
+
+        def ignored(sla: Any, message: str) -> None:
+            self._execution_log(d, Level.ERROR, f"Ignoring SLA '{sla.id}' because of the error: {message}")
+
+        violations = assertion_violations(d.flow, lambda text: self.renderer.render_string(text, variables), ignored)
+        if violations:
+            self._violate(d, violations[0])
+            for other in violations[1:]:
+                self._log_violation(d, other)
+
+    def _log_violation(self, d: _Driven, violation: Any) -> None:
+        if violation.sla.id not in d.violated:   # (Kestra logs it at each step; once says it)
+            d.violated.add(violation.sla.id)
+            self._execution_log(d, Level.WARN, f"SLA '{violation.sla.id}' violated: {violation.reason}")
+
+    def _violate(self, d: _Driven, violation: Any) -> None:
+        """Kestra's processViolation: FAIL or CANCEL end the execution in that state (the last task run not
+        ended takes it too, the others are killed); the SLA's labels are added to the execution."""
+        ex, sla = d.ex, violation.sla
+        self._log_violation(d, violation)
+        state = SLA_ENDS.get(sla.behavior)
+        if state is not None:
+            if state is StateType.FAILED:
+                self._execution_log(d, Level.ERROR, f"Execution failed due to SLA '{sla.id}' violated: "
+                                                    f"{violation.reason}")
+            pending = [tr for tr in ex.task_run_list if not tr.state.is_terminated()]
+            for tr in pending:
+                self._stop_task_run(d, tr, state if tr is pending[-1] else StateType.KILLED)
+            ex.state.transition(state)
+            d.dirty = True
+        have = {(label.key, label.value) for label in ex.labels}
+        if any((label.key, label.value) not in have for label in sla.labels):
+            ex.labels = [*ex.labels, *sla.labels]
+            d.dirty = True
 
     def _start_task_run(self, d: _Driven, tr: TaskRun, spec: Any, dispatch: list[tuple[TaskRun, Any]]) -> None:
         ctx = TaskRunContext(d.flow, d.ex, tr, spec, self.renderer, d.logs.append, d.outputs, d.runs)
