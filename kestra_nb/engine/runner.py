@@ -1065,15 +1065,12 @@ class Engine:
             add_outputs(d.outputs, d.flow, tr, d.runs)
         d.dirty = True
         if state is StateType.FAILED:
-            delay = self._retry_delay(d, tr, spec, now)
-            if delay is not None:
-                tr.state.transition(StateType.RETRYING, now)
-                self._schedule(d, "retry", tr.id, delay)
+            if self._retry(d, tr, spec, now):
                 return
             if spec.allow_failure:
                 state = StateType.SUCCESS if spec.allow_warning else StateType.WARNING
         elif state is StateType.SUCCESS and len(tr.attempts or ()) > 1:
-            policy = self._retry_policy(d, spec)
+            policy = self._retry_policy(d, tr, spec)
             if policy and policy.get("warningOnRetry"):
                 state = StateType.WARNING
         tr.state.transition(state, now)
@@ -1134,8 +1131,11 @@ class Engine:
             if not actions:
                 break
             progressed = False
+            ended = d.ex.state.current.is_terminated()
             for action in actions:
                 progressed = self._apply(d, action, dispatch) or progressed
+                if not ended and d.ex.state.current.is_terminated():
+                    break   # (a task retried in a new execution ended this one: the rest of the batch is moot)
             if not progressed:  # e.g. a LoopUntil waiting for its next check: nothing to do until a timer
                 break
         else:  # pragma: no cover - the executor always converges; this guards against a bug
@@ -1380,20 +1380,56 @@ class Engine:
             d.ex.state.transition(StateType.RUNNING, now)
         d.dirty = True
 
-    def _retry_policy(self, d: _Driven, spec: Any) -> dict[str, Any] | None:
+    def _retry_policy(self, d: _Driven, tr: TaskRun, spec: Any) -> dict[str, Any] | None:
+        """The retry of a runnable task run, as Kestra finds it: its task's, else that of the nearest flowable
+        it is in that has one, else the flow's (the flow's CREATE_NEW_EXECUTION is applied at the end)."""
         if spec.retry:
             return spec.retry
+        parent = tr.parent_task_run_id
+        while parent is not None:
+            ptr = d.runs[parent]
+            retry = d.flow.task(ptr.task_id).retry
+            if retry:
+                return retry
+            parent = ptr.parent_task_run_id
         flow_retry = d.flow.retry
-        if flow_retry and str(flow_retry.get("behavior", "RETRY_FAILED_TASK")) == "RETRY_FAILED_TASK":
+        if flow_retry and not _new_execution(flow_retry):
             return flow_retry
         return None
 
-    def _retry_delay(self, d: _Driven, tr: TaskRun, spec: Any, now: Any) -> float | None:
-        """Seconds until the task run's next attempt, or None when its retry policy (if any) is exhausted."""
-        policy = self._retry_policy(d, spec)
+    def _retry(self, d: _Driven, tr: TaskRun, spec: Any, now: Any) -> bool:
+        """Retry a FAILED attempt per its retry policy, if not exhausted: a new attempt of the task run after
+        the delay (RETRYING), or with CREATE_NEW_EXECUTION a new execution (this one and the task run RETRIED)."""
+        policy = self._retry_policy(d, tr, spec)
         if not policy or not tr.attempts:
-            return None
-        return retry_delay(policy, len(tr.attempts), tr.attempts[0].state.start_date, now)
+            return False
+        if _new_execution(policy):
+            meta = d.ex.metadata
+            delay = retry_delay(policy, meta.attempt_number, meta.original_created_date, now)
+            if delay is None:
+                return False
+            self._retried(d, tr, now)
+            self._retry_execution_later(d.flow, d.ex.id, delay)
+            return True
+        delay = retry_delay(policy, len(tr.attempts), tr.attempts[0].state.start_date, now)
+        if delay is None:
+            return False
+        tr.state.transition(StateType.RETRYING, now)
+        self._schedule(d, "retry", tr.id, delay)
+        return True
+
+    def _retried(self, d: _Driven, tr: TaskRun, now: Any) -> None:
+        """Kestra's markWithTaskRunAs(RETRIED, parents too): the task run, its parents and the execution end
+        RETRIED; task runs still under way elsewhere in it are killed."""
+        node: TaskRun | None = tr
+        while node is not None:
+            if not node.state.is_terminated():
+                node.state.transition(StateType.RETRIED, now)
+            node = d.runs[node.parent_task_run_id] if node.parent_task_run_id else None
+        for other in d.ex.task_run_list:
+            if not other.state.is_terminated():
+                self._stop_task_run(d, other, StateType.KILLED)
+        d.ex.state.transition(StateType.RETRIED, now)
 
     async def _work(self, d: _Driven, tr: TaskRun, cls: Any) -> None:
         # A task on a worker may run for long (a script, a download): its log lines reach the store and the
@@ -1499,13 +1535,16 @@ class Engine:
                 ex.outputs = outputs
         ex.state.transition(state)
         retry = flow.retry
-        if state is StateType.FAILED and retry and str(retry.get("behavior")) == "CREATE_NEW_EXECUTION":
+        if state is StateType.FAILED and retry and _new_execution(retry):
             now = utcnow()
             delay = retry_delay(retry, ex.metadata.attempt_number, ex.metadata.original_created_date, now)
             if delay is not None:  # this one ends RETRIED, a new execution takes the next attempt
                 ex.state.transition(StateType.RETRIED, now)
-                loop = asyncio.get_running_loop()
-                loop.call_later(delay, lambda: loop.create_task(self._retry_execution(flow, ex.id)))
+                self._retry_execution_later(flow, ex.id, delay)
+
+    def _retry_execution_later(self, flow: Flow, execution_id: str, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        loop.call_later(delay, lambda: loop.create_task(self._retry_execution(flow, execution_id)))
 
     async def _retry_execution(self, flow: Flow, execution_id: str) -> None:
         """The next attempt of a flow-level retry: a new execution of the same revision and inputs."""
@@ -1598,6 +1637,11 @@ def retry_delay(policy: Mapping[str, Any], attempts: int, first: Any, now: Any) 
     if max_duration is not None and (now - first).total_seconds() + delay > _seconds(max_duration):
         return None
     return delay
+
+
+def _new_execution(policy: Mapping[str, Any]) -> bool:
+    """A retry policy whose next attempt is a new execution (else the failed task run is tried again)."""
+    return str(policy.get("behavior", "RETRY_FAILED_TASK")) == "CREATE_NEW_EXECUTION"
 
 
 def _seconds(value: Any) -> float:
