@@ -147,7 +147,8 @@ class _Child:
 
 
 class Subflow(Task):
-    """Run another flow as a child execution; with `wait`, expose its state and flow-level outputs."""
+    """Run another flow as a child execution; with `wait`, expose its state and its outputs: the child
+    flow's `outputs`, else this task's `outputs` map rendered in the child's context when it ends."""
 
     type = SUBFLOW
     # `outputs` (deprecated) and `restartBehavior` are accepted; a restarted Subflow task starts a new child
@@ -170,8 +171,14 @@ class Subflow(Task):
         child.handle.running_outputs(ctx.execution.id, ctx.task_run.id, outputs)
         (ended,) = await child.wait_all([ex.id])
         outputs["state"] = ended.state.current.value
-        if ended.outputs is not None:
-            outputs["outputs"] = ended.outputs
+        if child.flow.outputs:   # the child flow's own outputs win over this task's (Kestra)
+            if ended.outputs is not None:
+                outputs["outputs"] = ended.outputs
+        elif self.prop("outputs"):   # (deprecated) rendered in the child's context, now that it has ended
+            try:
+                outputs["outputs"] = child.handle.render(child.flow, ended, self.prop("outputs"))
+            except KestraNbError as exc:
+                raise TaskFailure(f"Failed to extract outputs with the error: '{exc.message}'", outputs) from None
         state = ended.state.current
         if not child.transmit_failed or state not in _TRANSMITTED or (
                 state is StateType.WARNING and ctx.spec.allow_warning):  # type: ignore[attr-defined]
