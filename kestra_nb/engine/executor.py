@@ -267,7 +267,10 @@ class _View:
         kind = task.type
         errors = task.children.get("errors", [])
         finally_ = task.children.get("finally", [])
-        value = tr.value
+        # only a loop gives its children a value (Kestra's FlowableUtils.resolveTasks sets none): the children
+        # of a Sequential, Parallel, If, Switch, Dag… in a ForEach have no `taskrun.value` of their own, they
+        # find the loop's up their parents (EachSequentialTest.eachSwitch, IfTest.ifInFlowable)
+        value = None
         if kind in LOOPS:
             return self.loop(task, tr, errors, finally_)
         if kind == LOOP_UNTIL:
@@ -288,9 +291,6 @@ class _View:
                         return [], StateType.FAILED   # decided before `errors` (they do not run)
                 else:
                     branch = cases.get(str(outputs.get("value")), [])
-                # only a loop gives its children a value (Kestra's FlowableUtils.resolveTasks sets none):
-                # `taskrun.value` is undefined in a Switch branch (EachSequentialTest.eachSwitch)
-                value = None
             else:  # Sequential, Parallel, AllowFailure, Pause (deprecated children)
                 branch = task.children.get("tasks", [])
             if kind == PARALLEL:
@@ -343,7 +343,7 @@ class _View:
         if active:
             return actions, None
         actions, state = self.block(([], StateType.FAILED if state_of.failed else StateType.SUCCESS),
-                                    errors, finally_, tr.id, tr.value, [])
+                                    errors, finally_, tr.id, None, [])
         if state is None:
             return actions, None
         return [], _worst(state, _final_of(state_of.ended))
@@ -358,12 +358,12 @@ class _View:
         The runner evaluates the condition and ends the task run, or waits and counts the next iteration.
         """
         iteration = int((tr.outputs or {}).get("iterationCount", 1))
-        actions, state = self.sequence(task.children.get("tasks", []), tr.id, tr.value, iteration)
+        actions, state = self.sequence(task.children.get("tasks", []), tr.id, None, iteration)
         if state is None:
             return actions, None
         if state is StateType.SUCCESS:
             return [NextIteration(tr.id)], None
-        return self.block(([], StateType.FAILED), errors, finally_, tr.id, tr.value, [])
+        return self.block(([], StateType.FAILED), errors, finally_, tr.id, None, [])
 
 
 def _int(value: object, default: int = 0) -> int:
