@@ -19,9 +19,10 @@ FLOW = "io.kestra.plugin.core.flow."
 SEQUENTIAL, PARALLEL, IF, SWITCH = FLOW + "Sequential", FLOW + "Parallel", FLOW + "If", FLOW + "Switch"
 FOREACH, EACH_SEQUENTIAL, EACH_PARALLEL = FLOW + "ForEach", FLOW + "EachSequential", FLOW + "EachParallel"
 DAG, LOOP_UNTIL, ALLOW_FAILURE, PAUSE = FLOW + "Dag", FLOW + "LoopUntil", FLOW + "AllowFailure", FLOW + "Pause"
+FOREACH_ITEM = FLOW + "ForEachItem"   # its `tasks` are its parts: `<id>_split`, `<id>_items`, `<id>_merge`
 EXIT = "io.kestra.plugin.core.execution.Exit"
 LOOPS = frozenset({FOREACH, EACH_SEQUENTIAL, EACH_PARALLEL})
-FLOWABLES = frozenset({SEQUENTIAL, PARALLEL, IF, SWITCH, DAG, LOOP_UNTIL, ALLOW_FAILURE, PAUSE, *LOOPS})
+FLOWABLES = frozenset({SEQUENTIAL, PARALLEL, IF, SWITCH, DAG, LOOP_UNTIL, ALLOW_FAILURE, PAUSE, FOREACH_ITEM, *LOOPS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +292,7 @@ class _View:
                         return [], StateType.FAILED   # decided before `errors` (they do not run)
                 else:
                     branch = cases.get(str(outputs.get("value")), [])
-            else:  # Sequential, Parallel, AllowFailure, Pause (deprecated children)
+            else:  # Sequential, Parallel, AllowFailure, Pause (deprecated children), ForEachItem (its parts)
                 branch = task.children.get("tasks", [])
             if kind == PARALLEL:
                 main = self.together([(t, []) for t in branch], tr.id, value, _int(task.props.get("concurrent")))
