@@ -8,20 +8,7 @@ from typing import Any
 
 import pytest
 
-
-def parents_values(ex: Any, tr: Any) -> list[str]:
-    """Kestra's Execution.findParentsValues(taskRun, withCurrent=true)."""
-    by_id = {t.id: t for t in ex.task_run_list}
-    chain = [tr]
-    while chain[-1].parent_task_run_id is not None:
-        chain.append(by_id[chain[-1].parent_task_run_id])
-    return [t.value for t in reversed(chain) if t.value is not None]
-
-
-def by_values(ex: Any, task_id: str, values: list[str]) -> Any:
-    """Kestra's Execution.findTaskRunByTaskIdAndValue."""
-    (tr,) = [t for t in ex.task_run_list if t.task_id == task_id and parents_values(ex, t) == values]
-    return tr
+from tests.conformance.lookups import by_values, parents_values
 
 
 def test_if_in_a_foreach(engine: Any) -> None:
