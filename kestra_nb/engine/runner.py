@@ -22,6 +22,7 @@ import threading
 import time
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Union
 
@@ -1200,7 +1201,7 @@ class Engine:
     def _watch_sla(self, d: _Driven) -> None:
         """Set a timer for each MAX_DURATION SLA of an execution that has not ended (a new one, or one
         recovered: the deadline comes from its stored start date)."""
-        if d.ex.state.current.is_terminated():
+        if not d.flow.sla or d.ex.state.current.is_terminated():
             return
         now = utcnow()
         for sla, deadline in sla_deadlines(d.flow, d.ex):
@@ -1409,7 +1410,7 @@ class Engine:
             if delay is None:
                 return False
             self._retried(d, tr, now)
-            self._retry_execution_later(d.flow, d.ex.id, delay)
+            self._retry_execution_later(d.flow, d.ex, delay)
             return True
         delay = retry_delay(policy, len(tr.attempts), tr.attempts[0].state.start_date, now)
         if delay is None:
@@ -1540,22 +1541,19 @@ class Engine:
             delay = retry_delay(retry, ex.metadata.attempt_number, ex.metadata.original_created_date, now)
             if delay is not None:  # this one ends RETRIED, a new execution takes the next attempt
                 ex.state.transition(StateType.RETRIED, now)
-                self._retry_execution_later(flow, ex.id, delay)
+                self._retry_execution_later(flow, ex, delay)
 
-    def _retry_execution_later(self, flow: Flow, execution_id: str, delay: float) -> None:
-        loop = asyncio.get_running_loop()
-        loop.call_later(delay, lambda: loop.create_task(self._retry_execution(flow, execution_id)))
-
-    async def _retry_execution(self, flow: Flow, execution_id: str) -> None:
-        """The next attempt of a flow-level retry: a new execution of the same revision and inputs."""
-        if self._closed:
-            return
-        source = self._stored(execution_id)
+    def _retry_execution_later(self, flow: Flow, source: Execution, delay: float) -> None:
+        """The next attempt of a CREATE_NEW_EXECUTION retry: a new execution of the same revision and inputs,
+        stored at once as CREATED with the retry's date as its scheduleDate, so that it starts then even if
+        this process stops meanwhile (recovery starts a scheduled execution at its date)."""
         ex = self._copy_execution(source, new_id())
-        ex.state = State.new(StateType.CREATED)
+        now = utcnow()
+        ex.state = State.new(StateType.CREATED, now)
         ex.task_run_list = []
         ex.outputs = None
-        await self.start(flow, ex)
+        ex.schedule_date = now + timedelta(seconds=delay)
+        asyncio.get_running_loop().create_task(self.executions.start(flow, ex))
 
     def _task_log(self, d: _Driven, tr: TaskRun, level: Level, message: str) -> None:
         d.logs.append(LogEntry(

@@ -183,3 +183,31 @@ tasks:
     runs = attempts_of(ex)
     assert runs[0] == ("flowable", "FAILED", 0)
     assert sorted(runs[1:]) == [("child", "FAILED", 3), ("child", "FAILED", 3)]
+
+
+def test_the_next_execution_of_a_retry_survives_a_restart(tmp_path: Any) -> None:
+    from kestra_nb.engine import Engine
+
+    first = Engine(tmp_path / "store")
+    retried = threading.Event()
+    first.subscribe(None, lambda e: isinstance(e, ExecutionUpdated) and e.finished
+                    and e.state.value == "RETRIED" and retried.set())
+    source = NEW_EXECUTION.format(kind="attempts", limits="      maxAttempt: 2\n      interval: PT0.5S")
+    ex = first.run(source, timeout=60)
+    assert ex.state == "RETRIED" and retried.wait(10)
+    # the next attempt is stored at once, to start at the retry's date
+    (pending,) = [c for c in first.store.search_executions(flow_id=ex.flow_id, size=10)[0] if c.id != ex.id]
+    assert pending.state == "CREATED" and pending.schedule_date is not None and pending.parent_id == ex.id
+    first.close()   # the process stops before that date
+
+    finished = threading.Event()
+    second = Engine(tmp_path / "store")
+    try:
+        second.subscribe(pending.id, lambda e: isinstance(e, ExecutionUpdated) and e.finished and finished.set())
+        assert pending.id in second.recovered
+        assert finished.wait(30)
+        done = second.get_execution(pending.id)
+        assert done.state == "FAILED" and done.metadata.attempt_number == 2
+        assert done.state.histories[1].date >= pending.schedule_date
+    finally:
+        second.close()
