@@ -293,8 +293,8 @@ class ForEachItemItems(Task):
                 ex = await child.start(self, inputs, FOREACH_ITEM_TRIGGER, taskRunIteration=iteration)
             children.append(ex)
         outputs: dict[str, Any] = {"numberOfBatches": len(children)}
-        if not child.wait:
-            outputs["iterations"] = {"CREATED": len(children)}
+        if not child.wait:   # Kestra counts each child ended for this task at once (SUCCESS) when not waiting
+            outputs["iterations"] = {"RUNNING": 0, "SUCCESS": len(children)}
             return outputs
         ended = await child.wait_all([ex.id for ex in children])
         counts: dict[str, int] = {"CREATED": 0, "RUNNING": 0}   # Kestra's counters, once all have ended

@@ -159,6 +159,9 @@ def test_for_each_item_no_wait(engine: Any) -> None:
     assert ex.state == "SUCCESS"
     assert parts(ex) == ["each", "each_split", "each_items", "each_merge"]
     assert ex.task_run_list[2].outputs["numberOfBatches"] == 26
+    # (ExecutorService.handleExecutableTask: without `wait` each child counts as ended at once)
+    assert ex.task_run_list[2].outputs["iterations"] == {"RUNNING": 0, "SUCCESS": 26}
+    assert ex.task_run_list[3].outputs is None
 
 
 def test_for_each_item_in_a_foreach_finds_its_parts_by_loop_value(engine: Any) -> None:

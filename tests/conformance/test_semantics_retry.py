@@ -211,3 +211,33 @@ def test_the_next_execution_of_a_retry_survives_a_restart(tmp_path: Any) -> None
         assert done.state.histories[1].date >= pending.schedule_date
     finally:
         second.close()
+
+
+def test_a_flow_retry_retries_a_failed_subflow_task(engine: Any) -> None:
+    # RetryCaseTest.retrySubflow (retry-subflow.yaml over failed-first.yaml): FAILED, the Subflow task run has
+    # 3 attempts (a new child execution each)
+    engine.deploy("""id: failed-first
+namespace: io.kestra.tests
+tasks:
+- id: t1
+  type: io.kestra.plugin.core.debug.Return
+  format: "{{missingVar}}"
+- id: t2
+  type: io.kestra.plugin.core.debug.Return
+  format: Never Happen
+""")
+    ex = engine.run("""id: retry-subflow
+namespace: io.kestra.tests
+retry:
+  type: constant
+  interval: PT0.01S
+  maxAttempt: 3
+tasks:
+  - id: subflow
+    type: io.kestra.plugin.core.flow.Subflow
+    namespace: io.kestra.tests
+    flowId: failed-first
+""", timeout=60)
+    assert ex.state == "FAILED"
+    assert attempts_of(ex) == [("subflow", "FAILED", 3)]
+    assert engine.store.search_executions(flow_id="failed-first", size=10)[1] == 3
