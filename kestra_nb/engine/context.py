@@ -48,8 +48,8 @@ def labels_variable(execution: Execution) -> dict[str, Any]:
 def loop_path(flow: Flow, tr: TaskRun, by_id: Mapping[str, TaskRun]) -> list[str]:
     """The loop values scoping a task run's outputs, outermost first.
 
-    Children of any flowable inherit its loop value, but only a value a loop (ForEach…) gave its own
-    children adds a level: `outputs.inner[outer][inner]`, not one level per enclosing task.
+    Only a loop (ForEach…) gives its children a value, and each adds a level: `outputs.inner[outer][inner]`,
+    whatever flowables lie between (Kestra's findParentsValues).
     """
     values: list[str] = []
     node = tr

@@ -20,10 +20,11 @@ SEQUENTIAL, PARALLEL, IF, SWITCH = FLOW + "Sequential", FLOW + "Parallel", FLOW 
 FOREACH, EACH_SEQUENTIAL, EACH_PARALLEL = FLOW + "ForEach", FLOW + "EachSequential", FLOW + "EachParallel"
 DAG, LOOP_UNTIL, ALLOW_FAILURE, PAUSE = FLOW + "Dag", FLOW + "LoopUntil", FLOW + "AllowFailure", FLOW + "Pause"
 WORKING_DIRECTORY = FLOW + "WorkingDirectory"   # a Sequential here; the runner prepares and closes its directory
+FOREACH_ITEM = FLOW + "ForEachItem"   # its `tasks` are its parts: `<id>_split`, `<id>_items`, `<id>_merge`
 EXIT = "io.kestra.plugin.core.execution.Exit"
 LOOPS = frozenset({FOREACH, EACH_SEQUENTIAL, EACH_PARALLEL})
 FLOWABLES = frozenset({SEQUENTIAL, PARALLEL, IF, SWITCH, DAG, LOOP_UNTIL, ALLOW_FAILURE, PAUSE, WORKING_DIRECTORY,
-                       *LOOPS})
+                       FOREACH_ITEM, *LOOPS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +270,10 @@ class _View:
         kind = task.type
         errors = task.children.get("errors", [])
         finally_ = task.children.get("finally", [])
-        value = tr.value
+        # only a loop gives its children a value (Kestra's FlowableUtils.resolveTasks sets none): the children
+        # of a Sequential, Parallel, If, Switch, Dag… in a ForEach have no `taskrun.value` of their own, they
+        # find the loop's up their parents (EachSequentialTest.eachSwitch, IfTest.ifInFlowable)
+        value = None
         if kind in LOOPS:
             return self.loop(task, tr, errors, finally_)
         if kind == LOOP_UNTIL:
@@ -290,10 +294,7 @@ class _View:
                         return [], StateType.FAILED   # decided before `errors` (they do not run)
                 else:
                     branch = cases.get(str(outputs.get("value")), [])
-                # only a loop gives its children a value (Kestra's FlowableUtils.resolveTasks sets none):
-                # `taskrun.value` is undefined in a Switch branch (EachSequentialTest.eachSwitch)
-                value = None
-            else:  # Sequential, Parallel, AllowFailure, Pause (deprecated children), WorkingDirectory
+            else:  # Sequential, Parallel, AllowFailure, Pause (deprecated children), WorkingDirectory, ForEachItem
                 branch = task.children.get("tasks", [])
             if kind == PARALLEL:
                 main = self.together([(t, []) for t in branch], tr.id, value, _int(task.props.get("concurrent")))
@@ -345,7 +346,7 @@ class _View:
         if active:
             return actions, None
         actions, state = self.block(([], StateType.FAILED if state_of.failed else StateType.SUCCESS),
-                                    errors, finally_, tr.id, tr.value, [])
+                                    errors, finally_, tr.id, None, [])
         if state is None:
             return actions, None
         return [], _worst(state, _final_of(state_of.ended))
@@ -360,12 +361,12 @@ class _View:
         The runner evaluates the condition and ends the task run, or waits and counts the next iteration.
         """
         iteration = int((tr.outputs or {}).get("iterationCount", 1))
-        actions, state = self.sequence(task.children.get("tasks", []), tr.id, tr.value, iteration)
+        actions, state = self.sequence(task.children.get("tasks", []), tr.id, None, iteration)
         if state is None:
             return actions, None
         if state is StateType.SUCCESS:
             return [NextIteration(tr.id)], None
-        return self.block(([], StateType.FAILED), errors, finally_, tr.id, tr.value, [])
+        return self.block(([], StateType.FAILED), errors, finally_, tr.id, None, [])
 
 
 def _int(value: object, default: int = 0) -> int:

@@ -23,6 +23,7 @@ import threading
 import time
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Union
 
@@ -50,6 +51,8 @@ from .executor import (
     EndTaskRun, Index, KillTaskRun, NextIteration, StartExecution, StartTaskRun, next_actions,
 )
 from .inputs import coerce_output, resolve_inputs
+from .sla import ENDS as SLA_ENDS, assertion_violations, deadlines as sla_deadlines, has_assertions, \
+    max_duration_violation
 from .subflows import Executions
 from . import workingdir
 
@@ -103,10 +106,10 @@ class _DirectoryDone:
 
 @dataclass(slots=True)
 class _Timer:
-    """A timer fired: retry a task run, run a LoopUntil's next iteration, or end a Pause."""
+    """A timer fired: retry a task run, run a LoopUntil's next iteration, end a Pause, or an SLA expired."""
 
-    kind: str                   # "retry" | "iteration" | "pause" | "pause-timeout"
-    task_run_id: str
+    kind: str                   # "retry" | "iteration" | "pause" | "pause-timeout" | "sla"
+    task_run_id: str            # (the SLA's id for "sla")
 
 
 class _Kill:
@@ -218,7 +221,8 @@ class _Driven:
     """An execution this process is driving, with its inbox, workers, timers and pending logs."""
 
     __slots__ = ("flow", "ex", "inbox", "workers", "timers", "logs", "dirty", "finished", "waiters",
-                 "loop_values", "loop_started", "task", "runs", "outputs", "index", "json", "commands")
+                 "loop_values", "loop_started", "task", "runs", "outputs", "index", "json", "commands",
+                 "violated")
 
     def __init__(self, flow: Flow, ex: Execution) -> None:
         self.flow = flow
@@ -238,6 +242,7 @@ class _Driven:
         self.index = Index(flow, ex)                        # the executor's, kept from one step to the next
         self.json = ExecutionJson()                         # its JSON, written as it changes
         self.commands: list[int] = []                       # stored commands the next commit carries out
+        self.violated: set[str] = set()                     # ids of the SLAs found violated (logged once)
 
 
 def build_labels(flow: Flow, requested: LabelsArg, execution_id: str) -> list[Label]:
@@ -436,6 +441,7 @@ class Engine:
         if flow.concurrency and ex.state.current is StateType.CREATED:
             self._limit_concurrency(d)
         self._driven[ex.id] = d
+        self._watch_sla(d)
         d.task = asyncio.get_running_loop().create_task(self._drive(d))
         self._watch()
         return ex
@@ -655,6 +661,7 @@ class Engine:
                     self._schedule(d, "pause", tr.id, remaining)
         for tr, cls in dispatch:
             d.workers[tr.id] = loop.create_task(self._work(d, tr, cls))
+        self._watch_sla(d)
         d.task = loop.create_task(self._drive(d))
         self._watch()
 
@@ -1075,15 +1082,12 @@ class Engine:
             add_outputs(d.outputs, d.flow, tr, d.runs)
         d.dirty = True
         if state is StateType.FAILED:
-            delay = self._retry_delay(d, tr, spec, now)
-            if delay is not None:
-                tr.state.transition(StateType.RETRYING, now)
-                self._schedule(d, "retry", tr.id, delay)
+            if self._retry(d, tr, spec, now):
                 return
             if spec.allow_failure:
                 state = StateType.SUCCESS if spec.allow_warning else StateType.WARNING
         elif state is StateType.SUCCESS and len(tr.attempts or ()) > 1:
-            policy = self._retry_policy(d, spec)
+            policy = self._retry_policy(d, tr, spec)
             if policy and policy.get("warningOnRetry"):
                 state = StateType.WARNING
         tr.state.transition(state, now)
@@ -1097,6 +1101,9 @@ class Engine:
 
     def _timer_fired(self, d: _Driven, message: _Timer) -> None:
         d.timers.pop((message.kind, message.task_run_id), None)
+        if message.kind == "sla":
+            self._sla_expired(d, message.task_run_id)
+            return
         tr = d.runs[message.task_run_id]
         spec = d.flow.task(tr.task_id)
         if message.kind == "retry" and tr.state.current is StateType.RETRYING:
@@ -1131,15 +1138,21 @@ class Engine:
 
     def _step(self, d: _Driven) -> None:
         dispatch: list[tuple[TaskRun, Any]] = []
+        asserts = bool(d.flow.sla) and has_assertions(d.flow)
         # instant tasks run inline for at most this long per step, so other executions are not starved
         self._inline_until = time.perf_counter() + INLINE_BUDGET
         for _ in range(1_000_000):
+            if asserts and not d.ex.state.current.is_terminated():   # as the execution changes (Kestra)
+                self._check_assertions(d)
             actions = next_actions(d.flow, d.ex, d.loop_values, d.index)
             if not actions:
                 break
             progressed = False
+            ended = d.ex.state.current.is_terminated()
             for action in actions:
                 progressed = self._apply(d, action, dispatch) or progressed
+                if not ended and d.ex.state.current.is_terminated():
+                    break   # (a task retried in a new execution ended this one: the rest of the batch is moot)
             if not progressed:  # e.g. a LoopUntil waiting for its next check: nothing to do until a timer
                 break
         else:  # pragma: no cover - the executor always converges; this guards against a bug
@@ -1190,18 +1203,83 @@ class Engine:
                 state = StateType.SUCCESS if spec.allow_warning else StateType.WARNING
             tr.state.transition(state)
         elif isinstance(action, KillTaskRun):
-            tr = d.runs[action.task_run_id]
-            worker = d.workers.pop(tr.id, None)
-            if worker is not None:
-                worker.cancel()
-            self._cancel_timers(d, tr.id)
-            now = utcnow()
-            if tr.attempts and not tr.attempts[-1].state.is_terminated():
-                tr.attempts[-1].state.transition(StateType.KILLED, now)
-            tr.state.transition(StateType.KILLED, now)
+            self._stop_task_run(d, d.runs[action.task_run_id], StateType.KILLED)
         elif isinstance(action, EndExecution):
             self._end(d, action.state)
         return True
+
+    def _stop_task_run(self, d: _Driven, tr: TaskRun, state: StateType) -> None:
+        """End a task run that has not ended in `state`: its worker and timers stopped, its attempt too."""
+        worker = d.workers.pop(tr.id, None)
+        if worker is not None:
+            worker.cancel()
+        self._cancel_timers(d, tr.id)
+        now = utcnow()
+        if tr.attempts and not tr.attempts[-1].state.is_terminated():
+            tr.attempts[-1].state.transition(state, now)
+        tr.state.transition(state, now)
+
+    # ------------------------------------------------------------------------------------ SLAs
+
+    def _watch_sla(self, d: _Driven) -> None:
+        """Set a timer for each MAX_DURATION SLA of an execution that has not ended (a new one, or one
+        recovered: the deadline comes from its stored start date)."""
+        if not d.flow.sla or d.ex.state.current.is_terminated():
+            return
+        now = utcnow()
+        for sla, deadline in sla_deadlines(d.flow, d.ex):
+            self._schedule(d, "sla", sla.id, (deadline - now).total_seconds())
+
+    def _sla_expired(self, d: _Driven, sla_id: str) -> None:
+        if d.ex.state.current.is_terminated():
+            return
+        sla = next((s for s in d.flow.sla if s.id == sla_id and s.duration is not None), None)
+        if sla is None:
+            return
+        violation = max_duration_violation(sla, d.ex, utcnow())
+        if violation is None:   # (a timer a little early): look again when it is due
+            self._schedule(d, "sla", sla_id, (d.ex.state.start_date + sla.duration - utcnow()).total_seconds())
+            return
+        self._violate(d, violation)
+
+    def _check_assertions(self, d: _Driven) -> None:
+        """Kestra's handleExecutionChangedSLA, before each step: the first violated EXECUTION_ASSERTION acts,
+        the others are logged."""
+        variables = execution_variables(d.flow, d.ex, d.outputs)
+
+        def ignored(sla: Any, message: str) -> None:
+            self._execution_log(d, Level.ERROR, f"Ignoring SLA '{sla.id}' because of the error: {message}")
+
+        violations = assertion_violations(d.flow, lambda text: self.renderer.render_string(text, variables), ignored)
+        if violations:
+            self._violate(d, violations[0])
+            for other in violations[1:]:
+                self._log_violation(d, other)
+
+    def _log_violation(self, d: _Driven, violation: Any) -> None:
+        if violation.sla.id not in d.violated:   # (Kestra logs it at each step; once says it)
+            d.violated.add(violation.sla.id)
+            self._execution_log(d, Level.WARN, f"SLA '{violation.sla.id}' violated: {violation.reason}")
+
+    def _violate(self, d: _Driven, violation: Any) -> None:
+        """Kestra's processViolation: FAIL or CANCEL end the execution in that state (the last task run not
+        ended takes it too, the others are killed); the SLA's labels are added to the execution."""
+        ex, sla = d.ex, violation.sla
+        self._log_violation(d, violation)
+        state = SLA_ENDS.get(sla.behavior)
+        if state is not None:
+            if state is StateType.FAILED:
+                self._execution_log(d, Level.ERROR, f"Execution failed due to SLA '{sla.id}' violated: "
+                                                    f"{violation.reason}")
+            pending = [tr for tr in ex.task_run_list if not tr.state.is_terminated()]
+            for tr in pending:
+                self._stop_task_run(d, tr, state if tr is pending[-1] else StateType.KILLED)
+            ex.state.transition(state)
+            d.dirty = True
+        have = {(label.key, label.value) for label in ex.labels}
+        if any((label.key, label.value) not in have for label in sla.labels):
+            ex.labels = [*ex.labels, *sla.labels]
+            d.dirty = True
 
     def _start_task_run(self, d: _Driven, tr: TaskRun, spec: Any, dispatch: list[tuple[TaskRun, Any]]) -> None:
         ctx = TaskRunContext(d.flow, d.ex, tr, spec, self.renderer, d.logs.append, d.outputs, d.runs)
@@ -1375,20 +1453,56 @@ class Engine:
             d.ex.state.transition(StateType.RUNNING, now)
         d.dirty = True
 
-    def _retry_policy(self, d: _Driven, spec: Any) -> dict[str, Any] | None:
+    def _retry_policy(self, d: _Driven, tr: TaskRun, spec: Any) -> dict[str, Any] | None:
+        """The retry of a runnable task run, as Kestra finds it: its task's, else that of the nearest flowable
+        it is in that has one, else the flow's (the flow's CREATE_NEW_EXECUTION is applied at the end)."""
         if spec.retry:
             return spec.retry
+        parent = tr.parent_task_run_id
+        while parent is not None:
+            ptr = d.runs[parent]
+            retry = d.flow.task(ptr.task_id).retry
+            if retry:
+                return retry
+            parent = ptr.parent_task_run_id
         flow_retry = d.flow.retry
-        if flow_retry and str(flow_retry.get("behavior", "RETRY_FAILED_TASK")) == "RETRY_FAILED_TASK":
+        if flow_retry and not _new_execution(flow_retry):
             return flow_retry
         return None
 
-    def _retry_delay(self, d: _Driven, tr: TaskRun, spec: Any, now: Any) -> float | None:
-        """Seconds until the task run's next attempt, or None when its retry policy (if any) is exhausted."""
-        policy = self._retry_policy(d, spec)
+    def _retry(self, d: _Driven, tr: TaskRun, spec: Any, now: Any) -> bool:
+        """Retry a FAILED attempt per its retry policy, if not exhausted: a new attempt of the task run after
+        the delay (RETRYING), or with CREATE_NEW_EXECUTION a new execution (this one and the task run RETRIED)."""
+        policy = self._retry_policy(d, tr, spec)
         if not policy or not tr.attempts:
-            return None
-        return retry_delay(policy, len(tr.attempts), tr.attempts[0].state.start_date, now)
+            return False
+        if _new_execution(policy):
+            meta = d.ex.metadata
+            delay = retry_delay(policy, meta.attempt_number, meta.original_created_date, now)
+            if delay is None:
+                return False
+            self._retried(d, tr, now)
+            self._retry_execution_later(d.flow, d.ex, delay)
+            return True
+        delay = retry_delay(policy, len(tr.attempts), tr.attempts[0].state.start_date, now)
+        if delay is None:
+            return False
+        tr.state.transition(StateType.RETRYING, now)
+        self._schedule(d, "retry", tr.id, delay)
+        return True
+
+    def _retried(self, d: _Driven, tr: TaskRun, now: Any) -> None:
+        """Kestra's markWithTaskRunAs(RETRIED, parents too): the task run, its parents and the execution end
+        RETRIED; task runs still under way elsewhere in it are killed."""
+        node: TaskRun | None = tr
+        while node is not None:
+            if not node.state.is_terminated():
+                node.state.transition(StateType.RETRIED, now)
+            node = d.runs[node.parent_task_run_id] if node.parent_task_run_id else None
+        for other in d.ex.task_run_list:
+            if not other.state.is_terminated():
+                self._stop_task_run(d, other, StateType.KILLED)
+        d.ex.state.transition(StateType.RETRIED, now)
 
     async def _work(self, d: _Driven, tr: TaskRun, cls: Any) -> None:
         # A task on a worker may run for long (a script, a download): its log lines reach the store and the
@@ -1500,24 +1614,24 @@ class Engine:
                 ex.outputs = outputs
         ex.state.transition(state)
         retry = flow.retry
-        if state is StateType.FAILED and retry and str(retry.get("behavior")) == "CREATE_NEW_EXECUTION":
+        if state is StateType.FAILED and retry and _new_execution(retry):
             now = utcnow()
             delay = retry_delay(retry, ex.metadata.attempt_number, ex.metadata.original_created_date, now)
             if delay is not None:  # this one ends RETRIED, a new execution takes the next attempt
                 ex.state.transition(StateType.RETRIED, now)
-                loop = asyncio.get_running_loop()
-                loop.call_later(delay, lambda: loop.create_task(self._retry_execution(flow, ex.id)))
+                self._retry_execution_later(flow, ex, delay)
 
-    async def _retry_execution(self, flow: Flow, execution_id: str) -> None:
-        """The next attempt of a flow-level retry: a new execution of the same revision and inputs."""
-        if self._closed:
-            return
-        source = self._stored(execution_id)
+    def _retry_execution_later(self, flow: Flow, source: Execution, delay: float) -> None:
+        """The next attempt of a CREATE_NEW_EXECUTION retry: a new execution of the same revision and inputs,
+        stored at once as CREATED with the retry's date as its scheduleDate, so that it starts then even if
+        this process stops meanwhile (recovery starts a scheduled execution at its date)."""
         ex = self._copy_execution(source, new_id())
-        ex.state = State.new(StateType.CREATED)
+        now = utcnow()
+        ex.state = State.new(StateType.CREATED, now)
         ex.task_run_list = []
         ex.outputs = None
-        await self.start(flow, ex)
+        ex.schedule_date = now + timedelta(seconds=delay)
+        asyncio.get_running_loop().create_task(self.executions.start(flow, ex))
 
     def _task_log(self, d: _Driven, tr: TaskRun, level: Level, message: str) -> None:
         d.logs.append(LogEntry(
@@ -1599,6 +1713,11 @@ def retry_delay(policy: Mapping[str, Any], attempts: int, first: Any, now: Any) 
     if max_duration is not None and (now - first).total_seconds() + delay > _seconds(max_duration):
         return None
     return delay
+
+
+def _new_execution(policy: Mapping[str, Any]) -> bool:
+    """A retry policy whose next attempt is a new execution (else the failed task run is tried again)."""
+    return str(policy.get("behavior", "RETRY_FAILED_TASK")) == "CREATE_NEW_EXECUTION"
 
 
 def _seconds(value: Any) -> float:

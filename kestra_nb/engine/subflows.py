@@ -7,6 +7,8 @@ A running task sees it as `ctx.executions`; it is the only door from a task into
 * `create(flow, revision, inputs, labels, trigger=...)` -> a CREATED execution (inputs typed and checked);
 * `await start(flow, execution)` stores it and starts driving it (or schedules it at its `schedule_date`);
 * `await wait(execution_id)` -> the execution once finished;
+* `render(flow, execution, value)` renders `value` in that execution's context (a Subflow's `outputs`, in
+  the child's, once it has ended);
 * `running_outputs(execution_id, task_run_id, outputs)` stores outputs of a task run still running;
 * `kill(execution_id)` asks it to stop (does nothing when it has ended or the engine is closing);
 * `kill_scheduled_children(parent_id)` kills the children not started yet (the engine's kill cascade);
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..model.execution import CORRELATION_ID, Execution, ExecutionTrigger
 from ..model.flow import Flow
 from ..model.state import StateType, utcnow
-from .context import add_outputs
+from .context import add_outputs, execution_variables
 from .events import ExecutionUpdated, started_by
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -85,6 +87,10 @@ class Executions:
             return engine._stored(execution_id)
         finally:
             unsubscribe()
+
+    def render(self, flow: Flow, ex: Execution, value: Any) -> Any:
+        """`value` rendered with the variables of `ex` (its inputs, its task runs' outputs, its labels…)."""
+        return self._engine.renderer.render_value(value, execution_variables(flow, ex))
 
     @staticmethod
     def trigger(task_id: str, task_type: str, parent: Execution, task_run_id: str, **extra: Any) -> ExecutionTrigger:

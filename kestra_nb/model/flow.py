@@ -31,6 +31,19 @@ class Input:
 
 
 @dataclass(slots=True)
+class SLA:
+    """A flow SLA: MAX_DURATION (`duration` after the start) or EXECUTION_ASSERTION (`assertion` rendered
+    at every step); a violation ends the execution per `behavior` (FAIL, CANCEL, NONE) and adds `labels`."""
+
+    id: str
+    type: str
+    behavior: str
+    duration: timedelta | None = None
+    assertion: str | None = None
+    labels: list[Label] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class Output:
     """A flow output: `value` is rendered at the end of the execution, then typed like an input."""
 
@@ -104,7 +117,7 @@ class Flow:
     plugin_defaults: list[dict[str, Any]] = field(default_factory=list)
     concurrency: dict[str, Any] | None = None
     retry: dict[str, Any] | None = None
-    sla: list[dict[str, Any]] = field(default_factory=list)
+    sla: list[SLA] = field(default_factory=list)
     checks: list[dict[str, Any]] = field(default_factory=list)
     disabled: bool = False
     deleted: bool = False

@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Callable
 
 from ..errors import Violation
 from ..model.execution import SYSTEM_PREFIX, Label
-from ..model.flow import Flow, Input, Output, TaskSpec
+from ..model.flow import SLA, Flow, Input, Output, TaskSpec
+from ..model.jsonfmt import parse_duration
 from ..model.ids import namespace_problem
 from ..tasks.registry import Registry
 from .checker import BAD, Checker, F, child, did_you_mean, found
@@ -37,7 +39,7 @@ _LABEL_KEY_MESSAGE = ("Invalid label key. A valid key contains only lowercase le
 _PLUGIN_DEFAULT = {"type": F("string", required=True), "values": F("map", required=True), "forced": F("bool")}
 _CONCURRENCY = {"limit": F("int", required=True), "behavior": F("enum", choices=("QUEUE", "CANCEL", "FAIL"))}
 _SLA = {"id": F("string", required=True), "type": F("enum", required=True, choices=("MAX_DURATION", "EXECUTION_ASSERTION")),
-        "duration": F("duration"), "assert": F("string"), "behavior": F("enum", choices=("FAIL", "CANCEL", "NONE")),
+        "duration": F("duration"), "assert": F("string"), "behavior": F("enum", required=True, choices=("FAIL", "CANCEL", "NONE")),
         "labels": F("any")}
 _CHECK = {"condition": F("string", required=True), "message": F("string", required=True),
           "style": F("enum", choices=("ERROR", "SUCCESS", "WARNING", "INFO")),
@@ -179,7 +181,9 @@ class _FlowParser:
             needed = {"MAX_DURATION": "duration", "EXECUTION_ASSERTION": "assert"}.get(fields.get("type", ""))
             if needed and item.get(needed) is None:
                 self.ck.error(child(path, needed), "must not be null")
-            out.append(item)
+            labels = self._label_list(child(path, "labels"), item["labels"]) if item.get("labels") is not None else []
+            out.append(SLA(id=fields.get("id", ""), type=fields.get("type", ""), behavior=fields.get("behavior", ""),
+                           duration=_duration(fields.get("duration")), assertion=fields.get("assert"), labels=labels))
         self.values[key] = out
 
     def _checks(self, key: str, value: Any) -> None:
@@ -229,6 +233,10 @@ class _FlowParser:
         self.values[key] = out
 
     def _labels(self, key: str, value: Any) -> None:
+        self.values[key] = self._label_list(key, value)
+
+    def _label_list(self, key: str, value: Any) -> list[Label]:
+        """Labels as a map or a list of `key`/`value` maps (the flow's, an SLA's); errors at `key`."""
         ck = self.ck
         pairs: list[tuple[Any, Any, str]] = []   # key, value, where
         if isinstance(value, dict):
@@ -259,7 +267,11 @@ class _FlowParser:
             if k.startswith(SYSTEM_PREFIX) and k != READ_ONLY_LABEL:
                 ck.error(key, f"System labels can only be set by Kestra itself, offending label: {k}={v}", at=where)
             labels.append(Label(k, v))
-        self.values[key] = labels
+        return labels
+
+
+def _duration(value: Any) -> timedelta | None:
+    return parse_duration(value) if isinstance(value, str) else None
 
 
 def _is_label_key(key: str) -> bool:

@@ -167,6 +167,9 @@ class TaskParser:
             ck.deprecated(path)
         cls = ck.registry.resolve(canonical)
         assert cls is not None
+        if cls.internal:
+            ck.error(type_path, f"Invalid type: {written} is a part of another task and cannot be used on its own")
+            return None
         line, column = ck.where(path)
         spec = TaskSpec(id=task_id or "", type=canonical, path=path,
                         written_type=written if canonical != written else None, line=line, column=column)
@@ -197,6 +200,10 @@ class TaskParser:
         rule = _TYPE_RULES.get(canonical)
         if rule is not None:
             rule(ck, path, values)
+        parts = getattr(cls, "parts", None)
+        if parts is not None:   # a flowable made of internal tasks (ForEachItem): they count as its children
+            spec.children["tasks"] = parts(spec)
+            self.ids.extend((part.id, part.path) for part in spec.children["tasks"])
         return spec
 
     def _orphans(self, path: str, raw: dict[str, Any]) -> None:

@@ -83,6 +83,9 @@ class Task:
     aliases: ClassVar[tuple[str, ...]] = ()
     props: ClassVar[tuple[Prop, ...]] = ()
     flowable: ClassVar[bool] = False
+    # True for the parts a flowable is made of (ForEachItem's `_split`, `_items`, `_merge`): the engine runs
+    # them, a flow cannot name them (Kestra's @Plugin(internal = true))
+    internal: ClassVar[bool] = False
     # True for tasks whose run() never awaits anything: the engine may run them inline, within the
     # executor's step, instead of on a worker (one commit for a chain of them instead of one each).
     instant: ClassVar[bool] = False

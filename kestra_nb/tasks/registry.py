@@ -119,9 +119,10 @@ class Registry:
         return None if canonical is None else self._types[canonical]
 
     def names(self) -> list[str]:
+        """The type names a flow may use (internal parts of other tasks left out)."""
         if not self._builtins_loaded:
             self._load_builtins()
-        return sorted(self._types)
+        return sorted(name for name, cls in self._types.items() if not cls.internal)
 
 
 registry = Registry()

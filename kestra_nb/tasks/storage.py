@@ -72,9 +72,10 @@ def _pieces(f: BinaryIO, sep: bytes, max_piece: int) -> Iterator[tuple[bytes, bo
 class _Batches:
     """Writes batch files one after the other into temporary files and moves each to target(i)."""
 
-    def __init__(self, storage: InternalStorage, target: Callable[[int], str]) -> None:
+    def __init__(self, storage: InternalStorage, target: Callable[[int], str], limit: int | None = None) -> None:
         self.storage = storage
         self.target = target
+        self.limit = limit
         self.dir = storage.temp_dir(prefix="split-")
         self.uris: list[str] = []
         self.out: BinaryIO | None = None
@@ -83,6 +84,9 @@ class _Batches:
 
     def write(self, piece: bytes) -> None:
         if self.out is None:
+            if self.limit is not None and len(self.uris) >= self.limit:
+                raise IllegalArgumentError(f"The split gives more than {self.limit} batches, the most allowed: "
+                                           "make the batches larger")
             self.out = open(self.dir / f"{len(self.uris)}.part", "wb")
             self.size = self.rows = 0
         self.out.write(piece)
@@ -107,14 +111,15 @@ class _Batches:
 
 def split_file(storage: InternalStorage, uri: str, *, rows: int | None = None, bytes: str | int | None = None,
                partitions: int | None = None, separator: str = "\n",
-               target: Callable[[int], str]) -> list[str]:
+               target: Callable[[int], str], max_batches: int | None = None) -> list[str]:
     """Split a stored file into batches by rows (lines separated by `separator`), by size (`bytes`: an int or
     Kestra's size text like "10MB", "1KB"), or into `partitions` files of about equal rows; store batch i at
     target(i); return the batch URIs in order. Exactly one of rows/bytes/partitions; streaming (bounded
     memory); an empty file gives [].
 
     Rows keep their separator; a size split never cuts inside a row unless that row alone exceeds the size.
-    A file with fewer rows than `partitions` gives one batch per row (no empty batches).
+    A file with fewer rows than `partitions` gives one batch per row (no empty batches). More than
+    `max_batches` batches is an IllegalArgumentError (the ones written are removed).
     """
     given = [name for name, v in (("rows", rows), ("bytes", bytes), ("partitions", partitions)) if v is not None]
     if len(given) != 1:
@@ -138,7 +143,7 @@ def split_file(storage: InternalStorage, uri: str, *, rows: int | None = None, b
             total = sum(1 for _, complete in _pieces(f, sep, _MAX_PIECE) if complete)
         base, extra = divmod(total, partitions)
 
-    batches = _Batches(storage, target)
+    batches = _Batches(storage, target, max_batches)
     try:
         with open(path, "rb") as f:
             if size is not None:

@@ -6,24 +6,32 @@ stay RUNNING until the children have ended. Cancelling the task (the parent is k
 children it waits for. A task run re-run after crash recovery takes over the children its interrupted
 attempt had created instead of creating them again.
 
-Simplification: ForEachItem is one task run (Kestra adds `<id>_split`, `<id>_items`, `<id>_merge` runs).
+ForEachItem is a flowable of three internal parts, as in Kestra: `<id>_split`, `<id>_items` (the children)
+and `<id>_merge`; at most MAX_BATCHES children per run.
 """
 from __future__ import annotations
 
 import asyncio
-import json
+import shutil
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import PurePosixPath
 from typing import Any
 
 from ..errors import ExpressionError, KestraNbError, NotFoundError, TaskFailure
+from ..expressions.renderer import LOOP_PATH
 from ..model.execution import CORRELATION_ID, Execution, Label, Level
+from ..model.flow import TaskSpec
 from ..model.state import StateType
+from . import ion
 from .base import Prop, Task, TaskContext
 
 SUBFLOW = "io.kestra.plugin.core.flow.Subflow"
 FOREACH_ITEM = "io.kestra.plugin.core.flow.ForEachItem"
 FOREACH_ITEM_TRIGGER = FOREACH_ITEM + "$ForEachItemExecutable"  # the children's trigger type, as in Kestra
+FOREACH_ITEM_SPLIT = FOREACH_ITEM + "$ForEachItemSplit"
+FOREACH_ITEM_MERGE = FOREACH_ITEM + "$ForEachItemMergeOutputs"
+MAX_BATCHES = 10_000   # child executions one ForEachItem may start (a bigger split FAILS `<id>_split`)
 _TRANSMITTED = (StateType.FAILED, StateType.KILLED, StateType.WARNING)
 
 _COMMON = (
@@ -147,7 +155,8 @@ class _Child:
 
 
 class Subflow(Task):
-    """Run another flow as a child execution; with `wait`, expose its state and flow-level outputs."""
+    """Run another flow as a child execution; with `wait`, expose its state and its outputs: the child
+    flow's `outputs`, else this task's `outputs` map rendered in the child's context when it ends."""
 
     type = SUBFLOW
     # `outputs` (deprecated) and `restartBehavior` are accepted; a restarted Subflow task starts a new child
@@ -170,8 +179,14 @@ class Subflow(Task):
         child.handle.running_outputs(ctx.execution.id, ctx.task_run.id, outputs)
         (ended,) = await child.wait_all([ex.id])
         outputs["state"] = ended.state.current.value
-        if ended.outputs is not None:
-            outputs["outputs"] = ended.outputs
+        if child.flow.outputs:   # the child flow's own outputs win over this task's (Kestra)
+            if ended.outputs is not None:
+                outputs["outputs"] = ended.outputs
+        elif self.prop("outputs"):   # (deprecated) rendered in the child's context, now that it has ended
+            try:
+                outputs["outputs"] = child.handle.render(child.flow, ended, self.prop("outputs"))
+            except KestraNbError as exc:
+                raise TaskFailure(f"Failed to extract outputs with the error: '{exc.message}'", outputs) from None
         state = ended.state.current
         if not child.transmit_failed or state not in _TRANSMITTED or (
                 state is StateType.WARNING and ctx.spec.allow_warning):  # type: ignore[attr-defined]
@@ -181,16 +196,47 @@ class Subflow(Task):
 
 
 class ForEachItem(Task):
-    """Split `items` into batches and run the subflow once per batch (`{{ taskrun.items }}` = the batch URI)."""
+    """Split `items` into batches and run the subflow once per batch (`{{ taskrun.items }}` = the batch URI).
+
+    A flowable made of three parts that run in sequence, as Kestra's: `<id>_split` (the batch files),
+    `<id>_items` (one child execution per batch) and `<id>_merge` (the children's outputs in one file)."""
 
     type = FOREACH_ITEM
-    props = (Prop("items", "string", required=True), Prop("batch", "map"), *_COMMON)
+    flowable = True
+    props = (Prop("items", "string", required=True), Prop("batch", "map"), *_COMMON, Prop("errors", "tasks"))
+
+    @staticmethod
+    def parts(spec: TaskSpec) -> list[TaskSpec]:
+        """Kestra's ForEachItem.getTasks(): its three parts, sharing its properties."""
+        return [TaskSpec(id=spec.id + suffix, type=kind, path=f"{spec.path}.tasks[{i}]", props=spec.props,
+                         line=spec.line, column=spec.column)
+                for i, (suffix, kind) in enumerate((("_split", FOREACH_ITEM_SPLIT), ("_items", FOREACH_ITEM_TRIGGER),
+                                                    ("_merge", FOREACH_ITEM_MERGE)))]
+
+
+def _part_outputs(ctx: TaskContext, suffix: str) -> Any:
+    """The outputs of another part of the same ForEachItem run (Kestra's extractOutput), None if it has none."""
+    parent_id = ctx.spec.id[:ctx.spec.id.rindex("_")]  # type: ignore[attr-defined]
+    variables = ctx.variables  # type: ignore[attr-defined]
+    found = variables["outputs"].get(parent_id + suffix)
+    for value in variables.get(LOOP_PATH) or ():   # (the parts are in the same loop scope)
+        found = found.get(value) if isinstance(found, Mapping) else None
+    return found
+
+
+class ForEachItemSplit(Task):
+    """`<id>_split`: the items file in batches; `splits` is a file listing their URIs, one a line."""
+
+    type = FOREACH_ITEM_SPLIT
+    internal = True
+    props = ForEachItem.props
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
         from .storage import split_file
 
-        child = _Child(self, ctx)
         items = ctx.render_string(self.prop("items"), "items")
+        if not items.startswith("kestra://"):
+            raise TaskFailure(f"Unable to split the items from {items}, this is not an internal storage URI!")
         batch = self.prop("batch") or {}
         batch = ctx.render(batch, "batch") if batch else {}
         if not isinstance(batch, Mapping):
@@ -205,14 +251,34 @@ class ForEachItem(Task):
             rows = 1
         tr = ctx.task_run
         storage = ctx.storage  # type: ignore[attr-defined]
+        suffix = PurePosixPath(items).suffix[:16] or ".txt"
         try:  # the same batch files again after a recovery: they are named by the task run
             uris = split_file(
                 storage, items, rows=rows, bytes=size, partitions=partitions,
-                separator=str(batch.get("separator", "\n")),
+                separator=str(batch.get("separator", "\n")), max_batches=MAX_BATCHES,
                 target=lambda i: storage.task_uri(tr.namespace, tr.flow_id, tr.execution_id, tr.task_id, tr.id,
-                                                  f"batch-{i + 1}.ion"))
+                                                  f"batch-{i + 1}{suffix}"))
         except KestraNbError as exc:
             raise TaskFailure(f"Cannot split `items` {items}: {exc.message}") from None
+        listing = "".join(uri + "\n" for uri in uris)
+        return {"splits": ctx.put_file("splits.txt", listing.encode("utf-8"))}  # type: ignore[attr-defined]
+
+
+class ForEachItemItems(Task):
+    """`<id>_items` (Kestra's ForEachItemExecutable): one child execution per batch, then their states."""
+
+    type = FOREACH_ITEM_TRIGGER
+    internal = True
+    props = ForEachItem.props
+
+    async def run(self, ctx: TaskContext) -> dict[str, Any] | None:
+        child = _Child(self, ctx)
+        split = _part_outputs(ctx, "_split") or {}
+        if "splits" not in split:
+            raise TaskFailure(f"No batches: `{ctx.spec.id[:-len('_items')]}_split` gave no `splits`")  # type: ignore[attr-defined]
+        uris = ctx.storage.read_bytes(split["splits"]).decode("utf-8").splitlines()  # type: ignore[attr-defined]
+        if not uris:   # nothing to run: no outputs, as Kestra's
+            return None
         # batches whose child the interrupted attempt had created already (crash recovery) are not run twice
         found = {(ex.trigger.variables or {}).get("taskRunIteration"): ex for ex in child.existing()
                  if ex.trigger is not None}  # by iteration: 1 for the first batch, as in Kestra
@@ -227,24 +293,24 @@ class ForEachItem(Task):
                 ex = await child.start(self, inputs, FOREACH_ITEM_TRIGGER, taskRunIteration=iteration)
             children.append(ex)
         outputs: dict[str, Any] = {"numberOfBatches": len(children)}
-        if not child.wait:
-            outputs["iterations"] = {"CREATED": len(children)} if children else {}
+        if not child.wait:   # Kestra counts each child ended for this task at once (SUCCESS) when not waiting
+            outputs["iterations"] = {"RUNNING": 0, "SUCCESS": len(children)}
             return outputs
         ended = await child.wait_all([ex.id for ex in children])
-        counts: dict[str, int] = {}
+        counts: dict[str, int] = {"CREATED": 0, "RUNNING": 0}   # Kestra's counters, once all have ended
         for ex in ended:
             counts[ex.state.current.value] = counts.get(ex.state.current.value, 0) + 1
         outputs["iterations"] = counts
-        lines = "".join(json.dumps(ex.outputs or {}, separators=(",", ":"), ensure_ascii=False, default=str) + "\n"
-                        for ex in ended)
-        outputs["uri"] = ctx.put_file("outputs.ion", lines.encode("utf-8"))  # type: ignore[attr-defined]
+        if child.flow.outputs:   # each child's outputs in a file of its iteration, for `<id>_merge`
+            for iteration, ex in enumerate(ended, start=1):
+                line = ion.dumps(ex.outputs or {}) + "\n"
+                uri = ctx.put_file(f"outputs-{iteration}.ion", line.encode("utf-8"))  # type: ignore[attr-defined]
+            outputs["subflowOutputsBaseUri"] = uri.rsplit("/", 1)[0]
         if not child.transmit_failed:
             return outputs
         # Kestra's findTerminalState: any FAILED, else any KILLED, else any WARNING
         for state in (StateType.FAILED, StateType.KILLED, StateType.WARNING):
             if counts.get(state.value):
-                if state is StateType.WARNING and ctx.spec.allow_warning:  # type: ignore[attr-defined]
-                    return outputs
                 first = next(ex for ex in ended if ex.state.current is state)
                 raise TaskFailure(f"{counts[state.value]} of {len(ended)} subflow executions ended {state.value} "
                                   f"(first: {first.id})", outputs, state.value)
@@ -259,3 +325,31 @@ class ForEachItem(Task):
             return ctx.renderer.render_value(raw, scoped)  # type: ignore[attr-defined]
         except ExpressionError as exc:
             raise TaskFailure(f"{exc.message} (task `{ctx.spec.id}`, property `inputs`)") from None
+
+
+class ForEachItemMerge(Task):
+    """`<id>_merge` (Kestra's ForEachItemMergeOutputs): the children's outputs, one line each in iteration
+    order, in one file (`subflowOutputs`); no outputs when the subflow has none."""
+
+    type = FOREACH_ITEM_MERGE
+    internal = True
+    props = ForEachItem.props
+
+    async def run(self, ctx: TaskContext) -> dict[str, Any] | None:
+        items = _part_outputs(ctx, "_items")
+        if not items or not items.get("subflowOutputsBaseUri"):
+            return None
+        storage = ctx.storage  # type: ignore[attr-defined]
+        base = items["subflowOutputsBaseUri"]
+        work = ctx.working_dir()  # type: ignore[attr-defined]
+        try:
+            merged = work / "outputs.ion"
+            with open(merged, "wb") as out:   # streamed: a large merge never sits in memory
+                for iteration in range(1, int(items.get("numberOfBatches") or 0) + 1):
+                    uri = f"{base}/outputs-{iteration}.ion"
+                    if storage.exists(uri):
+                        with storage.open(uri) as part:
+                            shutil.copyfileobj(part, out)
+            return {"subflowOutputs": ctx.put_file("outputs.ion", merged)}  # type: ignore[attr-defined]
+        finally:
+            shutil.rmtree(work, ignore_errors=True)

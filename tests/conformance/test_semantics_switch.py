@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from kestra_nb.model.execution import Level
+from tests.conformance.lookups import parents_values
 
 ROUTE = """id: route
 namespace: company.team
@@ -52,15 +53,6 @@ tasks:
 def only(ex: Any, task_id: str) -> Any:
     (tr,) = [tr for tr in ex.task_run_list if tr.task_id == task_id]
     return tr
-
-
-def parents_values(ex: Any, tr: Any) -> list[str]:
-    """Kestra's Execution.findParentsValues(taskRun, withCurrent=true): the non-null values up the chain."""
-    by_id = {t.id: t for t in ex.task_run_list}
-    chain = [tr]
-    while chain[-1].parent_task_run_id is not None:
-        chain.append(by_id[chain[-1].parent_task_run_id])
-    return [t.value for t in reversed(chain) if t.value is not None]
 
 
 @pytest.mark.parametrize("choice, second, third, defaults", [

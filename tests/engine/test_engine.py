@@ -346,17 +346,19 @@ def test_outputs_inside_a_sequential_in_a_foreach_nest_once_per_loop_value(engin
     yaml = flow("  - id: each\n    type: io.kestra.plugin.core.flow.ForEach\n    values: [x, y]\n    tasks:\n"
                 "      - id: seq\n        type: io.kestra.plugin.core.flow.Sequential\n        tasks:\n"
                 "          - id: r\n            type: io.kestra.plugin.core.debug.Return\n"
-                "            format: \"{{ taskrun.value }}!\"\n"
+                "            format: \"{{ parent.taskrun.value }}!\"\n"
                 "          - id: again\n            type: io.kestra.plugin.core.debug.Return\n"
-                "            format: \"{{ outputs.r[taskrun.value].value }}\"\n") + \
+                "            format: \"{{ outputs.r[parent.taskrun.value].value }}\"\n") + \
         "outputs:\n  - id: all\n    type: JSON\n    value: \"{{ outputs.r }}\"\n"
     ex = engine.run(yaml)
     assert ex.state == "SUCCESS"
     assert ex.outputs == {"all": {"x": {"value": "x!"}, "y": {"value": "y!"}}}
     assert [tr.outputs for tr in ex.task_run_list if tr.task_id == "again"] == [{"value": "x!"}, {"value": "y!"}]
-    # children of the Sequential inherit the loop value (Kestra's ResolvedTask), under the Sequential run
-    seq_ids = {tr.id for tr in ex.task_run_list if tr.task_id == "seq"}
-    assert all(tr.parent_task_run_id in seq_ids and tr.value in ("x", "y") for tr in ex.task_run_list if tr.task_id == "r")
+    # only the loop's own children (the Sequential runs) have its value; the Sequential's children have none
+    # (Kestra's FlowableUtils.resolveTasks) and find it up their parents: `parent.taskrun.value`
+    seqs = {tr.id: tr.value for tr in ex.task_run_list if tr.task_id == "seq"}
+    assert sorted(seqs.values()) == ["x", "y"]
+    assert all(tr.parent_task_run_id in seqs and tr.value is None for tr in ex.task_run_list if tr.task_id == "r")
 
 
 def test_tasks_variable_is_computed_on_use(engine):

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 
 import pytest
 
 from kestra_nb.model.execution import Level
+from kestra_nb.tasks import ion
 
 CHILD = """id: child
 namespace: company.team
@@ -316,11 +316,13 @@ def test_for_each_item_runs_one_child_per_batch(engine):
                                    "".join(f"line{i}\n" for i in range(1, 11)).encode())
     ex = engine.run(FOREACH, inputs={"file": uri})
     assert ex.state == "SUCCESS", logs(engine, ex)
-    out = ex.task_run_list[0].outputs
+    assert [tr.task_id for tr in ex.task_run_list] == ["each", "each_split", "each_items", "each_merge"]
+    out = ex.task_run_list[2].outputs
     assert out["numberOfBatches"] == 4
-    assert out["iterations"] == {"SUCCESS": 4}
-    lines = engine.store.storage.read_bytes(out["uri"]).decode().splitlines()
-    batches = [engine.store.storage.read_bytes(json.loads(line)["lines"]).decode() for line in lines]
+    assert out["iterations"] == {"CREATED": 0, "RUNNING": 0, "SUCCESS": 4}
+    merged = ex.task_run_list[3].outputs["subflowOutputs"]
+    lines = engine.store.storage.read_bytes(merged).decode().splitlines()
+    batches = [engine.store.storage.read_bytes(ion.loads(line)["lines"]).decode() for line in lines]
     assert batches == ["line1\nline2\nline3\n", "line4\nline5\nline6\n", "line7\nline8\nline9\n", "line10\n"]
     children, total = engine.store.search_executions(flow_id="counter", size=10)
     assert total == 4
@@ -362,9 +364,9 @@ def test_for_each_item_partitions_and_transmit_failed(engine):
         "    inputs:\n      data: \"{{ taskrun.items }}\"\n", "")
     ex = engine.run(source, inputs={"file": uri})
     assert ex.state == "FAILED"
-    out = ex.task_run_list[0].outputs
-    assert out["numberOfBatches"] == 2 and out["iterations"] == {"FAILED": 2}
-    assert len(engine.store.storage.read_bytes(out["uri"]).decode().splitlines()) == 2
+    assert [tr.task_id for tr in ex.task_run_list] == ["each", "each_split", "each_items"]   # no merge after a failure
+    out = ex.task_run_list[2].outputs
+    assert out["numberOfBatches"] == 2 and out["iterations"] == {"CREATED": 0, "RUNNING": 0, "FAILED": 2}
     relaxed = engine.run(source.replace("    flowId: failing\n", "    flowId: failing\n    transmitFailed: false\n"),
                          inputs={"file": uri})
     assert relaxed.state == "SUCCESS"

@@ -10,6 +10,7 @@ import pytest
 
 from kestra_nb.errors import FlowValidationError
 from kestra_nb.model.execution import Label
+from kestra_nb.model.flow import SLA
 from kestra_nb.parsing import FlowCheck, check_flow, parse_flow, split_documents
 from kestra_nb.parsing.flow import check
 from kestra_nb.tasks.registry import registry
@@ -213,7 +214,7 @@ def test_all_top_level_properties_parse():
                                      "forced": False}]
     assert flow.concurrency == {"limit": 2, "behavior": "QUEUE"}
     assert flow.retry == {"type": "constant", "interval": "PT1M", "maxAttempt": 3, "behavior": "CREATE_NEW_EXECUTION"}
-    assert flow.sla == [{"id": "slow", "type": "MAX_DURATION", "duration": "PT1H", "behavior": "FAIL"}]
+    assert flow.sla == [SLA("slow", "MAX_DURATION", "FAIL", duration=timedelta(hours=1))]
     assert flow.checks == [{"style": "INFO", "behavior": "BLOCK_EXECUTION", "condition": "{{ true }}",
                             "message": "always"}]
     assert flow.errors[0].props == {"message": "failed", "level": "DEBUG"}   # the plugin default applied
@@ -340,7 +341,9 @@ def test_flow_retry_sla_and_checks(problems):
         """)
     assert problems(source) == [
         ("retry", "'minInterval' must be less than 'maxInterval' but is PT10S", 6, 1),
+        ("sla[0].behavior", "must not be null", 11, 5),
         ("sla[0].assert", "must not be null", 11, 5),
+        ("sla[1].behavior", "must not be null", 13, 5),
         ("sla[1].type", 'expected one of [MAX_DURATION, EXECUTION_ASSERTION], found the string "SOMETHING"', 14, 5),
         ("checks[0].message", "must not be null", 16, 5),
         ("checks[0].style", 'expected one of [ERROR, SUCCESS, WARNING, INFO], found the string "LOUD"', 17, 5),

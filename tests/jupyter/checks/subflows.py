@@ -29,11 +29,12 @@ def check(nb: nbformat.NotebookNode) -> None:
     assert child["summary"]["state"] == "SUCCESS" and child["outputs"] == {"greeting": "Hello notebook!"}
 
     batches, _ = view_of(nb, cell_by_start(nb, "%%flow --out batches"))
-    assert batches["summary"]["state"] == "SUCCESS" and batches["outputs"] == {"iterations": {"SUCCESS": 3}}
+    assert batches["summary"]["state"] == "SUCCESS" and batches["outputs"] == {
+        "iterations": {"CREATED": 0, "RUNNING": 0, "SUCCESS": 3}}
     children = [r for r in batches["runs"] if r.get("kind") == "execution"]
     assert [(r["task"], r["value"], r["state"]) for r in children] == [
         ("company.team.sub_count", str(i), "SUCCESS") for i in (1, 2, 3)]
     assert [r["task"] for r in batches["runs"]].count("count") == 3
-    assert any(log["message"] == '3 batches {"SUCCESS":3}: {"orders":2}, {"orders":2}, {"orders":1}'
+    assert any(log["message"] == '3 batches {"CREATED":0,"RUNNING":0,"SUCCESS":3}: {orders:2}, {orders:2}, {orders:1}'
                for log in batches["logs"])
-    assert stdout(cell_by_start(nb, "each = next(")) == "3 batches: {'SUCCESS': 3}\n"
+    assert stdout(cell_by_start(nb, "each = next(")) == "3 batches: {'CREATED': 0, 'RUNNING': 0, 'SUCCESS': 3}\n"
