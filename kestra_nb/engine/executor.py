@@ -274,6 +274,8 @@ class _View:
         # of a Sequential, Parallel, If, Switch, Dag… in a ForEach have no `taskrun.value` of their own, they
         # find the loop's up their parents (EachSequentialTest.eachSwitch, IfTest.ifInFlowable)
         value = None
+        if kind == WORKING_DIRECTORY:   # its tasks run in the worker as one task run's (WorkingDirectoryTest.taskrun)
+            value = tr.value
         if kind in LOOPS:
             return self.loop(task, tr, errors, finally_)
         if kind == LOOP_UNTIL:
