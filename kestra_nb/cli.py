@@ -1,13 +1,14 @@
 """The `kestra-nb` command: run and validate flows from a terminal or CI, serve the REST API, deploy.
 
     kestra-nb run flow.yml -i name=value [--label k:v] [--json] [--timeout S] [--home DIR]
-    kestra-nb run flow.yml --server URL [--basic-auth USER:PASSWORD] [--tenant main]   (on a server)
+    kestra-nb run flow.yml --server URL [--follow] [AUTH] [--tenant main]   (on a server)
     kestra-nb validate flow.yml [more.yml …]
-    kestra-nb server [--host 127.0.0.1] [--port 8080] [--home DIR] [--basic-auth USER:PASSWORD]
+    kestra-nb server [--host 127.0.0.1] [--port 8080] [--home DIR] [--basic-auth USER:PASSWORD] [--token TOKEN]
                      [--allow-host NAME …] [--allow-origin ORIGIN …]
-    kestra-nb deploy flow.yml [more.yml …] --server URL [--basic-auth USER:PASSWORD] [--tenant main]
+    kestra-nb deploy FLOW.yml|DIR … --server URL [--namespace NS] [--delete] [--files DIR] [AUTH] [--tenant main]
 
-`--basic-auth` defaults to the KESTRA_NB_BASIC_AUTH environment variable.
+AUTH is `--token TOKEN` (a bearer token; default KESTRA_API_TOKEN) or `--basic-auth USER:PASSWORD` (default
+KESTRA_NB_BASIC_AUTH). The server reads its own from KESTRA_NB_BASIC_AUTH and KESTRA_NB_API_TOKEN.
 """
 from __future__ import annotations
 
@@ -72,7 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     server.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
     server.add_argument("--home", type=Path, help="the store's home directory (default: KESTRA_NB_HOME)")
     server.add_argument("--basic-auth", metavar="USER:PASSWORD",
-                        help="require HTTP Basic auth (default: KESTRA_NB_BASIC_AUTH; needed off loopback)")
+                        help="require HTTP Basic auth (default: KESTRA_NB_BASIC_AUTH; this or --token is needed "
+                             "off loopback)")
+    server.add_argument("--token", metavar="TOKEN",
+                        help="accept this API token as `Authorization: Bearer TOKEN` (default: "
+                             "KESTRA_NB_API_TOKEN; at least 16 characters); with --basic-auth, either passes")
     server.add_argument("--grace", type=float, default=10.0,
                         help="seconds running executions get to end or pause on SIGTERM (default 10)")
     server.add_argument("--allow-host", action="append", default=[], metavar="NAME",
@@ -103,6 +108,9 @@ def _remote(parser: argparse.ArgumentParser, required: bool) -> None:
                         help="a kestra_nb server or a Kestra cluster (http://localhost:8080)")
     parser.add_argument("--basic-auth", metavar="USER:PASSWORD",
                         help="HTTP Basic credentials (default: KESTRA_NB_BASIC_AUTH)")
+    parser.add_argument("--token", metavar="TOKEN",
+                        help="an API token, sent as `Authorization: Bearer TOKEN` (default: KESTRA_API_TOKEN, "
+                             "which keeps it out of the shell's history)")
     parser.add_argument("--tenant", default="main", help="the tenant (default main; '' for tenant-less paths)")
 
 
@@ -134,11 +142,8 @@ def print_summary(ex: Execution, errors: Sequence[str], out: TextIO) -> None:
 def _client(args: argparse.Namespace):  # -> KestraClient
     from .client import KestraClient
 
-    credentials = args.basic_auth or os.environ.get("KESTRA_NB_BASIC_AUTH")
-    user, password = None, None
-    if credentials:
-        user, _, password = credentials.partition(":")
-    return KestraClient(args.server, tenant=args.tenant or None, username=user, password=password)
+    return KestraClient.from_env(args.server, tenant=args.tenant or None, basic_auth=args.basic_auth,
+                                 token=args.token)
 
 
 def _run_remote(args: argparse.Namespace, source: str) -> int:
@@ -236,11 +241,11 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _server(args: argparse.Namespace) -> int:
-    from .api.auth import BasicAuth
+    from .api.auth import Credentials
     from .server import Server
 
     try:
-        auth = BasicAuth.parse(args.basic_auth) if args.basic_auth else BasicAuth.from_env()
+        auth = Credentials.configure(args.basic_auth, args.token)
         server = Server(args.home, args.host, args.port, auth, grace=args.grace,
                         allow_hosts=tuple(args.allow_host), allow_origins=tuple(args.allow_origin))
         return server.run()

@@ -41,6 +41,8 @@ from .errors import (
 from .model.state import TERMINATED as _TERMINATED
 
 TERMINATED = frozenset(state.value for state in _TERMINATED)
+TOKEN_ENV = "KESTRA_API_TOKEN"            # what Kestra's own clients read their bearer token from
+BASIC_AUTH_ENV = "KESTRA_NB_BASIC_AUTH"   # user:password
 Update = Callable[[dict[str, Any]], None]
 
 
@@ -79,6 +81,9 @@ class KestraClient:
     def __init__(self, url: str = "http://localhost:8080", *, tenant: str | None = "main",
                  username: str | None = None, password: str | None = None, token: str | None = None,
                  timeout: float | None = 30.0, transport: httpx.BaseTransport | None = None) -> None:
+        if token is not None and (not token or any(c.isspace() or not c.isprintable() for c in token)):
+            raise IllegalArgumentError("The API token must be one word of printable characters (no spaces or "
+                                       "line breaks): check --token or KESTRA_API_TOKEN")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         auth = httpx.BasicAuth(username, password or "") if username and not token else None
         self.url = url.rstrip("/")
@@ -88,13 +93,21 @@ class KestraClient:
                                   transport=transport)
 
     @classmethod
-    def from_env(cls, url: str, tenant: str | None = "main", **kwargs: Any) -> KestraClient:
-        """Credentials from KESTRA_NB_BASIC_AUTH (`user:password`) when set."""
-        text = os.environ.get("KESTRA_NB_BASIC_AUTH")
-        if text and "username" not in kwargs:
-            user, _, password = text.partition(":")
+    def from_env(cls, url: str, tenant: str | None = "main", *, basic_auth: str | None = None,
+                 token: str | None = None, **kwargs: Any) -> KestraClient:
+        """A client with the credentials given (`token`, or `basic_auth` as `user:password`), else those of the
+        environment: KESTRA_API_TOKEN (a bearer token, as Kestra's own clients read it), else
+        KESTRA_NB_BASIC_AUTH (`user:password`)."""
+        if not token and not basic_auth and "username" not in kwargs:
+            token = os.environ.get(TOKEN_ENV) or None
+            basic_auth = None if token else os.environ.get(BASIC_AUTH_ENV) or None
+        if basic_auth and not token:
+            user, sep, password = basic_auth.partition(":")
+            if not sep or not user:
+                raise IllegalArgumentError("Basic auth must be given as USER:PASSWORD (--basic-auth or "
+                                           f"{BASIC_AUTH_ENV})")
             kwargs.update(username=user, password=password)
-        return cls(url, tenant=tenant, **kwargs)
+        return cls(url, tenant=tenant, token=token, **kwargs)
 
     def close(self) -> None:
         """Close the connections."""

@@ -92,7 +92,13 @@ def _run_options(parser: MagicArgumentParser, *, cell: bool) -> MagicArgumentPar
     if cell:
         parser.add_argument("--no-run", action="store_true", help="only save the flow as a new revision")
         parser.add_argument("--server", metavar="URL",
-                            help="run on a kestra_nb server or a Kestra cluster (credentials: KESTRA_NB_BASIC_AUTH)")
+                            help="run on a kestra_nb server or a Kestra cluster (credentials: KESTRA_API_TOKEN, "
+                                 "else KESTRA_NB_BASIC_AUTH)")
+        parser.add_argument("--tenant", default="main",
+                            help="with --server: the tenant (default main; '' for tenant-less paths)")
+        parser.add_argument("--token", metavar="TOKEN",
+                            help="with --server: a bearer token (default KESTRA_API_TOKEN; `--token $var` keeps "
+                                 "it out of the saved notebook)")
     return parser
 
 
@@ -152,7 +158,8 @@ Examples:
   %%flow --inputs params --allow-failure   inputs from the dict `params`; a FAILED run does not stop Run All
   %%flow --from load                       replay the flow's last execution from task `load` on
   %%flow --no-run                          only save it (then `%flow run company.team.myflow`)
-  %%flow --server http://localhost:8080    run it on a server (KESTRA_NB_BASIC_AUTH for credentials)
+  %%flow --server http://localhost:8080    run it on a server and follow it live here (credentials:
+                                           KESTRA_API_TOKEN or KESTRA_NB_BASIC_AUTH; --tenant, --token $var)
   %flow form company.team.myflow           a form of its inputs that runs it
 """
 
@@ -279,11 +286,13 @@ class FlowMagics(Magics):
         args = _parse(CELL_PARSER, line)
         inputs = self._inputs(args)
         labels = list(args.label)
+        if not args.server and (args.token or args.tenant != "main"):
+            raise UsageError("--token and --tenant go with --server URL")
         if args.server:
             if args.from_task:
                 raise UsageError("--from cannot be used with --server: the client has no replay")
             if args.no_run:
-                self._deploy_remote(args.server, source)
+                self._deploy_remote(args, source)
                 return
             self._run_remote(args, source, inputs, labels)
             return
@@ -618,19 +627,26 @@ class FlowMagics(Magics):
 
     # --------------------------------------------------------------------------------------- remote
 
-    def _deploy_remote(self, url: str, source: str) -> None:
+    @staticmethod
+    def _client(args: Any) -> Any:  # -> KestraClient
+        """The client of a `--server` cell: its tenant, its token (else the environment's credentials)."""
         from ..client import KestraClient
 
         try:
-            with KestraClient.from_env(url) as client:
+            return KestraClient.from_env(args.server, tenant=args.tenant or None, token=args.token)
+        except KestraNbError as exc:
+            raise UsageError(str(exc)) from None
+
+    def _deploy_remote(self, args: Any, source: str) -> None:
+        try:
+            with self._client(args) as client:
                 flow = client.deploy(source)
         except KestraNbError as exc:
             raise UsageError(describe_error(exc, source, above=1)) from None
-        print(f"{flow.get('namespace')}.{flow.get('id')} revision {flow.get('revision')} saved on {url}")
+        print(f"{flow.get('namespace')}.{flow.get('id')} revision {flow.get('revision')} saved on {args.server}")
 
     def _run_remote(self, args: Any, source: str, inputs: dict[str, Any], labels: list[tuple[str, str]]) -> None:
         """Deploy and run on a server through the client; its server-sent updates feed the same view."""
-        from ..client import KestraClient
         from ..parsing import parse_flow
 
         try:
@@ -638,6 +654,7 @@ class FlowMagics(Magics):
             check_declared(flow, [name for name, _ in args.input])
         except KestraNbError as exc:
             raise UsageError(describe_error(exc, source, above=1)) from None
+        client = self._client(args)   # (a malformed token is told before anything is shown)
         model = ViewModel()
         view, handle = self._show_live(model, args.quiet, graph=topology(flow))
         ids: list[str] = []
@@ -649,15 +666,15 @@ class FlowMagics(Magics):
 
         def kill() -> None:
             if ids:
-                with KestraClient.from_env(args.server) as client:
-                    client.kill(ids[0])
+                with self._client(args) as other:
+                    other.kill(ids[0])
 
         live = self.live = LiveRun(model, view, kill=kill)
 
         def work() -> None:
             """On a worker thread: deploy, run and follow, then fetch the logs."""
             try:
-                with KestraClient.from_env(args.server) as client:
+                with client:
                     client.deploy(source)
                     document = client.execute(flow.namespace, flow.id, inputs=inputs, labels=labels,
                                               on_update=on_update, timeout=args.timeout)
