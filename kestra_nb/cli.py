@@ -42,6 +42,7 @@ EXAMPLES = """examples:
   kestra-nb validate flows/*.yml                            # every violation, with its line:column
   kestra-nb server --port 8080 --home /tmp/kestra           # Kestra's REST API on 127.0.0.1:8080
   kestra-nb deploy examples/myflow.yml --server http://localhost:8080
+  kestra-nb deploy flows/ --namespace company.team --server URL --token $T   # flows/*.yml and flows/files/
   kestra-nb run examples/myflow.yml --server http://localhost:8080   # run it there, follow it here
   kestra-nb resume EXECUTION_ID -i reason=approved          # a paused execution, wherever it runs
   kestra-nb kill|pause|restart EXECUTION_ID
@@ -97,8 +98,22 @@ def _parser() -> argparse.ArgumentParser:
                                 metavar="NAME=VALUE", help="an onResume input value (repeatable)")
         action.add_argument("--home", type=Path, help="the store's home directory (default: KESTRA_NB_HOME)")
         _remote(action, required=False)
-    deploy = sub.add_parser("deploy", help="create or update flows on a kestra_nb server or a Kestra cluster")
-    deploy.add_argument("flows", type=Path, nargs="+", help="YAML files")
+    deploy = sub.add_parser(
+        "deploy", help="create or update flows (files, or folders of them) and namespace files on a kestra_nb "
+                       "server or a Kestra cluster, in one request, as `kestra flow namespace update` does",
+        description="Every *.yml / *.yaml of a folder (at any depth, hidden ones skipped) is a flow; its files/ "
+                    "subfolder holds namespace files, uploaded at the same relative paths. Nothing is sent unless "
+                    "every flow reads (each problem as FILE:LINE:COLUMN); the server's refusals name the file "
+                    "and line too. Namespace files are added or replaced, never deleted (Kestra unpacks a .zip).")
+    deploy.add_argument("flows", type=Path, nargs="+", metavar="FLOW.yml|DIR", help="flow files or folders")
+    deploy.add_argument("--namespace", metavar="NS",
+                        help="a namespace deploy (Kestra's `flow namespace update NS DIR`): every flow must be of NS")
+    deploy.add_argument("--delete", action="store_true",
+                        help="also delete the server's flows this deploy does not hold: those of --namespace, "
+                             "or WITHOUT it every other flow of the tenant (Kestra's `flow updates --delete`)")
+    deploy.add_argument("--files", type=Path, metavar="DIR",
+                        help="upload this folder as namespace files (default: the files/ folder of a single DIR), "
+                             "to --namespace or to the one namespace of the flows")
     _remote(deploy, required=True)
     return parser
 
@@ -261,26 +276,51 @@ def _server(args: argparse.Namespace) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    status = 0
-    with _client(args) as client:
-        for path in args.flows:
+    """Upload the namespace files, then create or update every flow in one request (see kestra_nb.deploy)."""
+    from .client import AuthenticationError, ServerUnreachableError
+    from .deploy import DeployError, collect
+
+    try:
+        bundle = collect(args.flows, namespace=args.namespace, files=args.files)
+    except DeployError as exc:
+        for problem in exc.problems:
+            print(f"kestra-nb: {problem}" if problem.file is None else str(problem), file=sys.stderr)
+        return 1
+    failed = 0
+    try:
+        with _client(args) as client:
+            for local, path in bundle.files:
+                try:
+                    client.upload_namespace_file(bundle.namespace, path, local)
+                except (AuthenticationError, ServerUnreachableError):
+                    raise
+                except KestraNbError as exc:
+                    print(f"{local}: {exc}", file=sys.stderr)
+                    failed += 1
+                else:
+                    print(f"{local}: uploaded to {bundle.namespace} as {path}")
+            if failed:
+                print(f"kestra-nb: {failed} namespace file(s) were not uploaded, so no flow was deployed",
+                      file=sys.stderr)
+                return 1
+            if not bundle.documents:
+                return 0
             try:
-                source = path.read_text(encoding="utf-8")
-            except OSError as exc:
-                print(f"kestra-nb: cannot read {path}: {exc.strerror}", file=sys.stderr)
-                status = 1
-                continue
-            try:
-                flow = client.deploy(source)
+                flows = client.deploy_flows(bundle.body(), namespace=args.namespace, delete=args.delete)
             except FlowValidationError as exc:
-                _print_violations(path, exc)
-                status = 1
-            except KestraNbError as exc:
-                print(f"kestra-nb: {path}: {exc}", file=sys.stderr)
-                status = 1
-            else:
-                print(f"{path}: deployed {flow['namespace']}.{flow['id']} revision {flow.get('revision')}")
-    return status
+                for problem in bundle.locate(exc.violations):
+                    print(f"kestra-nb: {problem}" if problem.file is None else str(problem), file=sys.stderr)
+                return 1
+    except KestraNbError as exc:
+        print(f"kestra-nb deploy: {exc}", file=sys.stderr)
+        return 1
+    for flow in flows:
+        document = bundle.document_of(str(flow.get("namespace")), str(flow.get("id")))
+        if document is None:   # Kestra lists the flows --delete removed as well
+            print(f"deleted {flow.get('namespace')}.{flow.get('id')}")
+        else:
+            print(f"{document.file}: deployed {flow['namespace']}.{flow['id']} revision {flow.get('revision')}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

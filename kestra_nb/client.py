@@ -216,6 +216,26 @@ class KestraClient:
         return self._request("PUT", self._path("flows", namespace, flow_id), content=data, headers=headers,
                              invalid=FlowValidationError).json()
 
+    def deploy_flows(self, body: str, *, namespace: str | None = None, delete: bool = False) -> list[dict[str, Any]]:
+        """Create or update the flows of a multi-document YAML text in one request, as Kestra's CLI does:
+        `flows/{namespace}` (all of that namespace) or `flows/bulk`; with `delete`, the server deletes the
+        flows the text does not hold (of the namespace, or of the whole tenant without one)."""
+        path = self._path("flows", namespace) if namespace is not None else self._path("flows", "bulk")
+        return self._request("POST", path, params={"delete": str(delete).lower()}, content=body.encode("utf-8"),
+                             headers={"Content-Type": "application/x-yaml"}, invalid=FlowValidationError).json()
+
+    def upload_namespace_file(self, namespace: str, path: str, local: str | os.PathLike[str]) -> None:
+        """Store a local file as the namespace file `path` (`/scripts/etl.py`), streamed from disk (Kestra's
+        `namespaces/{namespace}/files?path=`, multipart part `fileContent`). Kestra unpacks a `.zip` there."""
+        local = Path(local)
+        with ExitStack() as files:
+            try:
+                stream = files.enter_context(open(local, "rb"))  # noqa: SIM115 - closed by the ExitStack
+            except OSError as exc:
+                raise IllegalArgumentError(f"Cannot read {local}: {exc.strerror or exc}") from None
+            self._request("POST", self._path("namespaces", namespace, "files"), params={"path": path},
+                          files=[("fileContent", (local.name, stream))])
+
     def flow(self, namespace: str, flow_id: str, *, source: bool = True) -> dict[str, Any]:
         """A flow's JSON (with its YAML `source`)."""
         return self._request("GET", self._path("flows", namespace, flow_id),
