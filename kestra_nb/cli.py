@@ -16,9 +16,11 @@ import argparse
 import json
 import os
 import sys
+import time
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Any, Sequence, TextIO
 
 from .errors import FlowValidationError, KestraNbError
 from .model.execution import Execution, Level
@@ -66,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print Kestra's execution JSON instead")
     run.add_argument("--timeout", type=float, help="kill the execution after this many seconds")
     run.add_argument("--home", type=Path, help="the store's home directory (default: KESTRA_NB_HOME)")
+    run.add_argument("--follow", action="store_true",
+                     help="with --server: print each task run's progress as the server reports it (server-sent "
+                          "events; to stderr with --json)")
     _remote(run, required=False)
     validate = sub.add_parser("validate", help="check flows and print every violation with its line:column")
     validate.add_argument("flows", type=Path, nargs="+", help="YAML files")
@@ -169,7 +174,8 @@ def _run_remote(args: argparse.Namespace, source: str) -> int:
             client.deploy(source)
             namespace, flow_id = _flow_key(source)
             doc = client.execute(namespace, flow_id, inputs=dict(args.input), labels=list(args.label),
-                                 timeout=args.timeout)
+                                 timeout=args.timeout,
+                                 on_update=Progress(sys.stderr if args.json else sys.stdout) if args.follow else None)
             errors = [e.get("message", "") for e in client.logs(doc["id"], min_level="ERROR")]
     except KestraNbError as exc:
         return _report(args, exc)
@@ -182,6 +188,32 @@ def _run_remote(args: argparse.Namespace, source: str) -> int:
         return _exit_code(doc["state"]["current"])
     print_summary(ex, errors, sys.stdout)
     return _exit_code(ex.state.current.value)
+
+
+class Progress:
+    """An `on_update` that prints what each new execution document changed: the execution's state, and each
+    task run as it reaches a new state (with the seconds since following began)."""
+
+    def __init__(self, out: TextIO, clock: Callable[[], float] = time.monotonic) -> None:
+        self.out = out
+        self.clock = clock
+        self.began = clock()
+        self.state: str | None = None
+        self.runs: dict[str, str] = {}
+
+    def __call__(self, doc: Mapping[str, Any]) -> None:
+        elapsed = f"[{self.clock() - self.began:6.1f}s]"
+        for run in doc.get("taskRunList") or ():
+            state = (run.get("state") or {}).get("current")
+            if self.runs.get(run.get("id")) != state:
+                self.runs[run.get("id")] = state
+                name = str(run.get("taskId")) + (f" [{run['value']}]" if run.get("value") else "")
+                self.out.write(f"{elapsed}   {name} {state}\n")
+        state = (doc.get("state") or {}).get("current")
+        if state != self.state:
+            self.state = state
+            self.out.write(f"{elapsed} execution {doc.get('id')} {state}\n")
+        self.out.flush()
 
 
 def _report(args: argparse.Namespace, exc: KestraNbError) -> int:
@@ -210,6 +242,10 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     if args.server:
         return _run_remote(args, source)
+    if args.follow:
+        print("kestra-nb run: --follow goes with --server URL (a run here prints its timeline at the end)",
+              file=sys.stderr)
+        return 2
     engine = Engine(args.home) if args.home else get_engine()
     try:
         from .engine.inputs import check_declared

@@ -22,6 +22,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote, unquote
@@ -89,6 +90,7 @@ class KestraClient:
         self.url = url.rstrip("/")
         self.tenant = tenant
         self.timeout = timeout
+        self.follow_limits = FollowLimits()
         self._http = httpx.Client(base_url=self.url, headers=headers, auth=auth, timeout=timeout,
                                   transport=transport)
 
@@ -283,48 +285,80 @@ class KestraClient:
 
     def follow(self, execution_id: str, on_update: Update | None = None, *,
                deadline: float | None = None) -> dict[str, Any] | None:
-        """Follow an execution over server-sent events until its end; the final document (None at deadline)."""
+        """Follow an execution until its end, `on_update(doc)` per new document; the final document (None at
+        the deadline). Over server-sent events (Kestra's `follow`), within `follow_limits`: a stream that
+        drops, goes silent or runs over its budget is opened once more, then the execution is polled."""
+        limits = self.follow_limits
+        path = self._path("executions", execution_id, "follow")
+        budget = _StreamBudget()
         last: dict[str, Any] | None = None
-        for event_id, doc in self._events(self._path("executions", execution_id, "follow"), deadline):
-            if event_id == "start" or not isinstance(doc, dict) or "state" not in doc:
-                continue
-            last = doc
-            if on_update is not None:
-                on_update(doc)
-            if event_id == "end":
-                return doc
-        if deadline is not None and time.monotonic() >= deadline:
-            return None
-        return last if last is not None and last["state"]["current"] in TERMINATED else self.get(execution_id)
+        for _ in range(2):   # the stream, then one reconnection
+            try:
+                for event_id, doc in self._events(path, deadline, budget):
+                    if event_id == "start" or not isinstance(doc, dict) or "state" not in doc:
+                        continue
+                    if doc != last:   # (a new stream starts with the document the last one ended on)
+                        last = doc
+                        if on_update is not None:
+                            on_update(doc)
+                    if event_id == "end" or _state(doc) in TERMINATED:
+                        return doc
+            except _StreamEnded:
+                pass   # dropped, silent or over budget: told by what the execution is now
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            current = self.get(execution_id)
+            if current != last:
+                last = current
+                if on_update is not None:
+                    on_update(current)
+            if _state(current) in TERMINATED:
+                return current
+            if budget.exhausted:
+                break   # a second stream would run over the same budget
+        interval = limits.poll_min
+        while True:   # polling, at a growing interval, until the end (or the deadline)
+            pause = interval if deadline is None else min(interval, deadline - time.monotonic())
+            if pause <= 0:
+                return None
+            time.sleep(pause)
+            interval = min(interval * 2, limits.poll_max)
+            current = self.get(execution_id)
+            if current != last:
+                last = current
+                if on_update is not None:
+                    on_update(current)
+            if _state(current) in TERMINATED:
+                return current
 
-    def _events(self, path: str, deadline: float | None = None) -> Iterator[tuple[str, Any]]:
-        """Server-sent events of a stream as (event id, parsed data), until the server closes it."""
-        read = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+    def _events(self, path: str, deadline: float | None, budget: _StreamBudget) -> Iterator[tuple[str, Any]]:
+        """Server-sent events of a stream as (event id, parsed data), until the server closes it (_StreamEnded
+        when it drops, says nothing for `follow_limits.idle` seconds, or runs over `budget`)."""
+        limits = self.follow_limits
+        read = limits.idle if deadline is None else max(min(limits.idle, deadline - time.monotonic()), 0.001)
         timeout = httpx.Timeout(self.timeout, read=read)
         try:
             with self._http.stream("GET", path, headers={"Accept": "text/event-stream"}, timeout=timeout) as resp:
                 if resp.status_code >= 400:
                     resp.read()
                     raise self._error(resp, IllegalArgumentError)
-                event_id, data = "", []
-                for line in resp.iter_lines():
+                for event_id, data in _sse(resp.iter_raw(), limits, budget):
                     if deadline is not None and time.monotonic() >= deadline:
                         return
-                    if not line:
-                        if data:
-                            try:
-                                yield event_id, json.loads("\n".join(data))
-                            except ValueError:
-                                pass  # not JSON: skipped, as Kestra's clients do
-                        event_id, data = "", []
-                    elif line.startswith("data:"):
-                        data.append(line[5:].lstrip(" "))
-                    elif line.startswith("id:"):
-                        event_id = line[3:].strip()
+                    try:
+                        yield event_id, json.loads(data)
+                    except ValueError:
+                        pass  # not JSON: skipped, as Kestra's clients do
         except httpx.ReadTimeout:
-            return
-        except httpx.TransportError as exc:
-            raise ServerUnreachableError(f"GET {self.url}{path}: {exc}") from None
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            raise _StreamEnded("silent") from None
+        except httpx.TimeoutException as exc:
+            raise ServerUnreachableError(f"GET {self.url}{path}: timed out ({exc})") from None
+        except httpx.ConnectError as exc:
+            raise ServerUnreachableError(f"GET {self.url}{path}: cannot reach the server ({exc})") from None
+        except httpx.TransportError:
+            raise _StreamEnded("dropped") from None
 
     def get(self, execution_id: str) -> dict[str, Any]:
         """An execution's JSON."""
@@ -414,6 +448,72 @@ class KestraClient:
         return self._request("GET", self._path("logs", execution_id, "download"), params=params).text
 
 
+@dataclass(frozen=True, slots=True)
+class FollowLimits:
+    """What following one execution over server-sent events may take before it falls back to polling."""
+
+    max_events: int = 10_000                 # events of all the streams of one follow
+    max_bytes: int = 256 * 1024 ** 2         # bytes read from them
+    max_event_bytes: int = 32 * 1024 ** 2    # bytes of one event (an execution document)
+    idle: float = 120.0                      # seconds a stream may say nothing (a task can be silent that long)
+    poll_min: float = 0.25                   # seconds between polls, at first
+    poll_max: float = 2.0                    # … growing to this
+
+
+@dataclass(slots=True)
+class _StreamBudget:
+    events: int = 0
+    bytes: int = 0
+    exhausted: bool = False
+
+
+class _StreamEnded(Exception):
+    """A follow stream stopped before the execution's end: dropped, silent, or over its budget."""
+
+
+def _state(doc: Mapping[str, Any]) -> str | None:
+    state = doc.get("state")
+    return state.get("current") if isinstance(state, Mapping) else None
+
+
+def _sse(chunks: Iterator[bytes], limits: FollowLimits, budget: _StreamBudget) -> Iterator[tuple[str, str]]:
+    """(id, data) of each event of an `text/event-stream` body, read within `limits` (bytes, events, size of
+    one event): past one, `budget.exhausted` is set and _StreamEnded raised."""
+    buffer = bytearray()
+    event_id, data, size = "", [], 0
+    for chunk in chunks:
+        budget.bytes += len(chunk)
+        if budget.bytes > limits.max_bytes:
+            budget.exhausted = True
+            raise _StreamEnded("bytes")
+        buffer += chunk
+        while True:
+            end = buffer.find(b"\n")
+            if end < 0:
+                if len(buffer) + size > limits.max_event_bytes:
+                    budget.exhausted = True
+                    raise _StreamEnded("event size")
+                break
+            line = bytes(buffer[:end]).rstrip(b"\r").decode("utf-8", "replace")
+            del buffer[:end + 1]
+            if not line:
+                if data:
+                    budget.events += 1
+                    if budget.events > limits.max_events:
+                        budget.exhausted = True
+                        raise _StreamEnded("events")
+                    yield event_id, "\n".join(data)
+                event_id, data, size = "", [], 0
+            elif line.startswith("data:"):
+                data.append(line[5:].removeprefix(" "))
+                size += len(line)
+                if size > limits.max_event_bytes:
+                    budget.exhausted = True
+                    raise _StreamEnded("event size")
+            elif line.startswith("id:"):
+                event_id = line[3:].strip()
+
+
 def _execution(doc: dict[str, Any]) -> Any:
     """The Execution model of a document, when it reads (a newer Kestra may add what we cannot)."""
     from .model.execution import Execution
@@ -437,4 +537,4 @@ def _flow_key(source: str) -> tuple[str, str]:
     return str(doc["namespace"]), str(doc["id"])
 
 
-__all__ = ["AuthenticationError", "KestraApiError", "KestraClient", "ServerUnreachableError"]
+__all__ = ["AuthenticationError", "FollowLimits", "KestraApiError", "KestraClient", "ServerUnreachableError"]

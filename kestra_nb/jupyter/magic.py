@@ -604,8 +604,10 @@ class FlowMagics(Magics):
         if ended in (StateType.FAILED, StateType.KILLED) and not args.allow_failure:
             # the cell fails with the execution: under Run All, what went wrong is seen here, not cells later
             why = view.state.get("error") if view is not None else ""
-            if not why and ended is StateType.FAILED and not getattr(args, "server", None):
-                why = first_error_line(self.engine.store.list_logs(execution.id))
+            if not why and ended is StateType.FAILED:   # (a --server run's logs came with its end)
+                remote = getattr(args, "server", None) and self.live is not None
+                why = first_error_line(self.live.model.logs if remote else  # type: ignore[union-attr]
+                                       self.engine.store.list_logs(execution.id))
             raise UsageError(f"Execution {execution.id} {ended.value}" + (f": {why}" if why else "") +
                              " (--allow-failure keeps the cell going)")
 

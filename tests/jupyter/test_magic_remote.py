@@ -1,0 +1,94 @@
+"""`%%flow --server URL`: a real `kestra-nb server` (bearer token, tenant) runs the cell's flow; the cell's view
+follows it live through the server's SSE route, ends with the outputs, and the cell fails as a local one does."""
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kestra_nb.api.auth import Credentials
+from kestra_nb.jupyter.live import LiveRun
+from kestra_nb.server import Server, serve_in_thread
+from tests.jupyter.conftest import run_cell
+from tests.jupyter.test_magic import assert_short_error
+
+TOKEN = "notebook-token-0123456789"
+STEPS = """id: steps
+namespace: company.team
+tasks:
+  - id: first
+    type: io.kestra.plugin.core.debug.Return
+    format: one
+  - id: second
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT0.2S
+  - id: third
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ outputs.first.value }} and three"
+outputs:
+  - id: result
+    type: STRING
+    value: "{{ outputs.third.value }}"
+"""
+FAILING = """id: boom
+namespace: company.team
+tasks:
+  - id: f
+    type: io.kestra.plugin.core.execution.Fail
+    errorMessage: it broke
+"""
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Iterator[Server]:
+    server, thread = serve_in_thread(tmp_path / "remote", auth=Credentials(token=TOKEN), grace=1)
+    yield server
+    server.stop()
+    thread.join(15)
+
+
+def test_the_view_follows_the_remote_run_and_ends_with_its_outputs(shell: Any, remote: Server, monkeypatch: Any) -> None:
+    monkeypatch.delenv("KESTRA_API_TOKEN", raising=False)
+    documents: list[dict[str, str]] = []
+    put = LiveRun.put
+
+    def recording(self: LiveRun, event: Any) -> None:
+        if isinstance(event, Mapping):
+            documents.append({tr["taskId"]: tr["state"]["current"] for tr in event.get("taskRunList") or ()})
+        put(self, event)
+
+    monkeypatch.setattr(LiveRun, "put", recording)
+    shell.user_ns["tok"] = TOKEN
+    cell = run_cell(shell, f"%%flow --server {remote.url} --token $tok --tenant main --out ex\n" + STEPS)
+    assert cell.success, cell.stderr
+    assert shell.user_ns["outputs"] == {"result": "one and three"}
+    assert shell.user_ns["ex"].state == "SUCCESS"
+    # the view saw the run as it went: `first` done while `second` was still running, before the end
+    assert any(d.get("first") == "SUCCESS" and d.get("second") == "RUNNING" for d in documents), documents
+    assert documents[-1] == {"first": "SUCCESS", "second": "SUCCESS", "third": "SUCCESS"}
+    view = shell.kestra_magics.last_view
+    assert view.summary["state"] == "SUCCESS" and [r["task"] for r in view.runs] == ["first", "second", "third"]
+    assert view.updates >= 2
+
+
+def test_a_failed_remote_run_fails_the_cell_with_its_error(shell: Any, remote: Server, monkeypatch: Any) -> None:
+    monkeypatch.setenv("KESTRA_API_TOKEN", TOKEN)
+    cell = run_cell(shell, f"%%flow --server {remote.url}\n" + FAILING)
+    assert_short_error(cell, "FAILED: f: it broke", "--allow-failure")
+    assert shell.kestra_magics.last_view.summary["state"] == "FAILED"
+    assert run_cell(shell, f"%%flow --server {remote.url} --allow-failure\n" + FAILING).success
+
+
+def test_credentials_and_tenant_mistakes_are_short_errors(shell: Any, remote: Server, monkeypatch: Any) -> None:
+    monkeypatch.delenv("KESTRA_API_TOKEN", raising=False)
+    monkeypatch.delenv("KESTRA_NB_BASIC_AUTH", raising=False)
+    assert_short_error(run_cell(shell, f"%%flow --server {remote.url}\n" + FAILING), "Authentication failed (401)")
+    assert_short_error(run_cell(shell, f"%%flow --server {remote.url} --token 'two words'\n" + FAILING),
+                       "one word of printable characters")
+    assert_short_error(run_cell(shell, "%%flow --token x\n" + FAILING), "--token and --tenant go with --server")
+    assert_short_error(run_cell(shell, f"%%flow --server {remote.url} --token {TOKEN} --tenant acme --no-run\n"
+                                + FAILING), "Tenant 'acme' does not exist")
+    saved = run_cell(shell, f"%%flow --server {remote.url} --token {TOKEN} --tenant '' --no-run\n" + FAILING)
+    assert saved.success and "company.team.boom revision 1 saved on" in saved.stdout
