@@ -7,9 +7,12 @@
         ex = kestra.execute("company.team", "myflow", on_update=lambda doc: print(doc["state"]["current"]))
 
 Paths are Kestra's tenant paths (`/api/v1/main/…`; `tenant=None` uses the tenant-less ones), auth is HTTP
-Basic (or a bearer token), inputs go as multipart/form-data like Kestra's own clients send them: a FILE
-input given as a local path (`pathlib.Path`) or an open binary file is sent as a file part, streamed from
-disk. `download_file` fetches a `kestra:///` file of an execution (an input, a task's output). Errors
+Basic or a bearer token (`from_env`: KESTRA_API_TOKEN, else KESTRA_NB_BASIC_AUTH). `deploy_flows` sends many
+flows in one request (Kestra's namespace and bulk updates; kestra_nb.deploy gathers a folder of them) and
+`upload_namespace_file` a namespace file. `follow` reads the server-sent events of an execution within
+`follow_limits`, reopens a dropped stream once, then polls. Inputs go as multipart/form-data like Kestra's
+own clients send them: a FILE input given as a local path (`pathlib.Path`) or an open binary file is sent as
+a file part, streamed from disk. `download_file` fetches a `kestra:///` file of an execution (an input, a task's output). Errors
 become `KestraNbError` subclasses: 404 NotFoundError, 409 IllegalStateError, 422 FlowValidationError /
 InputValidationError / IllegalArgumentError, 400 and 415 IllegalArgumentError, 401/403
 AuthenticationError, anything else KestraApiError; each carries `.status` and `.body`.
