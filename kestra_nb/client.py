@@ -24,7 +24,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -291,48 +291,45 @@ class KestraClient:
         """Follow an execution until its end, `on_update(doc)` per new document; the final document (None at
         the deadline). Over server-sent events (Kestra's `follow`), within `follow_limits`: a stream that
         drops, goes silent or runs over its budget is opened once more, then the execution is polled."""
+        last: dict[str, Any] | None = None
+        with closing(self._updates(execution_id, deadline)) as updates:   # (closing ends an open stream)
+            for doc, end in updates:
+                if doc is None:
+                    return None   # the deadline
+                if doc != last:   # (a new stream starts with the document the last one ended on; polls repeat)
+                    last = doc
+                    if on_update is not None:
+                        on_update(doc)
+                if end or _state(doc) in TERMINATED:
+                    return doc
+        return last   # (not reached: the updates go on until the end or the deadline)
+
+    def _updates(self, execution_id: str, deadline: float | None) -> Iterator[tuple[dict[str, Any] | None, bool]]:
+        """(document, whether it is the end) from the follow stream, the execution after it ends, one more
+        stream and the execution again, then polls at a growing interval; (None, True) at the deadline."""
         limits = self.follow_limits
         path = self._path("executions", execution_id, "follow")
         budget = _StreamBudget()
-        last: dict[str, Any] | None = None
         for _ in range(2):   # the stream, then one reconnection
             try:
                 for event_id, doc in self._events(path, deadline, budget):
-                    if event_id == "start" or not isinstance(doc, dict) or "state" not in doc:
-                        continue
-                    if doc != last:   # (a new stream starts with the document the last one ended on)
-                        last = doc
-                        if on_update is not None:
-                            on_update(doc)
-                    if event_id == "end" or _state(doc) in TERMINATED:
-                        return doc
+                    if event_id != "start" and isinstance(doc, dict) and "state" in doc:
+                        yield doc, event_id == "end"
             except _StreamEnded:
                 pass   # dropped, silent or over budget: told by what the execution is now
             if deadline is not None and time.monotonic() >= deadline:
-                return None
-            current = self.get(execution_id)
-            if current != last:
-                last = current
-                if on_update is not None:
-                    on_update(current)
-            if _state(current) in TERMINATED:
-                return current
+                yield None, True
+            yield self.get(execution_id), False
             if budget.exhausted:
                 break   # a second stream would run over the same budget
         interval = limits.poll_min
-        while True:   # polling, at a growing interval, until the end (or the deadline)
+        while True:
             pause = interval if deadline is None else min(interval, deadline - time.monotonic())
             if pause <= 0:
-                return None
+                yield None, True
             time.sleep(pause)
             interval = min(interval * 2, limits.poll_max)
-            current = self.get(execution_id)
-            if current != last:
-                last = current
-                if on_update is not None:
-                    on_update(current)
-            if _state(current) in TERMINATED:
-                return current
+            yield self.get(execution_id), False
 
     def _events(self, path: str, deadline: float | None, budget: _StreamBudget) -> Iterator[tuple[str, Any]]:
         """Server-sent events of a stream as (event id, parsed data), until the server closes it (_StreamEnded

@@ -13,8 +13,8 @@ from kestra_nb.api.auth import BasicAuth, Credentials, check_token
 from kestra_nb.cli import main
 from kestra_nb.client import AuthenticationError, KestraClient
 from kestra_nb.errors import IllegalArgumentError
-from kestra_nb.server import Server, serve_in_thread
-from tests.api.conftest import SEED, YAML
+from kestra_nb.server import Server
+from tests.api.conftest import SEED, YAML, serving
 from tests.api.test_server import PASSWORD, USER
 
 TOKEN = "kestra-nb.test-token_0123456789"
@@ -22,18 +22,14 @@ TOKEN = "kestra-nb.test-token_0123456789"
 
 @pytest.fixture
 def token_server(tmp_path) -> Iterator[Server]:
-    srv, thread = serve_in_thread(tmp_path / "home", auth=Credentials(token=TOKEN), grace=1)
-    yield srv
-    srv.stop()
-    thread.join(15)
+    with serving(tmp_path / "home", auth=Credentials(token=TOKEN)) as srv:
+        yield srv
 
 
 @pytest.fixture
 def both_server(tmp_path) -> Iterator[Server]:
-    srv, thread = serve_in_thread(tmp_path / "home", auth=Credentials(BasicAuth(USER, PASSWORD), TOKEN), grace=1)
-    yield srv
-    srv.stop()
-    thread.join(15)
+    with serving(tmp_path / "home", auth=Credentials(BasicAuth(USER, PASSWORD), TOKEN)) as srv:
+        yield srv
 
 
 def bearer(token: str = TOKEN) -> dict[str, str]:

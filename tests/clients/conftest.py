@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from kestra_nb.api.auth import BasicAuth, Credentials
-from kestra_nb.server import Server, serve_in_thread
+from kestra_nb.server import Server
+from tests.api.conftest import serving
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CACHE = ROOT / ".venv-clients"
@@ -66,19 +67,15 @@ def client_envs() -> dict[str, Path]:
 @pytest.fixture
 def kestra(tmp_path: Path) -> Iterator[Server]:
     """A server with Basic auth on, as Kestra ≥ 0.24 always has."""
-    srv, thread = serve_in_thread(tmp_path / "home", auth=BasicAuth(USER, PASSWORD), grace=1)
-    yield srv
-    srv.stop()
-    thread.join(15)
+    with serving(tmp_path / "home", auth=BasicAuth(USER, PASSWORD)) as srv:
+        yield srv
 
 
 @pytest.fixture
 def token_kestra(tmp_path: Path) -> Iterator[Server]:
     """A server that takes a bearer token (`kestra-nb server --token`), as Kestra takes its API tokens."""
-    srv, thread = serve_in_thread(tmp_path / "home", auth=Credentials(token=TOKEN), grace=1)
-    yield srv
-    srv.stop()
-    thread.join(15)
+    with serving(tmp_path / "home", auth=Credentials(token=TOKEN)) as srv:
+        yield srv
 
 
 def run_script(python: Path, script: str, server: Server, **env: str) -> str:

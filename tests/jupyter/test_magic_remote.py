@@ -10,7 +10,8 @@ import pytest
 
 from kestra_nb.api.auth import Credentials
 from kestra_nb.jupyter.live import LiveRun
-from kestra_nb.server import Server, serve_in_thread
+from kestra_nb.server import Server
+from tests.api.conftest import serving
 from tests.jupyter.conftest import run_cell
 from tests.jupyter.test_magic import assert_short_error
 
@@ -43,10 +44,8 @@ tasks:
 
 @pytest.fixture
 def remote(tmp_path: Path) -> Iterator[Server]:
-    server, thread = serve_in_thread(tmp_path / "remote", auth=Credentials(token=TOKEN), grace=1)
-    yield server
-    server.stop()
-    thread.join(15)
+    with serving(tmp_path / "remote", auth=Credentials(token=TOKEN)) as server:
+        yield server
 
 
 def test_the_view_follows_the_remote_run_and_ends_with_its_outputs(shell: Any, remote: Server, monkeypatch: Any) -> None:
