@@ -649,16 +649,27 @@ class FlowMagics(Magics):
 
     def _run_remote(self, args: Any, source: str, inputs: dict[str, Any], labels: list[tuple[str, str]]) -> None:
         """Deploy and run on a server through the client; its server-sent updates feed the same view."""
+        from ..client import _flow_key
         from ..parsing import parse_flow
 
+        flow: Flow | None
         try:
             flow = parse_flow(source)  # the same checks, with line numbers, before anything is sent
             check_declared(flow, [name for name, _ in args.input])
+            key = flow.namespace, flow.id
+        except FlowValidationError as exc:
+            if not _plugins_of_the_cluster(exc):
+                raise UsageError(describe_error(exc, source, above=1)) from None
+            flow = None   # types this engine lacks, outside Kestra's core: the cluster may have them
+            try:
+                key = _flow_key(source)
+            except KestraNbError as error:
+                raise UsageError(describe_error(error, source, above=1)) from None
         except KestraNbError as exc:
             raise UsageError(describe_error(exc, source, above=1)) from None
         client = self._client(args)   # (a malformed token is told before anything is shown)
         model = ViewModel()
-        view, handle = self._show_live(model, args.quiet, graph=topology(flow))
+        view, handle = self._show_live(model, args.quiet, graph=topology(flow) if flow is not None else None)
         ids: list[str] = []
 
         def on_update(document: dict[str, Any]) -> None:
@@ -678,8 +689,8 @@ class FlowMagics(Magics):
             try:
                 with client:
                     client.deploy(source)
-                    document = client.execute(flow.namespace, flow.id, inputs=inputs, labels=labels,
-                                              on_update=on_update, timeout=args.timeout)
+                    document = client.execute(*key, inputs=inputs, labels=labels, on_update=on_update,
+                                              timeout=args.timeout)
                     live.put(document)
                     live.put_logs(client.logs(document["id"]))
                 live.finish(Execution.from_dict(document))
@@ -689,6 +700,18 @@ class FlowMagics(Magics):
         threading.Thread(target=work, name="kestra_nb-remote", daemon=True).start()
         outcome = live.wait()
         self._conclude(outcome, view, handle, source, flow, outcome.result, args)
+
+
+_INVALID_TYPE = "Invalid type: "
+_CORE_TYPES = ("io.kestra.plugin.core.", "io.kestra.core.")
+
+
+def _plugins_of_the_cluster(exc: FlowValidationError) -> bool:
+    """Whether every violation is a task or trigger type outside Kestra's core that this engine lacks (a
+    plugin a Kestra cluster may have installed: its server checks the flow instead)."""
+    return bool(exc.violations) and all(
+        v.path.endswith(".type") and v.message.startswith(_INVALID_TYPE)
+        and not v.message[len(_INVALID_TYPE):].startswith(_CORE_TYPES) for v in exc.violations)
 
 
 def _hand_over(future: Any, live: LiveRun) -> None:

@@ -91,3 +91,18 @@ def test_credentials_and_tenant_mistakes_are_short_errors(shell: Any, remote: Se
                                 + FAILING), "Tenant 'acme' does not exist")
     saved = run_cell(shell, f"%%flow --server {remote.url} --token {TOKEN} --tenant '' --no-run\n" + FAILING)
     assert saved.success and "company.team.boom revision 1 saved on" in saved.stdout
+
+
+def test_plugins_this_engine_lacks_are_left_to_the_cluster(shell: Any, remote: Server) -> None:
+    """A type outside Kestra's core that this engine does not have goes to the server, which judges it; a
+    mistake in a core type is still caught here, before anything is sent."""
+    plugin = ("id: load\nnamespace: company.team\ntasks:\n  - id: q\n"
+              "    type: io.kestra.plugin.jdbc.postgres.Query\n    sql: select 1\n")
+    unreachable = "http://127.0.0.1:9"
+    assert_short_error(run_cell(shell, f"%%flow --server {unreachable}\n" + plugin), "cannot reach the server")
+    typo = plugin.replace("io.kestra.plugin.jdbc.postgres.Query", "io.kestra.plugin.core.log.Lg")
+    assert_short_error(run_cell(shell, f"%%flow --server {unreachable}\n" + typo),
+                       "line 6, column 5: tasks[0].type: Invalid type: io.kestra.plugin.core.log.Lg")
+    # this server lacks the plugin too: its refusal points at the cell's line
+    assert_short_error(run_cell(shell, f"%%flow --server {remote.url} --token {TOKEN}\n" + plugin),
+                       "line 6, column 5: tasks[0].type: Invalid type: io.kestra.plugin.jdbc.postgres.Query")
