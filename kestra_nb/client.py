@@ -300,13 +300,15 @@ class KestraClient:
                     last = doc
                     if on_update is not None:
                         on_update(doc)
-                if end or _state(doc) in TERMINATED:
+                if end:
                     return doc
         return last   # (not reached: the updates go on until the end or the deadline)
 
     def _updates(self, execution_id: str, deadline: float | None) -> Iterator[tuple[dict[str, Any] | None, bool]]:
         """(document, whether it is the end) from the follow stream, the execution after it ends, one more
-        stream and the execution again, then polls at a growing interval; (None, True) at the deadline."""
+        stream and the execution again, then polls at a growing interval; (None, True) at the deadline. A
+        stream's end is its `end` event (Kestra's: a terminated execution may still run its afterExecution
+        tasks until then); a fetched execution's end is a terminated state."""
         limits = self.follow_limits
         path = self._path("executions", execution_id, "follow")
         budget = _StreamBudget()
@@ -319,7 +321,7 @@ class KestraClient:
                 pass   # dropped, silent or over budget: told by what the execution is now
             if deadline is not None and time.monotonic() >= deadline:
                 yield None, True
-            yield self.get(execution_id), False
+            yield _fetched(self.get(execution_id))
             if budget.exhausted:
                 break   # a second stream would run over the same budget
         interval = limits.poll_min
@@ -329,7 +331,7 @@ class KestraClient:
                 yield None, True
             time.sleep(pause)
             interval = min(interval * 2, limits.poll_max)
-            yield self.get(execution_id), False
+            yield _fetched(self.get(execution_id))
 
     def _events(self, path: str, deadline: float | None, budget: _StreamBudget) -> Iterator[tuple[str, Any]]:
         """Server-sent events of a stream as (event id, parsed data), until the server closes it (_StreamEnded
@@ -474,6 +476,10 @@ class _StreamEnded(Exception):
 def _state(doc: Mapping[str, Any]) -> str | None:
     state = doc.get("state")
     return state.get("current") if isinstance(state, Mapping) else None
+
+
+def _fetched(doc: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    return doc, _state(doc) in TERMINATED
 
 
 def _sse(chunks: Iterator[bytes], limits: FollowLimits, budget: _StreamBudget) -> Iterator[tuple[str, str]]:

@@ -20,6 +20,9 @@ RUNNING = {"id": "ex1", "namespace": "n", "flowId": "f", "state": {"current": "R
 SUCCESS = {**RUNNING, "state": {"current": "SUCCESS"},
            "taskRunList": [{"id": "tr1", "taskId": "a", "state": {"current": "SUCCESS"}}], "outputs": {"x": 1}}
 
+AFTER = {**SUCCESS, "taskRunList": [*SUCCESS["taskRunList"],
+                                    {"id": "tr9", "taskId": "notify", "state": {"current": "SUCCESS"}}]}
+
 
 def event(event_id: str, doc: Any) -> bytes:
     return f"id: {event_id}\ndata: {json.dumps(doc)}\n\n".encode()
@@ -61,6 +64,10 @@ class Remote:
             def stream_normal(self) -> None:
                 self._start()
                 self.wfile.write(event("start", {"id": "ex1"}) + event("progress", RUNNING) + event("end", SUCCESS))
+
+            def stream_after(self) -> None:   # SUCCESS, then its afterExecution task, then `end` (Kestra)
+                self._start()
+                self.wfile.write(event("progress", SUCCESS) + event("progress", AFTER) + event("end", AFTER))
 
             def stream_drop(self) -> None:   # the connection breaks in the middle of the body
                 self._start(length=10_000)
@@ -117,6 +124,12 @@ def test_a_whole_stream_needs_no_poll(remote):
     final, seen = follow(remote)
     assert final == SUCCESS and seen == ["RUNNING", "SUCCESS"]
     assert remote.requests == ["/api/v1/main/executions/ex1/follow"]
+
+
+def test_a_stream_ends_at_its_end_event_not_at_the_first_terminated_state(remote):
+    remote.streams = ["after"]
+    final, seen = follow(remote)
+    assert final == AFTER and seen == ["SUCCESS", "SUCCESS"] and remote.follows() == 1
 
 
 def test_a_dropped_stream_is_opened_once_more_then_polled(remote):
