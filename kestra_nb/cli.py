@@ -344,7 +344,11 @@ def _deploy(args: argparse.Namespace) -> int:
             try:
                 flows = client.deploy_flows(bundle.body(), namespace=args.namespace, delete=args.delete)
             except FlowValidationError as exc:
-                for problem in bundle.locate(exc.violations):
+                problems = bundle.locate(exc.violations)
+                if any(problem.file is None for problem in problems):
+                    # Kestra names no document in a bulk refusal: its check route says which one
+                    problems = bundle.locate_checks(client.validate_flows(bundle.body())) or problems
+                for problem in problems:
                     print(f"kestra-nb: {problem}" if problem.file is None else str(problem), file=sys.stderr)
                 return 1
     except KestraNbError as exc:

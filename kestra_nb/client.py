@@ -229,6 +229,11 @@ class KestraClient:
         return self._request("POST", path, params={"delete": str(delete).lower()}, content=body.encode("utf-8"),
                              headers={"Content-Type": "application/x-yaml"}, invalid=FlowValidationError).json()
 
+    def validate_flows(self, body: str) -> list[dict[str, Any]]:
+        """Kestra's check of a multi-document YAML text: one result per document (`index`, `constraints`)."""
+        return self._request("POST", self._path("flows", "validate"), content=body.encode("utf-8"),
+                             headers={"Content-Type": "application/x-yaml"}).json()
+
     def upload_namespace_file(self, namespace: str, path: str, local: str | os.PathLike[str]) -> None:
         """Store a local file as the namespace file `path` (`/scripts/etl.py`), streamed from disk (Kestra's
         `namespaces/{namespace}/files?path=`, multipart part `fileContent`). Kestra unpacks a `.zip` there."""

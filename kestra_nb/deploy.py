@@ -33,6 +33,8 @@ MAX_FILE_BYTES = 512 * 1024 ** 2  # bytes of one namespace file (streamed, never
 MAX_FILES_BYTES = 2 * 1024 ** 3   # bytes of all the namespace files together
 MAX_ENTRIES = 20_000              # directory entries looked at while walking the folders
 _INDEXED = re.compile(r"^flows\[(\d+)\](?:\.(.*))?$")
+_PARENT = re.compile(r"(?:(?:^|\.)[^.\[\]]*|\[\d+\])$")   # the last `key`, `.key` or `[n]` of a path
+_LEADING_PATH = re.compile(r"^([\w.\[\]-]+): ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +77,14 @@ class Document:
         if line is not None:
             return self.line + line - 1, column
         for candidate in (path, path.removeprefix("flow.")):
-            if candidate in self.positions:
-                found_line, found_column = self.positions[candidate]
-                return self.line + found_line - 1, found_column
+            while candidate:   # the path, else the nearest of its parents written (a missing key's mapping)
+                if candidate in self.positions:
+                    found_line, found_column = self.positions[candidate]
+                    return self.line + found_line - 1, found_column
+                parent = _PARENT.sub("", candidate, count=1)
+                if parent == candidate:
+                    break
+                candidate = parent
         return self.line, None
 
 
@@ -107,6 +114,22 @@ class Bundle:
             path = (match.group(2) or "") if match else (v.path or "")
             line, column = doc.at(path, v.line, v.column)
             out.append(Problem(doc.file, f"{path}: {v.message}" if path else v.message, line, column))
+        return out
+
+    def locate_checks(self, results: Iterable[Any]) -> list[Problem]:
+        """The problems of Kestra's `flows/validate` answer (one result per document, by `index`, with its
+        `constraints` text), at the file and line of each document (or of the path its text starts with)."""
+        out = []
+        for result in results:
+            if not isinstance(result, dict) or not result.get("constraints"):
+                continue
+            index = result.get("index")
+            if not isinstance(index, int) or not 0 <= index < len(self.documents):
+                continue
+            doc, text = self.documents[index], str(result["constraints"])
+            path = _LEADING_PATH.match(text)
+            line, column = doc.at(path.group(1) if path else "")
+            out.append(Problem(doc.file, text, line, column))
         return out
 
     def document_of(self, namespace: str, flow_id: str) -> Document | None:

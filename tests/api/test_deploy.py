@@ -205,6 +205,16 @@ def recorder() -> Iterator[tuple[str, list[Recorded]]]:
                 self.end_headers()
                 self.wfile.write(answer)
                 return
+            if url.path.endswith("/flows/validate"):   # Kestra's answer: one result per document
+                self.answer(200, [{"index": 0, "flow": "a", "namespace": "company.team", "outdated": False},
+                                  {"index": 1, "flow": "c", "namespace": "company.team", "outdated": False,
+                                   "constraints": "tasks[0].message: must not be null"}])
+                return
+            if b"refuse-me" in body:   # Kestra's bulk refusal names no document
+                self.answer(422, {"message": "Invalid entity: flow.tasks[0].message: must not be null",
+                                  "_embedded": {"errors": [{"message": "must not be null",
+                                                            "path": "flow.tasks[0].message"}]}})
+                return
             if "/files" in url.path:
                 self.send_response(204)
                 self.end_headers()
@@ -218,6 +228,14 @@ def recorder() -> Iterator[tuple[str, list[Recorded]]]:
             self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
             self.wfile.write(answer)
+
+        def answer(self, status: int, doc: Any) -> None:
+            body = json.dumps(doc).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -274,3 +292,25 @@ def test_a_file_the_server_refuses_stops_the_flows(recorder, tmp_path, capsys):
     assert "1 namespace file(s) were not uploaded, so no flow was deployed" in captured.err
     assert f"{root / 'files/a.txt'}: uploaded to company.team as /a.txt" in captured.out
     assert [r.path for r in seen] == ["/api/v1/main/namespaces/company.team/files"] * 2   # no flows request
+
+
+def test_a_kestra_refusal_without_a_document_is_placed_by_kestras_check(recorder, tmp_path, capsys):
+    """Kestra's bulk route refuses without saying which document: its `flows/validate` answer says which,
+    and the problem is printed at that file and line."""
+    url, seen = recorder
+    root = tree(tmp_path / "flows", {"a.yml": FLOW.format(id="a", ns="company.team", fmt="refuse-me"),
+                                     "c.yml": "# c\n" + NO_MESSAGE.format(id="c", ns="company.team")})
+    assert main(["deploy", str(root), "--server", url]) == 1
+    assert capsys.readouterr().err == f"{root / 'c.yml'}:5:5: tasks[0].message: must not be null\n"
+    assert [r.path for r in seen] == ["/api/v1/main/flows/bulk", "/api/v1/main/flows/validate"]
+
+
+def test_a_path_is_placed_at_itself_or_its_nearest_written_parent(tmp_path):
+    root = tree(tmp_path / "flows", {"a.yml": "# head\n" + NO_MESSAGE.format(id="a", ns="n")})
+    [doc] = deploy.collect([root]).documents
+    assert doc.at("tasks[0].type") == (6, 5)
+    assert doc.at("tasks[0].message") == (5, 5)        # missing: where its task is
+    assert doc.at("flow.namespace") == (3, 1)          # Kestra's `flow.` prefix
+    assert doc.at("triggers[3].conditions") == (1, None)   # nothing of it written: where the document starts
+    assert doc.at("weird]]") == (1, None) and doc.at("") == (1, None)
+    assert doc.at("anything", line=2, column=7) == (2, 7)
