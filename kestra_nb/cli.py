@@ -322,6 +322,8 @@ def _deploy(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"kestra-nb: {problem}" if problem.file is None else str(problem), file=sys.stderr)
         return 1
+    for warning in bundle.warnings:
+        print(f"{warning} (warning)", file=sys.stderr)
     failed = 0
     try:
         with _client(args) as client:

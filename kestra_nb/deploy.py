@@ -95,6 +95,8 @@ class Bundle:
     documents: list[Document] = field(default_factory=list)
     files: list[tuple[Path, str]] = field(default_factory=list)   # (local file, namespace path "/a/b.py")
     namespace: str | None = None                                  # where the namespace files go
+    warnings: list[Problem] = field(default_factory=list)         # sent all the same
+
 
     def body(self) -> str:
         """The documents as one multi-document YAML text (Kestra's bulk routes split it on `---` lines)."""
@@ -171,6 +173,13 @@ def collect(paths: Sequence[Path], *, namespace: str | None = None, files: Path 
             document = _document(path, line, source, namespace, problems)
             if document is not None:
                 bundle.documents.append(document)
+    for doc in bundle.documents:
+        inside = doc.source.find("---")
+        if inside >= 0:
+            bundle.warnings.append(Problem(doc.file, "holds `---` inside the flow: Kestra's bulk routes split "
+                                                     "their body at every `---`, so a Kestra server may read "
+                                                     "this flow cut in two (a kestra_nb server splits at `---` "
+                                                     "lines only)", doc.line + doc.source.count("\n", 0, inside)))
     if len(bundle.documents) > MAX_FLOWS:
         problems.append(Problem(None, f"{len(bundle.documents)} flows; one deploy takes at most {MAX_FLOWS}"))
     _check_duplicates(bundle.documents, problems)

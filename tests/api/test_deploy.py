@@ -314,3 +314,13 @@ def test_a_path_is_placed_at_itself_or_its_nearest_written_parent(tmp_path):
     assert doc.at("triggers[3].conditions") == (1, None)   # nothing of it written: where the document starts
     assert doc.at("weird]]") == (1, None) and doc.at("") == (1, None)
     assert doc.at("anything", line=2, column=7) == (2, 7)
+
+
+def test_a_dash_run_inside_a_flow_is_sent_with_a_warning(server, tmp_path, capsys):
+    text = FLOW.format(id="a", ns="company.team", fmt='"a---b"')
+    root = tree(tmp_path / "flows", {"a.yml": "# note\n" + text})
+    assert main(["deploy", str(root), "--server", server.url]) == 0
+    captured = capsys.readouterr()
+    assert f"{root / 'a.yml'}:7: holds `---` inside the flow" in captured.err and "(warning)" in captured.err
+    with KestraClient(server.url) as c:
+        assert c.execute("company.team", "a")["taskRunList"][0]["outputs"] == {"value": "a---b"}
