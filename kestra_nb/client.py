@@ -22,6 +22,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing
@@ -455,6 +457,59 @@ class KestraClient:
         return self._request("GET", self._path("logs", execution_id, "download"), params=params).text
 
 
+class LogFollow:
+    """An execution's log entries as the server streams them (Kestra's `logs/{id}/follow`, which never ends by
+    itself), each passed to `on_log`: `run()` on a thread of its own, `stop()` from any other. A stream that
+    drops is opened once more (the entries it repeats are skipped); `seen` counts the entries passed."""
+
+    def __init__(self, client: KestraClient, execution_id: str, on_log: Callable[[dict[str, Any]], None]) -> None:
+        self.client = client
+        self.execution_id = execution_id
+        self.on_log = on_log
+        self.seen = 0
+        self._stopped = threading.Event()
+        self._socket: socket.socket | None = None
+
+    def run(self) -> None:
+        """Stream until `stop()`, a second drop, the budget's end or an error answer (the logs then come
+        from a fetch)."""
+        client = self.client
+        path = client._path("logs", self.execution_id, "follow")
+        budget = _StreamBudget()
+        for _ in range(2):
+            count = 0
+            try:   # no read timeout: stop() ends the wait
+                with client._http.stream("GET", path, headers={"Accept": "text/event-stream"},
+                                         timeout=httpx.Timeout(client.timeout, read=None)) as resp:
+                    stream = resp.extensions.get("network_stream")
+                    self._socket = stream.get_extra_info("socket") if stream is not None else None
+                    if self._stopped.is_set() or resp.status_code >= 400:
+                        return
+                    for _, data in _sse(resp.iter_raw(), client.follow_limits, budget):
+                        try:
+                            entry = json.loads(data)
+                        except ValueError:
+                            continue
+                        count += 1
+                        if count > self.seen and isinstance(entry, dict):
+                            self.seen += 1
+                            self.on_log(entry)
+            except (_StreamEnded, httpx.TransportError):
+                pass
+            if self._stopped.is_set() or budget.exhausted:
+                return
+
+    def stop(self) -> None:
+        """End the stream now (a blocked read is woken by shutting the connection's socket)."""
+        self._stopped.set()
+        sock = self._socket
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass   # already closed
+
+
 @dataclass(frozen=True, slots=True)
 class FollowLimits:
     """What following one execution over server-sent events may take before it falls back to polling."""
@@ -548,4 +603,5 @@ def _flow_key(source: str) -> tuple[str, str]:
     return str(doc["namespace"]), str(doc["id"])
 
 
-__all__ = ["AuthenticationError", "FollowLimits", "KestraApiError", "KestraClient", "ServerUnreachableError"]
+__all__ = ["AuthenticationError", "FollowLimits", "KestraApiError", "KestraClient", "LogFollow",
+           "ServerUnreachableError"]

@@ -58,6 +58,8 @@ from .widgets.viewmodel import ViewModel
 OUTPUTS_VARIABLE = "outputs"
 
 
+LOG_STOP = 5.0   # seconds a --server run's log stream gets to stop once the execution has ended
+
 # Every flow, input or option mistake is raised as IPython's UsageError itself: IPython shows exactly that
 # class (not subclasses) as one short `UsageError: ...` message, without a traceback, and the cell fails.
 
@@ -649,7 +651,7 @@ class FlowMagics(Magics):
 
     def _run_remote(self, args: Any, source: str, inputs: dict[str, Any], labels: list[tuple[str, str]]) -> None:
         """Deploy and run on a server through the client; its server-sent updates feed the same view."""
-        from ..client import _flow_key
+        from ..client import LogFollow, _flow_key
         from ..parsing import parse_flow
 
         flow: Flow | None
@@ -671,10 +673,16 @@ class FlowMagics(Magics):
         model = ViewModel()
         view, handle = self._show_live(model, args.quiet, graph=topology(flow) if flow is not None else None)
         ids: list[str] = []
+        logs: list[tuple[LogFollow, threading.Thread, Any]] = []   # the execution's logs, streamed live
 
         def on_update(document: dict[str, Any]) -> None:
             if not ids:
                 ids.append(document["id"])
+                other = self._client(args)
+                follower = LogFollow(other, document["id"], lambda entry: live.put_logs([entry]))
+                thread = threading.Thread(target=follower.run, name="kestra_nb-remote-logs", daemon=True)
+                logs.append((follower, thread, other))
+                thread.start()
             live.put(document)
 
         def kill() -> None:
@@ -685,14 +693,18 @@ class FlowMagics(Magics):
         live = self.live = LiveRun(model, view, kill=kill)
 
         def work() -> None:
-            """On a worker thread: deploy, run and follow, then fetch the logs."""
+            """On a worker thread: deploy, run and follow (its logs on another thread), then fetch the logs
+            the stream did not bring."""
             try:
                 with client:
                     client.deploy(source)
-                    document = client.execute(*key, inputs=inputs, labels=labels, on_update=on_update,
-                                              timeout=args.timeout)
+                    try:
+                        document = client.execute(*key, inputs=inputs, labels=labels, on_update=on_update,
+                                                  timeout=args.timeout)
+                    finally:
+                        seen = _stop_logs(logs)
                     live.put(document)
-                    live.put_logs(client.logs(document["id"]))
+                    live.put_logs(client.logs(document["id"])[seen:])
                 live.finish(Execution.from_dict(document))
             except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which reports it
                 live.finish(None, exc)
@@ -700,6 +712,17 @@ class FlowMagics(Magics):
         threading.Thread(target=work, name="kestra_nb-remote", daemon=True).start()
         outcome = live.wait()
         self._conclude(outcome, view, handle, source, flow, outcome.result, args)
+
+
+def _stop_logs(logs: list[tuple[Any, threading.Thread, Any]]) -> int:
+    """Stop a --server run's log stream; how many entries it brought."""
+    seen = 0
+    for follower, thread, client in logs:
+        follower.stop()
+        thread.join(LOG_STOP)
+        client.close()
+        seen = follower.seen if not thread.is_alive() else 0
+    return seen
 
 
 _INVALID_TYPE = "Invalid type: "

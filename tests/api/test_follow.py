@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from kestra_nb.cli import Progress, main
-from kestra_nb.client import FollowLimits, KestraClient
+from kestra_nb.client import FollowLimits, KestraClient, LogFollow
 from tests.api.conftest import SLEEP_FLOW
 
 RUNNING = {"id": "ex1", "namespace": "n", "flowId": "f", "state": {"current": "RUNNING"},
@@ -22,6 +22,8 @@ SUCCESS = {**RUNNING, "state": {"current": "SUCCESS"},
 
 AFTER = {**SUCCESS, "taskRunList": [*SUCCESS["taskRunList"],
                                     {"id": "tr9", "taskId": "notify", "state": {"current": "SUCCESS"}}]}
+
+LOGS = [{"executionId": "ex1", "taskId": "a", "level": "INFO", "message": f"line {i}"} for i in range(3)]
 
 
 def event(event_id: str, doc: Any) -> bytes:
@@ -34,6 +36,7 @@ class Remote:
 
     def __init__(self) -> None:
         self.streams: list[str] = []
+        self.log_streams: list[str] = []
         self.documents: list[dict[str, Any]] = []
         self.requests: list[str] = []
         self.release = threading.Event()   # ends a silent stream (at teardown)
@@ -42,6 +45,10 @@ class Remote:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 remote.requests.append(self.path)
+                if self.path.startswith("/api/v1/main/logs/"):
+                    behaviour = remote.log_streams.pop(0) if remote.log_streams else "missing"
+                    getattr(self, "logs_" + behaviour)()
+                    return
                 if self.path.endswith("/follow"):
                     behaviour = remote.streams.pop(0) if remote.streams else "drop"
                     getattr(self, "stream_" + behaviour)()
@@ -59,6 +66,21 @@ class Remote:
                 self.send_header("Content-Type", "text/event-stream")
                 if length is not None:
                     self.send_header("Content-Length", str(length))
+                self.end_headers()
+
+            def logs_two_then_drop(self) -> None:
+                self._start(length=10_000)
+                self.wfile.write(event("progress", LOGS[0]) + event("progress", LOGS[1]))
+
+            def logs_all_then_wait(self) -> None:   # as Kestra's: the stored entries, then it stays open
+                self._start()
+                self.wfile.write(b"".join(event("progress", entry) for entry in LOGS))
+                self.wfile.flush()
+                remote.release.wait(30)
+
+            def logs_missing(self) -> None:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def stream_normal(self) -> None:
@@ -172,6 +194,39 @@ def test_polling_stops_at_the_deadline(remote):
     with KestraClient(remote.url) as client:
         client.follow_limits = FollowLimits(poll_min=0.01, poll_max=0.02)
         assert client.follow("ex1", deadline=time.monotonic() + 0.3) is None
+
+
+def test_logs_stream_until_stopped_and_a_reconnection_skips_what_came(remote):
+    remote.log_streams = ["two_then_drop", "all_then_wait"]
+    got: list[dict[str, Any]] = []
+    third = threading.Event()
+
+    def on_log(entry: dict[str, Any]) -> None:
+        got.append(entry)
+        if len(got) == 3:
+            third.set()
+
+    with KestraClient(remote.url) as client:
+        follower = LogFollow(client, "ex1", on_log)
+        thread = threading.Thread(target=follower.run, daemon=True)
+        thread.start()
+        assert third.wait(10)
+        follower.stop()   # the stream is still open: stop() ends its blocked read
+        thread.join(10)
+        assert not thread.is_alive()
+    assert got == LOGS and follower.seen == 3
+    assert [path for path in remote.requests if "/logs/" in path] == ["/api/v1/main/logs/ex1/follow"] * 2
+
+
+def test_logs_that_cannot_be_streamed_leave_it_to_a_fetch(remote):
+    with KestraClient(remote.url) as client:
+        follower = LogFollow(client, "ex1", lambda entry: None)
+        follower.run()   # a 404: it returns at once
+        assert follower.seen == 0
+        stopped = LogFollow(client, "ex1", lambda entry: None)
+        stopped.stop()
+        stopped.run()   # stopped before it began: no stream is read
+        assert stopped.seen == 0
 
 
 def test_progress_prints_each_new_state_once():

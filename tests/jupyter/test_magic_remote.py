@@ -22,6 +22,9 @@ tasks:
   - id: first
     type: io.kestra.plugin.core.debug.Return
     format: one
+  - id: say
+    type: io.kestra.plugin.core.log.Log
+    message: step one is done
   - id: second
     type: io.kestra.plugin.core.flow.Sleep
     duration: PT0.2S
@@ -51,14 +54,22 @@ def remote(tmp_path: Path) -> Iterator[Server]:
 def test_the_view_follows_the_remote_run_and_ends_with_its_outputs(shell: Any, remote: Server, monkeypatch: Any) -> None:
     monkeypatch.delenv("KESTRA_API_TOKEN", raising=False)
     documents: list[dict[str, str]] = []
-    put = LiveRun.put
+    order: list[str] = []   # what the view was given, in turn: the execution's state, or a log message
+    put, put_logs = LiveRun.put, LiveRun.put_logs
 
     def recording(self: LiveRun, event: Any) -> None:
         if isinstance(event, Mapping):
             documents.append({tr["taskId"]: tr["state"]["current"] for tr in event.get("taskRunList") or ()})
+            order.append(event["state"]["current"])
         put(self, event)
 
+    def recording_logs(self: LiveRun, entries: Any) -> None:
+        entries = list(entries)
+        order.extend(entry["message"] for entry in entries)
+        put_logs(self, entries)
+
     monkeypatch.setattr(LiveRun, "put", recording)
+    monkeypatch.setattr(LiveRun, "put_logs", recording_logs)
     shell.user_ns["tok"] = TOKEN
     cell = run_cell(shell, f"%%flow --server {remote.url} --token $tok --tenant main --out ex\n" + STEPS)
     assert cell.success, cell.stderr
@@ -66,9 +77,13 @@ def test_the_view_follows_the_remote_run_and_ends_with_its_outputs(shell: Any, r
     assert shell.user_ns["ex"].state == "SUCCESS"
     # the view saw the run as it went: `first` done while `second` was still running, before the end
     assert any(d.get("first") == "SUCCESS" and d.get("second") == "RUNNING" for d in documents), documents
-    assert documents[-1] == {"first": "SUCCESS", "second": "SUCCESS", "third": "SUCCESS"}
+    assert documents[-1] == {"first": "SUCCESS", "say": "SUCCESS", "second": "SUCCESS", "third": "SUCCESS"}
+    # its log line came while it ran (the logs follow stream), once
+    assert order.index("step one is done") < order.index("SUCCESS"), order
     view = shell.kestra_magics.last_view
-    assert view.summary["state"] == "SUCCESS" and [r["task"] for r in view.runs] == ["first", "second", "third"]
+    assert [log["message"] for log in view.logs].count("step one is done") == 1
+    assert view.summary["state"] == "SUCCESS" and [r["task"] for r in view.runs] == ["first", "say", "second",
+                                                                                     "third"]
     assert view.updates >= 2
 
 
