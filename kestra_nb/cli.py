@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -169,13 +170,21 @@ def _client(args: argparse.Namespace):  # -> KestraClient
 def _run_remote(args: argparse.Namespace, source: str) -> int:
     from .client import _flow_key, _execution
 
+    progress = Progress(sys.stderr if args.json else sys.stdout) if args.follow else None
     try:
-        with _client(args) as client:
+        with _client(args) as client, _client(args) as logs:
             client.deploy(source)
             namespace, flow_id = _flow_key(source)
-            doc = client.execute(namespace, flow_id, inputs=dict(args.input), labels=list(args.label),
-                                 timeout=args.timeout,
-                                 on_update=Progress(sys.stderr if args.json else sys.stdout) if args.follow else None)
+            try:
+                doc = client.execute(namespace, flow_id, inputs=dict(args.input), labels=list(args.label),
+                                     timeout=args.timeout,
+                                     on_update=progress.follow(logs) if progress is not None else None)
+            except BaseException:
+                if progress is not None:
+                    progress.stop(rest=False)
+                raise
+            if progress is not None:
+                progress.stop()
             errors = [e.get("message", "") for e in client.logs(doc["id"], min_level="ERROR")]
     except KestraNbError as exc:
         return _report(args, exc)
@@ -192,7 +201,8 @@ def _run_remote(args: argparse.Namespace, source: str) -> int:
 
 class Progress:
     """An `on_update` that prints what each new execution document changed: the execution's state, and each
-    task run as it reaches a new state (with the seconds since following began)."""
+    task run as it reaches a new state (with the seconds since following began); with `follow(client)`, the
+    execution's log lines as well, as the server streams them."""
 
     def __init__(self, out: TextIO, clock: Callable[[], float] = time.monotonic) -> None:
         self.out = out
@@ -200,20 +210,51 @@ class Progress:
         self.began = clock()
         self.state: str | None = None
         self.runs: dict[str, str] = {}
+        self.lock = threading.Lock()     # (log lines come from another thread)
+        self._logs: Any = None           # the client the log stream is read with
+        self._follower: Any = None
+
+    def follow(self, logs: Any) -> Progress:
+        """Also print the log lines, streamed with the client `logs` from the first update on."""
+        self._logs = logs
+        return self
+
+    def stop(self, rest: bool = True) -> None:
+        """Stop the log stream, then (with `rest`) print the lines it did not bring."""
+        if self._follower is None:
+            return
+        if not rest:
+            self._follower.stop()
+            return
+        for entry in self._follower.finish():
+            self.log(entry)
 
     def __call__(self, doc: Mapping[str, Any]) -> None:
-        elapsed = f"[{self.clock() - self.began:6.1f}s]"
-        for run in doc.get("taskRunList") or ():
-            state = (run.get("state") or {}).get("current")
-            if self.runs.get(run.get("id")) != state:
-                self.runs[run.get("id")] = state
-                name = str(run.get("taskId")) + (f" [{run['value']}]" if run.get("value") else "")
-                self.out.write(f"{elapsed}   {name} {state}\n")
-        state = (doc.get("state") or {}).get("current")
-        if state != self.state:
-            self.state = state
-            self.out.write(f"{elapsed} execution {doc.get('id')} {state}\n")
-        self.out.flush()
+        if self._logs is not None and self._follower is None:
+            from .client import LogFollow
+
+            self._follower = LogFollow(self._logs, str(doc.get("id")), self.log).start()
+        with self.lock:
+            elapsed = f"[{self.clock() - self.began:6.1f}s]"
+            for run in doc.get("taskRunList") or ():
+                state = (run.get("state") or {}).get("current")
+                if self.runs.get(run.get("id")) != state:
+                    self.runs[run.get("id")] = state
+                    name = str(run.get("taskId")) + (f" [{run['value']}]" if run.get("value") else "")
+                    self.out.write(f"{elapsed}   {name} {state}\n")
+            state = (doc.get("state") or {}).get("current")
+            if state != self.state:
+                self.state = state
+                self.out.write(f"{elapsed} execution {doc.get('id')} {state}\n")
+            self.out.flush()
+
+    def log(self, entry: Mapping[str, Any]) -> None:
+        """Print one log entry (Kestra's LogEntry JSON)."""
+        with self.lock:
+            task = f"{entry.get('taskId')}: " if entry.get("taskId") else ""
+            self.out.write(f"[{self.clock() - self.began:6.1f}s]     {entry.get('level', '')} {task}"
+                           f"{entry.get('message', '')}\n")
+            self.out.flush()
 
 
 def _report(args: argparse.Namespace, exc: KestraNbError) -> int:

@@ -459,8 +459,9 @@ class KestraClient:
 
 class LogFollow:
     """An execution's log entries as the server streams them (Kestra's `logs/{id}/follow`, which never ends by
-    itself), each passed to `on_log`: `run()` on a thread of its own, `stop()` from any other. A stream that
-    drops is opened once more (the entries it repeats are skipped); `seen` counts the entries passed."""
+    itself), each passed to `on_log`: `start()` runs it on a thread of its own (or call `run()` on one),
+    `stop()` ends it from any other. A stream that drops is opened once more (the entries it repeats are
+    skipped); `seen` counts the entries passed."""
 
     def __init__(self, client: KestraClient, execution_id: str, on_log: Callable[[dict[str, Any]], None]) -> None:
         self.client = client
@@ -469,6 +470,13 @@ class LogFollow:
         self.seen = 0
         self._stopped = threading.Event()
         self._socket: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> LogFollow:
+        """Run on a daemon thread."""
+        self._thread = threading.Thread(target=self.run, name="kestra_nb-logs", daemon=True)
+        self._thread.start()
+        return self
 
     def run(self) -> None:
         """Stream until `stop()`, a second drop, the budget's end or an error answer (the logs then come
@@ -499,8 +507,9 @@ class LogFollow:
             if self._stopped.is_set() or budget.exhausted:
                 return
 
-    def stop(self) -> None:
-        """End the stream now (a blocked read is woken by shutting the connection's socket)."""
+    def stop(self, wait: float = 5.0) -> int | None:
+        """End the stream now (a blocked read is woken by shutting the connection's socket) and wait up to
+        `wait` seconds for `start()`'s thread; how many entries were passed, None if it has not ended."""
         self._stopped.set()
         sock = self._socket
         if sock is not None:
@@ -508,6 +517,16 @@ class LogFollow:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass   # already closed
+        if self._thread is not None:
+            self._thread.join(wait)
+            if self._thread.is_alive():
+                return None
+        return self.seen
+
+    def finish(self, wait: float = 5.0) -> list[dict[str, Any]]:
+        """Stop, then fetch the entries the stream did not bring (all of them if it has not ended)."""
+        seen = self.stop(wait)
+        return self.client.logs(self.execution_id)[seen or 0:]
 
 
 @dataclass(frozen=True, slots=True)

@@ -673,16 +673,13 @@ class FlowMagics(Magics):
         model = ViewModel()
         view, handle = self._show_live(model, args.quiet, graph=topology(flow) if flow is not None else None)
         ids: list[str] = []
-        logs: list[tuple[LogFollow, threading.Thread, Any]] = []   # the execution's logs, streamed live
+        logs = self._client(args)   # the execution's logs, streamed live on a connection of their own
+        followers: list[LogFollow] = []
 
         def on_update(document: dict[str, Any]) -> None:
             if not ids:
                 ids.append(document["id"])
-                other = self._client(args)
-                follower = LogFollow(other, document["id"], lambda entry: live.put_logs([entry]))
-                thread = threading.Thread(target=follower.run, name="kestra_nb-remote-logs", daemon=True)
-                logs.append((follower, thread, other))
-                thread.start()
+                followers.append(LogFollow(logs, document["id"], lambda entry: live.put_logs([entry])).start())
             live.put(document)
 
         def kill() -> None:
@@ -696,15 +693,17 @@ class FlowMagics(Magics):
             """On a worker thread: deploy, run and follow (its logs on another thread), then fetch the logs
             the stream did not bring."""
             try:
-                with client:
+                with client, logs:
                     client.deploy(source)
                     try:
                         document = client.execute(*key, inputs=inputs, labels=labels, on_update=on_update,
                                                   timeout=args.timeout)
-                    finally:
-                        seen = _stop_logs(logs)
+                    except BaseException:
+                        for follower in followers:
+                            follower.stop(LOG_STOP)
+                        raise
                     live.put(document)
-                    live.put_logs(client.logs(document["id"])[seen:])
+                    live.put_logs(followers[0].finish(LOG_STOP) if followers else client.logs(document["id"]))
                 live.finish(Execution.from_dict(document))
             except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which reports it
                 live.finish(None, exc)
@@ -712,17 +711,6 @@ class FlowMagics(Magics):
         threading.Thread(target=work, name="kestra_nb-remote", daemon=True).start()
         outcome = live.wait()
         self._conclude(outcome, view, handle, source, flow, outcome.result, args)
-
-
-def _stop_logs(logs: list[tuple[Any, threading.Thread, Any]]) -> int:
-    """Stop a --server run's log stream; how many entries it brought."""
-    seen = 0
-    for follower, thread, client in logs:
-        follower.stop()
-        thread.join(LOG_STOP)
-        client.close()
-        seen = follower.seen if not thread.is_alive() else 0
-    return seen
 
 
 _INVALID_TYPE = "Invalid type: "

@@ -256,6 +256,7 @@ def test_cli_run_follow_on_the_real_server(server, tmp_path, capsys):
                                                                          for line in lines)
     assert [line for line in lines if line.startswith("[") and " execution " in line][-1].endswith(" SUCCESS")
     assert "company.team.steps (revision 1) execution" in out   # the summary follows
+    assert any(line.endswith("INFO second: two") for line in lines), out   # its log line, as it came
     assert main(["run", str(flow), "--server", server.url, "--follow", "--json"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["state"]["current"] == "SUCCESS" and "first SUCCESS" in captured.err
