@@ -70,8 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, help="kill the execution after this many seconds")
     run.add_argument("--home", type=Path, help="the store's home directory (default: KESTRA_NB_HOME)")
     run.add_argument("--follow", action="store_true",
-                     help="with --server: print each task run's progress and the log lines as the server reports them (server-sent "
-                          "events; to stderr with --json)")
+                     help="with --server: print each task run's progress and the log lines as the server "
+                          "reports them (server-sent events; to stderr with --json)")
     _remote(run, required=False)
     validate = sub.add_parser("validate", help="check flows and print every violation with its line:column")
     validate.add_argument("flows", type=Path, nargs="+", help="YAML files")
