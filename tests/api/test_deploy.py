@@ -198,12 +198,7 @@ def recorder() -> Iterator[tuple[str, list[Recorded]]]:
                                  part.get_payload(decode=True)) for part in message.iter_parts()]
             seen.append(record)
             if "/files" in url.path and "refused" in url.query:   # as Kestra refuses a path it cannot store
-                answer = json.dumps({"message": "Illegal argument: Invalid namespace file path"}).encode()
-                self.send_response(422)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                self.answer(422, {"message": "Illegal argument: Invalid namespace file path"})
                 return
             if url.path.endswith("/flows/validate"):   # Kestra's answer: one result per document
                 self.answer(200, [{"index": 0, "flow": "a", "namespace": "company.team", "outdated": False},
@@ -222,12 +217,7 @@ def recorder() -> Iterator[tuple[str, list[Recorded]]]:
             docs = [doc for doc in body.decode().split("---\n") if doc.strip()]
             import yaml
 
-            answer = json.dumps([{**yaml.safe_load(doc), "revision": 1} for doc in docs]).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+            self.answer(200, [{**yaml.safe_load(doc), "revision": 1} for doc in docs])
 
         def answer(self, status: int, doc: Any) -> None:
             body = json.dumps(doc).encode()
