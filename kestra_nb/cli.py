@@ -1,14 +1,15 @@
 """The `kestra-nb` command: run and validate flows from a terminal or CI, serve the REST API, deploy.
 
     kestra-nb run flow.yml -i name=value [--label k:v] [--json] [--timeout S] [--home DIR]
-    kestra-nb run flow.yml --server URL [--basic-auth USER:PASSWORD] [--tenant main]   (on a server)
+    kestra-nb run flow.yml --server URL [--follow] [AUTH] [--tenant main]   (on a server)
     kestra-nb validate flow.yml [more.yml …]
-    kestra-nb server [--host 127.0.0.1] [--port 8080] [--home DIR] [--basic-auth USER:PASSWORD]
+    kestra-nb server [--host 127.0.0.1] [--port 8080] [--home DIR] [--basic-auth USER:PASSWORD] [--token TOKEN]
                      [--allow-host NAME …] [--allow-origin ORIGIN …]
-    kestra-nb deploy flow.yml [more.yml …] --server URL [--basic-auth USER:PASSWORD] [--tenant main]
+    kestra-nb deploy FLOW.yml|DIR … --server URL [--namespace NS] [--delete] [--files DIR] [AUTH] [--tenant main]
     kestra-nb namespace files upload|list|delete NAMESPACE …   (namespace files of the home: cli_namespace.py)
 
-`--basic-auth` defaults to the KESTRA_NB_BASIC_AUTH environment variable.
+AUTH is `--token TOKEN` (a bearer token; default KESTRA_API_TOKEN) or `--basic-auth USER:PASSWORD` (default
+KESTRA_NB_BASIC_AUTH). The server reads its own from KESTRA_NB_BASIC_AUTH and KESTRA_NB_API_TOKEN.
 """
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ import argparse
 import json
 import os
 import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Any, Sequence, TextIO
 
 from . import cli_namespace
 from .errors import FlowValidationError, KestraNbError
@@ -43,6 +47,7 @@ EXAMPLES = """examples:
   kestra-nb validate flows/*.yml                            # every violation, with its line:column
   kestra-nb server --port 8080 --home /tmp/kestra           # Kestra's REST API on 127.0.0.1:8080
   kestra-nb deploy examples/myflow.yml --server http://localhost:8080
+  kestra-nb deploy flows/ --namespace company.team --server URL --token $T   # flows/*.yml and flows/files/
   kestra-nb run examples/myflow.yml --server http://localhost:8080   # run it there, follow it here
   kestra-nb resume EXECUTION_ID -i reason=approved          # a paused execution, wherever it runs
   kestra-nb kill|pause|restart EXECUTION_ID
@@ -67,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print Kestra's execution JSON instead")
     run.add_argument("--timeout", type=float, help="kill the execution after this many seconds")
     run.add_argument("--home", type=Path, help="the store's home directory (default: KESTRA_NB_HOME)")
+    run.add_argument("--follow", action="store_true",
+                     help="with --server: print each task run's progress and the log lines as the server "
+                          "reports them (server-sent events; to stderr with --json)")
     _remote(run, required=False)
     validate = sub.add_parser("validate", help="check flows and print every violation with its line:column")
     validate.add_argument("flows", type=Path, nargs="+", help="YAML files")
@@ -75,7 +83,11 @@ def _parser() -> argparse.ArgumentParser:
     server.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
     server.add_argument("--home", type=Path, help="the store's home directory (default: KESTRA_NB_HOME)")
     server.add_argument("--basic-auth", metavar="USER:PASSWORD",
-                        help="require HTTP Basic auth (default: KESTRA_NB_BASIC_AUTH; needed off loopback)")
+                        help="require HTTP Basic auth (default: KESTRA_NB_BASIC_AUTH; this or --token is needed "
+                             "off loopback)")
+    server.add_argument("--token", metavar="TOKEN",
+                        help="accept this API token as `Authorization: Bearer TOKEN` (default: "
+                             "KESTRA_NB_API_TOKEN; at least 16 characters); with --basic-auth, either passes")
     server.add_argument("--grace", type=float, default=10.0,
                         help="seconds running executions get to end or pause on SIGTERM (default 10)")
     server.add_argument("--allow-host", action="append", default=[], metavar="NAME",
@@ -96,8 +108,22 @@ def _parser() -> argparse.ArgumentParser:
         action.add_argument("--home", type=Path, help="the store's home directory (default: KESTRA_NB_HOME)")
         _remote(action, required=False)
     cli_namespace.add_parser(sub)
-    deploy = sub.add_parser("deploy", help="create or update flows on a kestra_nb server or a Kestra cluster")
-    deploy.add_argument("flows", type=Path, nargs="+", help="YAML files")
+    deploy = sub.add_parser(
+        "deploy", help="create or update flows (files, or folders of them) and namespace files on a kestra_nb "
+                       "server or a Kestra cluster, in one request, as `kestra flow namespace update` does",
+        description="Every *.yml / *.yaml of a folder (at any depth, hidden ones skipped) is a flow; its files/ "
+                    "subfolder holds namespace files, uploaded at the same relative paths. Nothing is sent unless "
+                    "every flow reads (each problem as FILE:LINE:COLUMN); the server's refusals name the file "
+                    "and line too. Namespace files are added or replaced, never deleted (Kestra unpacks a .zip).")
+    deploy.add_argument("flows", type=Path, nargs="+", metavar="FLOW.yml|DIR", help="flow files or folders")
+    deploy.add_argument("--namespace", metavar="NS",
+                        help="a namespace deploy (Kestra's `flow namespace update NS DIR`): every flow must be of NS")
+    deploy.add_argument("--delete", action="store_true",
+                        help="also delete the server's flows this deploy does not hold: those of --namespace, "
+                             "or WITHOUT it every other flow of the tenant (Kestra's `flow updates --delete`)")
+    deploy.add_argument("--files", type=Path, metavar="DIR",
+                        help="upload this folder as namespace files (default: the files/ folder of a single DIR), "
+                             "to --namespace or to the one namespace of the flows")
     _remote(deploy, required=True)
     return parser
 
@@ -107,6 +133,9 @@ def _remote(parser: argparse.ArgumentParser, required: bool) -> None:
                         help="a kestra_nb server or a Kestra cluster (http://localhost:8080)")
     parser.add_argument("--basic-auth", metavar="USER:PASSWORD",
                         help="HTTP Basic credentials (default: KESTRA_NB_BASIC_AUTH)")
+    parser.add_argument("--token", metavar="TOKEN",
+                        help="an API token, sent as `Authorization: Bearer TOKEN` (default: KESTRA_API_TOKEN, "
+                             "which keeps it out of the shell's history)")
     parser.add_argument("--tenant", default="main", help="the tenant (default main; '' for tenant-less paths)")
 
 
@@ -138,22 +167,28 @@ def print_summary(ex: Execution, errors: Sequence[str], out: TextIO) -> None:
 def _client(args: argparse.Namespace):  # -> KestraClient
     from .client import KestraClient
 
-    credentials = args.basic_auth or os.environ.get("KESTRA_NB_BASIC_AUTH")
-    user, password = None, None
-    if credentials:
-        user, _, password = credentials.partition(":")
-    return KestraClient(args.server, tenant=args.tenant or None, username=user, password=password)
+    return KestraClient.from_env(args.server, tenant=args.tenant or None, basic_auth=args.basic_auth,
+                                 token=args.token)
 
 
 def _run_remote(args: argparse.Namespace, source: str) -> int:
     from .client import _flow_key, _execution
 
+    progress = Progress(sys.stderr if args.json else sys.stdout) if args.follow else None
     try:
-        with _client(args) as client:
+        with _client(args) as client, _client(args) as logs:
             client.deploy(source)
             namespace, flow_id = _flow_key(source)
-            doc = client.execute(namespace, flow_id, inputs=dict(args.input), labels=list(args.label),
-                                 timeout=args.timeout)
+            try:
+                doc = client.execute(namespace, flow_id, inputs=dict(args.input), labels=list(args.label),
+                                     timeout=args.timeout,
+                                     on_update=progress.follow(logs) if progress is not None else None)
+            except BaseException:
+                if progress is not None:
+                    progress.stop(rest=False)
+                raise
+            if progress is not None:
+                progress.stop()
             errors = [e.get("message", "") for e in client.logs(doc["id"], min_level="ERROR")]
     except KestraNbError as exc:
         return _report(args, exc)
@@ -166,6 +201,64 @@ def _run_remote(args: argparse.Namespace, source: str) -> int:
         return _exit_code(doc["state"]["current"])
     print_summary(ex, errors, sys.stdout)
     return _exit_code(ex.state.current.value)
+
+
+class Progress:
+    """An `on_update` that prints what each new execution document changed: the execution's state, and each
+    task run as it reaches a new state (with the seconds since following began); with `follow(client)`, the
+    execution's log lines as well, as the server streams them."""
+
+    def __init__(self, out: TextIO, clock: Callable[[], float] = time.monotonic) -> None:
+        self.out = out
+        self.clock = clock
+        self.began = clock()
+        self.state: str | None = None
+        self.runs: dict[str, str] = {}
+        self.lock = threading.Lock()     # (log lines come from another thread)
+        self._logs: Any = None           # the client the log stream is read with
+        self._follower: Any = None
+
+    def follow(self, logs: Any) -> Progress:
+        """Also print the log lines, streamed with the client `logs` from the first update on."""
+        self._logs = logs
+        return self
+
+    def stop(self, rest: bool = True) -> None:
+        """Stop the log stream, then (with `rest`) print the lines it did not bring."""
+        if self._follower is None:
+            return
+        if not rest:
+            self._follower.stop()
+            return
+        for entry in self._follower.finish():
+            self.log(entry)
+
+    def __call__(self, doc: Mapping[str, Any]) -> None:
+        if self._logs is not None and self._follower is None:
+            from .client import LogFollow
+
+            self._follower = LogFollow(self._logs, str(doc.get("id")), self.log).start()
+        with self.lock:
+            elapsed = f"[{self.clock() - self.began:6.1f}s]"
+            for run in doc.get("taskRunList") or ():
+                state = (run.get("state") or {}).get("current")
+                if self.runs.get(run.get("id")) != state:
+                    self.runs[run.get("id")] = state
+                    name = str(run.get("taskId")) + (f" [{run['value']}]" if run.get("value") else "")
+                    self.out.write(f"{elapsed}   {name} {state}\n")
+            state = (doc.get("state") or {}).get("current")
+            if state != self.state:
+                self.state = state
+                self.out.write(f"{elapsed} execution {doc.get('id')} {state}\n")
+            self.out.flush()
+
+    def log(self, entry: Mapping[str, Any]) -> None:
+        """Print one log entry (Kestra's LogEntry JSON)."""
+        with self.lock:
+            task = f"{entry.get('taskId')}: " if entry.get("taskId") else ""
+            self.out.write(f"[{self.clock() - self.began:6.1f}s]     {entry.get('level', '')} {task}"
+                           f"{entry.get('message', '')}\n")
+            self.out.flush()
 
 
 def _report(args: argparse.Namespace, exc: KestraNbError) -> int:
@@ -194,6 +287,10 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     if args.server:
         return _run_remote(args, source)
+    if args.follow:
+        print("kestra-nb run: --follow goes with --server URL (a run here prints its timeline at the end)",
+              file=sys.stderr)
+        return 2
     engine = Engine(args.home) if args.home else get_engine()
     try:
         from .engine.inputs import check_declared
@@ -240,11 +337,11 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _server(args: argparse.Namespace) -> int:
-    from .api.auth import BasicAuth
+    from .api.auth import Credentials
     from .server import Server
 
     try:
-        auth = BasicAuth.parse(args.basic_auth) if args.basic_auth else BasicAuth.from_env()
+        auth = Credentials.configure(args.basic_auth, args.token)
         server = Server(args.home, args.host, args.port, auth, grace=args.grace,
                         allow_hosts=tuple(args.allow_host), allow_origins=tuple(args.allow_origin))
         return server.run()
@@ -260,26 +357,57 @@ def _server(args: argparse.Namespace) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    status = 0
-    with _client(args) as client:
-        for path in args.flows:
+    """Upload the namespace files, then create or update every flow in one request (see kestra_nb.deploy)."""
+    from .client import AuthenticationError, ServerUnreachableError
+    from .deploy import DeployError, collect
+
+    try:
+        bundle = collect(args.flows, namespace=args.namespace, files=args.files)
+    except DeployError as exc:
+        for problem in exc.problems:
+            print(f"kestra-nb: {problem}" if problem.file is None else str(problem), file=sys.stderr)
+        return 1
+    for warning in bundle.warnings:
+        print(f"{warning} (warning)", file=sys.stderr)
+    failed = 0
+    try:
+        with _client(args) as client:
+            for local, path in bundle.files:
+                try:
+                    client.upload_namespace_file(bundle.namespace, path, local)
+                except (AuthenticationError, ServerUnreachableError):
+                    raise
+                except KestraNbError as exc:
+                    print(f"{local}: {exc}", file=sys.stderr)
+                    failed += 1
+                else:
+                    print(f"{local}: uploaded to {bundle.namespace} as {path}")
+            if failed:
+                print(f"kestra-nb: {failed} namespace file(s) were not uploaded, so no flow was deployed",
+                      file=sys.stderr)
+                return 1
+            if not bundle.documents:
+                return 0
             try:
-                source = path.read_text(encoding="utf-8")
-            except OSError as exc:
-                print(f"kestra-nb: cannot read {path}: {exc.strerror}", file=sys.stderr)
-                status = 1
-                continue
-            try:
-                flow = client.deploy(source)
+                flows = client.deploy_flows(bundle.body(), namespace=args.namespace, delete=args.delete)
             except FlowValidationError as exc:
-                _print_violations(path, exc)
-                status = 1
-            except KestraNbError as exc:
-                print(f"kestra-nb: {path}: {exc}", file=sys.stderr)
-                status = 1
-            else:
-                print(f"{path}: deployed {flow['namespace']}.{flow['id']} revision {flow.get('revision')}")
-    return status
+                problems = bundle.locate(exc.violations)
+                if any(problem.file is None for problem in problems):
+                    # Kestra names no document in a bulk refusal: its check route says which one
+                    problems = bundle.locate_checks(client.validate_flows(bundle.body())) or problems
+                for problem in problems:
+                    print(f"kestra-nb: {problem}" if problem.file is None else str(problem), file=sys.stderr)
+                return 1
+    except KestraNbError as exc:
+        print(f"kestra-nb deploy: {exc}", file=sys.stderr)
+        return 1
+    for flow in flows:
+        document = bundle.document_of(str(flow.get("namespace")), str(flow.get("id")))
+        if document is None:   # Kestra lists the flows --delete removed as well
+            print(f"deleted {flow.get('namespace')}.{flow.get('id')}")
+        else:
+            print(f"{document.file}: deployed {flow['namespace']}.{flow['id']} revision {flow.get('revision')}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,9 +7,12 @@
         ex = kestra.execute("company.team", "myflow", on_update=lambda doc: print(doc["state"]["current"]))
 
 Paths are Kestra's tenant paths (`/api/v1/main/…`; `tenant=None` uses the tenant-less ones), auth is HTTP
-Basic (or a bearer token), inputs go as multipart/form-data like Kestra's own clients send them: a FILE
-input given as a local path (`pathlib.Path`) or an open binary file is sent as a file part, streamed from
-disk. `download_file` fetches a `kestra:///` file of an execution (an input, a task's output). Errors
+Basic or a bearer token (`from_env`: KESTRA_API_TOKEN, else KESTRA_NB_BASIC_AUTH). `deploy_flows` sends many
+flows in one request (Kestra's namespace and bulk updates; kestra_nb.deploy gathers a folder of them) and
+`upload_namespace_file` a namespace file. `follow` reads the server-sent events of an execution within
+`follow_limits`, reopens a dropped stream once, then polls. Inputs go as multipart/form-data like Kestra's
+own clients send them: a FILE input given as a local path (`pathlib.Path`) or an open binary file is sent as
+a file part, streamed from disk. `download_file` fetches a `kestra:///` file of an execution (an input, a task's output). Errors
 become `KestraNbError` subclasses: 404 NotFoundError, 409 IllegalStateError, 422 FlowValidationError /
 InputValidationError / IllegalArgumentError, 400 and 415 IllegalArgumentError, 401/403
 AuthenticationError, anything else KestraApiError; each carries `.status` and `.body`.
@@ -19,9 +22,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote, unquote
@@ -41,6 +47,8 @@ from .errors import (
 from .model.state import TERMINATED as _TERMINATED
 
 TERMINATED = frozenset(state.value for state in _TERMINATED)
+TOKEN_ENV = "KESTRA_API_TOKEN"            # what Kestra's own clients read their bearer token from
+BASIC_AUTH_ENV = "KESTRA_NB_BASIC_AUTH"   # user:password
 Update = Callable[[dict[str, Any]], None]
 
 
@@ -79,22 +87,34 @@ class KestraClient:
     def __init__(self, url: str = "http://localhost:8080", *, tenant: str | None = "main",
                  username: str | None = None, password: str | None = None, token: str | None = None,
                  timeout: float | None = 30.0, transport: httpx.BaseTransport | None = None) -> None:
+        if token is not None and (not token or any(c.isspace() or not c.isprintable() for c in token)):
+            raise IllegalArgumentError("The API token must be one word of printable characters (no spaces or "
+                                       "line breaks): check --token or KESTRA_API_TOKEN")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         auth = httpx.BasicAuth(username, password or "") if username and not token else None
         self.url = url.rstrip("/")
         self.tenant = tenant
         self.timeout = timeout
+        self.follow_limits = FollowLimits()
         self._http = httpx.Client(base_url=self.url, headers=headers, auth=auth, timeout=timeout,
                                   transport=transport)
 
     @classmethod
-    def from_env(cls, url: str, tenant: str | None = "main", **kwargs: Any) -> KestraClient:
-        """Credentials from KESTRA_NB_BASIC_AUTH (`user:password`) when set."""
-        text = os.environ.get("KESTRA_NB_BASIC_AUTH")
-        if text and "username" not in kwargs:
-            user, _, password = text.partition(":")
+    def from_env(cls, url: str, tenant: str | None = "main", *, basic_auth: str | None = None,
+                 token: str | None = None, **kwargs: Any) -> KestraClient:
+        """A client with the credentials given (`token`, or `basic_auth` as `user:password`), else those of the
+        environment: KESTRA_API_TOKEN (a bearer token, as Kestra's own clients read it), else
+        KESTRA_NB_BASIC_AUTH (`user:password`)."""
+        if not token and not basic_auth and "username" not in kwargs:
+            token = os.environ.get(TOKEN_ENV) or None
+            basic_auth = None if token else os.environ.get(BASIC_AUTH_ENV) or None
+        if basic_auth and not token:
+            user, sep, password = basic_auth.partition(":")
+            if not sep or not user:
+                raise IllegalArgumentError("Basic auth must be given as USER:PASSWORD (--basic-auth or "
+                                           f"{BASIC_AUTH_ENV})")
             kwargs.update(username=user, password=password)
-        return cls(url, tenant=tenant, **kwargs)
+        return cls(url, tenant=tenant, token=token, **kwargs)
 
     def close(self) -> None:
         """Close the connections."""
@@ -203,6 +223,31 @@ class KestraClient:
         return self._request("PUT", self._path("flows", namespace, flow_id), content=data, headers=headers,
                              invalid=FlowValidationError).json()
 
+    def deploy_flows(self, body: str, *, namespace: str | None = None, delete: bool = False) -> list[dict[str, Any]]:
+        """Create or update the flows of a multi-document YAML text in one request, as Kestra's CLI does:
+        `flows/{namespace}` (all of that namespace) or `flows/bulk`; with `delete`, the server deletes the
+        flows the text does not hold (of the namespace, or of the whole tenant without one)."""
+        path = self._path("flows", namespace) if namespace is not None else self._path("flows", "bulk")
+        return self._request("POST", path, params={"delete": str(delete).lower()}, content=body.encode("utf-8"),
+                             headers={"Content-Type": "application/x-yaml"}, invalid=FlowValidationError).json()
+
+    def validate_flows(self, body: str) -> list[dict[str, Any]]:
+        """Kestra's check of a multi-document YAML text: one result per document (`index`, `constraints`)."""
+        return self._request("POST", self._path("flows", "validate"), content=body.encode("utf-8"),
+                             headers={"Content-Type": "application/x-yaml"}).json()
+
+    def upload_namespace_file(self, namespace: str, path: str, local: str | os.PathLike[str]) -> None:
+        """Store a local file as the namespace file `path` (`/scripts/etl.py`), streamed from disk (Kestra's
+        `namespaces/{namespace}/files?path=`, multipart part `fileContent`). Kestra unpacks a `.zip` there."""
+        local = Path(local)
+        with ExitStack() as files:
+            try:
+                stream = files.enter_context(open(local, "rb"))  # noqa: SIM115 - closed by the ExitStack
+            except OSError as exc:
+                raise IllegalArgumentError(f"Cannot read {local}: {exc.strerror or exc}") from None
+            self._request("POST", self._path("namespaces", namespace, "files"), params={"path": path},
+                          files=[("fileContent", (local.name, stream))])
+
     def flow(self, namespace: str, flow_id: str, *, source: bool = True) -> dict[str, Any]:
         """A flow's JSON (with its YAML `source`)."""
         return self._request("GET", self._path("flows", namespace, flow_id),
@@ -250,48 +295,79 @@ class KestraClient:
 
     def follow(self, execution_id: str, on_update: Update | None = None, *,
                deadline: float | None = None) -> dict[str, Any] | None:
-        """Follow an execution over server-sent events until its end; the final document (None at deadline)."""
+        """Follow an execution until its end, `on_update(doc)` per new document; the final document (None at
+        the deadline). Over server-sent events (Kestra's `follow`), within `follow_limits`: a stream that
+        drops, goes silent or runs over its budget is opened once more, then the execution is polled."""
         last: dict[str, Any] | None = None
-        for event_id, doc in self._events(self._path("executions", execution_id, "follow"), deadline):
-            if event_id == "start" or not isinstance(doc, dict) or "state" not in doc:
-                continue
-            last = doc
-            if on_update is not None:
-                on_update(doc)
-            if event_id == "end":
-                return doc
-        if deadline is not None and time.monotonic() >= deadline:
-            return None
-        return last if last is not None and last["state"]["current"] in TERMINATED else self.get(execution_id)
+        with closing(self._updates(execution_id, deadline)) as updates:   # (closing ends an open stream)
+            for doc, end in updates:
+                if doc is None:
+                    return None   # the deadline
+                if doc != last:   # (a new stream starts with the document the last one ended on; polls repeat)
+                    last = doc
+                    if on_update is not None:
+                        on_update(doc)
+                if end:
+                    return doc
+        return last   # (not reached: the updates go on until the end or the deadline)
 
-    def _events(self, path: str, deadline: float | None = None) -> Iterator[tuple[str, Any]]:
-        """Server-sent events of a stream as (event id, parsed data), until the server closes it."""
-        read = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+    def _updates(self, execution_id: str, deadline: float | None) -> Iterator[tuple[dict[str, Any] | None, bool]]:
+        """(document, whether it is the end) from the follow stream, the execution after it ends, one more
+        stream and the execution again, then polls at a growing interval; (None, True) at the deadline. A
+        stream's end is its `end` event (Kestra's: a terminated execution may still run its afterExecution
+        tasks until then); a fetched execution's end is a terminated state."""
+        limits = self.follow_limits
+        path = self._path("executions", execution_id, "follow")
+        budget = _StreamBudget()
+        for _ in range(2):   # the stream, then one reconnection
+            try:
+                for event_id, doc in self._events(path, deadline, budget):
+                    if event_id != "start" and isinstance(doc, dict) and "state" in doc:
+                        yield doc, event_id == "end"
+            except _StreamEnded:
+                pass   # dropped, silent or over budget: told by what the execution is now
+            if deadline is not None and time.monotonic() >= deadline:
+                yield None, True
+            yield _fetched(self.get(execution_id))
+            if budget.exhausted:
+                break   # a second stream would run over the same budget
+        interval = limits.poll_min
+        while True:
+            pause = interval if deadline is None else min(interval, deadline - time.monotonic())
+            if pause <= 0:
+                yield None, True
+            time.sleep(pause)
+            interval = min(interval * 2, limits.poll_max)
+            yield _fetched(self.get(execution_id))
+
+    def _events(self, path: str, deadline: float | None, budget: _StreamBudget) -> Iterator[tuple[str, Any]]:
+        """Server-sent events of a stream as (event id, parsed data), until the server closes it (_StreamEnded
+        when it drops, says nothing for `follow_limits.idle` seconds, or runs over `budget`)."""
+        limits = self.follow_limits
+        read = limits.idle if deadline is None else max(min(limits.idle, deadline - time.monotonic()), 0.001)
         timeout = httpx.Timeout(self.timeout, read=read)
         try:
             with self._http.stream("GET", path, headers={"Accept": "text/event-stream"}, timeout=timeout) as resp:
                 if resp.status_code >= 400:
                     resp.read()
                     raise self._error(resp, IllegalArgumentError)
-                event_id, data = "", []
-                for line in resp.iter_lines():
+                for event_id, data in _sse(resp.iter_raw(), limits, budget):
                     if deadline is not None and time.monotonic() >= deadline:
                         return
-                    if not line:
-                        if data:
-                            try:
-                                yield event_id, json.loads("\n".join(data))
-                            except ValueError:
-                                pass  # not JSON: skipped, as Kestra's clients do
-                        event_id, data = "", []
-                    elif line.startswith("data:"):
-                        data.append(line[5:].lstrip(" "))
-                    elif line.startswith("id:"):
-                        event_id = line[3:].strip()
+                    try:
+                        yield event_id, json.loads(data)
+                    except ValueError:
+                        pass  # not JSON: skipped, as Kestra's clients do
         except httpx.ReadTimeout:
-            return
-        except httpx.TransportError as exc:
-            raise ServerUnreachableError(f"GET {self.url}{path}: {exc}") from None
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            raise _StreamEnded("silent") from None
+        except httpx.TimeoutException as exc:
+            raise ServerUnreachableError(f"GET {self.url}{path}: timed out ({exc})") from None
+        except httpx.ConnectError as exc:
+            raise ServerUnreachableError(f"GET {self.url}{path}: cannot reach the server ({exc})") from None
+        except httpx.TransportError:
+            raise _StreamEnded("dropped") from None
 
     def get(self, execution_id: str) -> dict[str, Any]:
         """An execution's JSON."""
@@ -381,6 +457,148 @@ class KestraClient:
         return self._request("GET", self._path("logs", execution_id, "download"), params=params).text
 
 
+class LogFollow:
+    """An execution's log entries as the server streams them (Kestra's `logs/{id}/follow`, which never ends by
+    itself), each passed to `on_log`: `start()` runs it on a thread of its own (or call `run()` on one),
+    `stop()` ends it from any other. A stream that drops is opened once more (the entries it repeats are
+    skipped); `seen` counts the entries passed."""
+
+    def __init__(self, client: KestraClient, execution_id: str, on_log: Callable[[dict[str, Any]], None]) -> None:
+        self.client = client
+        self.execution_id = execution_id
+        self.on_log = on_log
+        self.seen = 0
+        self._stopped = threading.Event()
+        self._socket: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> LogFollow:
+        """Run on a daemon thread."""
+        self._thread = threading.Thread(target=self.run, name="kestra_nb-logs", daemon=True)
+        self._thread.start()
+        return self
+
+    def run(self) -> None:
+        """Stream until `stop()`, a second drop, the budget's end or an error answer (the logs then come
+        from a fetch)."""
+        client = self.client
+        path = client._path("logs", self.execution_id, "follow")
+        budget = _StreamBudget()
+        for _ in range(2):
+            count = 0
+            try:   # no read timeout: stop() ends the wait
+                with client._http.stream("GET", path, headers={"Accept": "text/event-stream"},
+                                         timeout=httpx.Timeout(client.timeout, read=None)) as resp:
+                    stream = resp.extensions.get("network_stream")
+                    self._socket = stream.get_extra_info("socket") if stream is not None else None
+                    if self._stopped.is_set() or resp.status_code >= 400:
+                        return
+                    for _, data in _sse(resp.iter_raw(), client.follow_limits, budget):
+                        try:
+                            entry = json.loads(data)
+                        except ValueError:
+                            continue
+                        count += 1
+                        if count > self.seen and isinstance(entry, dict):
+                            self.seen += 1
+                            self.on_log(entry)
+            except (_StreamEnded, httpx.TransportError):
+                pass
+            if self._stopped.is_set() or budget.exhausted:
+                return
+
+    def stop(self, wait: float = 5.0) -> int | None:
+        """End the stream now (a blocked read is woken by shutting the connection's socket) and wait up to
+        `wait` seconds for `start()`'s thread; how many entries were passed, None if it has not ended."""
+        self._stopped.set()
+        sock = self._socket
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass   # already closed
+        if self._thread is not None:
+            self._thread.join(wait)
+            if self._thread.is_alive():
+                return None
+        return self.seen
+
+    def finish(self, wait: float = 5.0) -> list[dict[str, Any]]:
+        """Stop, then fetch the entries the stream did not bring (all of them if it has not ended)."""
+        seen = self.stop(wait)
+        return self.client.logs(self.execution_id)[seen or 0:]
+
+
+@dataclass(frozen=True, slots=True)
+class FollowLimits:
+    """What following one execution over server-sent events may take before it falls back to polling."""
+
+    max_events: int = 10_000                 # events of all the streams of one follow
+    max_bytes: int = 256 * 1024 ** 2         # bytes read from them
+    max_event_bytes: int = 32 * 1024 ** 2    # bytes of one event (an execution document)
+    idle: float = 120.0                      # seconds a stream may say nothing (a task can be silent that long)
+    poll_min: float = 0.25                   # seconds between polls, at first
+    poll_max: float = 2.0                    # … growing to this
+
+
+@dataclass(slots=True)
+class _StreamBudget:
+    events: int = 0
+    bytes: int = 0
+    exhausted: bool = False
+
+
+class _StreamEnded(Exception):
+    """A follow stream stopped before the execution's end: dropped, silent, or over its budget."""
+
+
+def _state(doc: Mapping[str, Any]) -> str | None:
+    state = doc.get("state")
+    return state.get("current") if isinstance(state, Mapping) else None
+
+
+def _fetched(doc: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    return doc, _state(doc) in TERMINATED
+
+
+def _sse(chunks: Iterator[bytes], limits: FollowLimits, budget: _StreamBudget) -> Iterator[tuple[str, str]]:
+    """(id, data) of each event of an `text/event-stream` body, read within `limits` (bytes, events, size of
+    one event): past one, `budget.exhausted` is set and _StreamEnded raised."""
+    buffer = bytearray()
+    event_id, data, size = "", [], 0
+    for chunk in chunks:
+        budget.bytes += len(chunk)
+        if budget.bytes > limits.max_bytes:
+            budget.exhausted = True
+            raise _StreamEnded("bytes")
+        buffer += chunk
+        while True:
+            end = buffer.find(b"\n")
+            if end < 0:
+                if len(buffer) + size > limits.max_event_bytes:
+                    budget.exhausted = True
+                    raise _StreamEnded("event size")
+                break
+            line = bytes(buffer[:end]).rstrip(b"\r").decode("utf-8", "replace")
+            del buffer[:end + 1]
+            if not line:
+                if data:
+                    budget.events += 1
+                    if budget.events > limits.max_events:
+                        budget.exhausted = True
+                        raise _StreamEnded("events")
+                    yield event_id, "\n".join(data)
+                event_id, data, size = "", [], 0
+            elif line.startswith("data:"):
+                data.append(line[5:].removeprefix(" "))
+                size += len(line)
+                if size > limits.max_event_bytes:
+                    budget.exhausted = True
+                    raise _StreamEnded("event size")
+            elif line.startswith("id:"):
+                event_id = line[3:].strip()
+
+
 def _execution(doc: dict[str, Any]) -> Any:
     """The Execution model of a document, when it reads (a newer Kestra may add what we cannot)."""
     from .model.execution import Execution
@@ -404,4 +622,5 @@ def _flow_key(source: str) -> tuple[str, str]:
     return str(doc["namespace"]), str(doc["id"])
 
 
-__all__ = ["AuthenticationError", "KestraApiError", "KestraClient", "ServerUnreachableError"]
+__all__ = ["AuthenticationError", "FollowLimits", "KestraApiError", "KestraClient", "LogFollow",
+           "ServerUnreachableError"]

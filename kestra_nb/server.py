@@ -3,9 +3,9 @@
 A tornado application mounting `api.routes` at `/`; the engine runs on its own loop thread, so nothing an
 execution computes holds up the HTTP loop, and it recovers executions only once the server listens. On loopback
 it needs no credentials by default (so the seed's `curl` works as written); with `--basic-auth` or
-`KESTRA_NB_BASIC_AUTH` every route but `/ping` and the webhook routes (open, as Kestra's open-urls: the
-trigger's key is the secret; see api.webhook) requires HTTP Basic auth; a non-loopback address is refused
-without it. The trigger scheduler (engine.scheduler) runs in the server: it fires Schedule and Flow
+`KESTRA_NB_BASIC_AUTH` (or a bearer token: `--token`, `KESTRA_NB_API_TOKEN`; see api.auth) every route but
+`/ping` and the webhook routes (open, as Kestra's open-urls: the trigger's key is the secret; see api.webhook)
+requires those credentials; a non-loopback address is refused without any. The trigger scheduler (engine.scheduler) runs in the server: it fires Schedule and Flow
 triggers when this process holds `<home>/scheduler.lock`. On SIGTERM (or SIGINT) it stops taking requests, lets running executions reach a stored
 checkpoint (every transition is committed; it waits up to `grace` seconds for them to end or pause, then
 stops them as last committed, for recovery on the next start) and exits 0.
@@ -26,7 +26,7 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
-from .api.auth import BasicAuth, is_loopback
+from .api.auth import BasicAuth, Credentials, is_loopback
 from .api.guard import Guard
 from .api.handlers import Api, NotFoundHandler, api_handlers
 from .api.service import ApiService
@@ -60,7 +60,7 @@ class InsecureBindError(KestraNbError):
     """A non-loopback address was asked for without credentials."""
 
 
-def make_app(service: ApiService, auth: BasicAuth | None = None, prefix: str = "",
+def make_app(service: ApiService, auth: BasicAuth | Credentials | None = None, prefix: str = "",
              guard: Guard | None = None) -> tornado.web.Application:
     """The tornado application serving the route table under `prefix`, behind `guard` (default: loopback
     hosts only, no foreign origin; see api.guard)."""
@@ -87,16 +87,17 @@ class Server:
     """One standalone server: engine, service, HTTP listener; `serve()` runs it until `stop()` or a signal."""
 
     def __init__(self, home: str | os.PathLike[str] | None = None, host: str = DEFAULT_HOST,
-                 port: int = DEFAULT_PORT, auth: BasicAuth | None = None, grace: float = GRACE,
+                 port: int = DEFAULT_PORT, auth: BasicAuth | Credentials | None = None, grace: float = GRACE,
                  allow_hosts: tuple[str, ...] = (), allow_origins: tuple[str, ...] = ()) -> None:
         if auth is None and not is_loopback(host):
             raise InsecureBindError(
                 f"Refusing to listen on {host} without authentication: only loopback addresses may be served "
-                "without it. Give --basic-auth USER:PASSWORD (or set KESTRA_NB_BASIC_AUTH).")
+                "without it. Give --basic-auth USER:PASSWORD (or set KESTRA_NB_BASIC_AUTH) or --token TOKEN "
+                "(or set KESTRA_NB_API_TOKEN).")
         self.home = None if home is None else Path(home)
         self.host = host
         self.port = port
-        self.auth = auth
+        self.auth = Credentials.of(auth)
         self.grace = grace
         self.guard = Guard.configure(allow_hosts, allow_origins, bind=host)   # ValueError for a malformed origin
         self.engine: Any = None
@@ -198,7 +199,7 @@ class Server:
             gc.collect()
             gc.freeze()
             gc.set_threshold(GC_THRESHOLD, 20, 20)
-            auth = f"basic auth as {self.auth.username}" if self.auth else "no auth (loopback only)"
+            auth = self.auth.describe() if self.auth else "no auth (loopback only)"
             store = getattr(self.engine.store, "path", "memory")
             print(f"kestra-nb server listening on {self.url} ({auth}; store {store})", flush=True)
             self.ready.set()
@@ -211,7 +212,7 @@ class Server:
 
 
 def serve_in_thread(home: str | os.PathLike[str] | None = None, host: str = DEFAULT_HOST, port: int = 0,
-                    auth: BasicAuth | None = None, grace: float = GRACE, allow_hosts: tuple[str, ...] = (),
+                    auth: BasicAuth | Credentials | None = None, grace: float = GRACE, allow_hosts: tuple[str, ...] = (),
                     allow_origins: tuple[str, ...] = ()) -> tuple[Server, threading.Thread]:
     """Run a server on a daemon thread (tests, benchmarks, notebooks); `server.stop()` then join the thread."""
     server = Server(home, host, port, auth, grace, allow_hosts, allow_origins)

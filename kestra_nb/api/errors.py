@@ -62,10 +62,16 @@ class InvalidEntity(ApiError):
     status = 422
     reason = "Invalid entity"
 
-    def __init__(self, violations: list[tuple[str, str]]) -> None:
-        text = ", ".join(f"{path}: {message}" if path else message for path, message in violations)
-        super().__init__(f"Invalid entity: {text}",
-                         embedded=[{"message": message, "path": path} for path, message in violations])
+    def __init__(self, violations: list[tuple[str, str]] | list[tuple[str, str, int | None, int | None]]) -> None:
+        """(path, message) pairs, or (path, message, line, column) where the YAML position is known."""
+        text = ", ".join(f"{v[0]}: {v[1]}" if v[0] else v[1] for v in violations)
+        embedded: list[dict[str, Any]] = []
+        for path, message, *where in violations:
+            item: dict[str, Any] = {"message": message, "path": path}
+            if where and where[0] is not None:
+                item["line"], item["column"] = where[0], where[1]
+            embedded.append(item)
+        super().__init__(f"Invalid entity: {text}", embedded=embedded)
 
 
 def error_status(exc: BaseException) -> tuple[int, str, str, list[dict[str, Any]] | None]:

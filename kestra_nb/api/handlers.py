@@ -35,7 +35,7 @@ from ..model.ids import namespace_problem
 from ..model.jsonfmt import JsonChunks, JsonText, dumps, parse_duration, parse_instant
 from ..store.storage import UPLOAD_LIMIT
 from . import sse
-from .auth import CHALLENGE, BasicAuth
+from .auth import CHALLENGE, BasicAuth, Credentials
 from .errors import ApiError, BadRequest, InvalidEntity, UnsupportedMediaType, error_status, json_error
 from .guard import Forbidden, Guard
 from .multipart import MultipartSink
@@ -77,14 +77,15 @@ async def on_engine_loop(engine: Any, call: Any) -> Any:
 class Api:
     """What every handler of one server shares: the service, the routes it serves, the credentials."""
 
-    def __init__(self, service: ApiService, auth: BasicAuth | None = None, guard: Guard | None = None) -> None:
+    def __init__(self, service: ApiService, auth: BasicAuth | Credentials | None = None,
+                 guard: Guard | None = None) -> None:
         self.service = service
         self.routes: list[Route] = served_routes(service.engine)
         self.router = Router(self.routes)
-        self.auth = auth
+        self.auth = Credentials.of(auth)
         self.guard = guard          # Host and Origin checks (None: the host server makes its own, as Jupyter)
-        if service.security is None and auth is not None:
-            service.security = "basic"   # what the OpenAPI document says is needed
+        if service.security is None and self.auth is not None:
+            service.security = self.auth.security   # what the OpenAPI document says is needed
         self.in_flight = 0          # requests being answered (the server drains them on shutdown)
 
 
@@ -203,7 +204,8 @@ class ApiHandler(tornado.web.RequestHandler):
         self._close_body()
 
     def is_authorized(self) -> bool:
-        """Whether the request may use authenticated routes (Basic auth; a host server may override it)."""
+        """Whether the request may use authenticated routes (Basic auth or the bearer token; a host server may
+        override it)."""
         auth = self.api.auth
         return auth is None or auth.check(self.request.headers.get("Authorization"), self.get_cookie("BASIC_AUTH"))
 

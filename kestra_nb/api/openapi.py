@@ -91,10 +91,16 @@ SCHEMES: dict[str, dict[str, Any]] = {
     "basic": {"basicAuth": {"type": "http", "scheme": "basic",
                             "description": "--basic-auth USER:PASSWORD (or KESTRA_NB_BASIC_AUTH); the BASIC_AUTH "
                                            "cookie holding the same token is accepted too"}},
+    "bearer": {"bearerAuth": {"type": "http", "scheme": "bearer",
+                              "description": "--token TOKEN (or KESTRA_NB_API_TOKEN), sent as "
+                                             "`Authorization: Bearer <token>`"}},
     "jupyter": {"jupyterToken": {"type": "apiKey", "in": "header", "name": "Authorization",
                                  "description": "Jupyter Server's token as `Authorization: token <token>` (or "
                                                 "its login cookie with the _xsrf token on state-changing calls)"}},
 }
+
+
+SCHEMES["basic+bearer"] = {**SCHEMES["basic"], **SCHEMES["bearer"]}   # either one passes
 
 
 def document(routes: Iterable[Route], security: str | None = "basic") -> dict[str, Any]:

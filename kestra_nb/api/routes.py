@@ -212,6 +212,9 @@ ROUTES: tuple[Route, ...] = (
           params=(Param("q"),)),
     Route("POST", _F + "/validate", "validate_flows", "Validate flow sources (several YAML documents)", _FLOW,
           body=TEXT, consumes=(*YAML_TYPES, "text/plain")),
+    Route("POST", _F + "/bulk", "bulk_update_flows", "Create or update flows of any namespaces (several YAML "
+          "documents); with `delete` (the default, as Kestra), delete every other flow of the tenant", _FLOW,
+          body=TEXT, consumes=YAML_TYPES, params=(Param("delete", "boolean", default=True),)),
     Route("GET", _F + "/{namespace}", "list_flows", "The flows of a namespace", _FLOW),
     Route("POST", _F + "/{namespace}", "update_namespace_flows", "Create or update the flows of a namespace "
           "(several YAML documents); with `delete` (the default, as Kestra), delete its other flows", _FLOW,

@@ -868,34 +868,44 @@ class ApiService(NamespaceFilesApi):
         """Create or update every flow of the YAML documents (all of `namespace`: a new revision only for a
         changed source), then, with `delete`, delete the namespace's flows the body does not hold. Nothing is
         stored unless every document is a valid flow of that namespace (422 naming each problem)."""
+        return self._update_flows(namespace, body, delete)
+
+    def bulk_update_flows(self, *, body: str, delete: bool = True) -> list[dict[str, Any]]:
+        """Kestra's `flows/bulk`: the same as a namespace update for flows of any namespaces; with `delete`
+        (Kestra's default), every flow of the tenant the body does not hold is deleted."""
+        return self._update_flows(None, body, delete)
+
+    def _update_flows(self, namespace: str | None, body: str, delete: bool) -> list[dict[str, Any]]:
         sources = [source for source in split_documents(body) if source.strip()]
         if len(sources) > MAX_NAMESPACE_FLOWS:
             raise InvalidEntity([("flows", f"{len(sources)} documents; the limit is {MAX_NAMESPACE_FLOWS} a request")])
         if not sources:
             raise InvalidEntity([("flows", "must not be empty: give one or more YAML documents")])
         flows: list[tuple[Flow, str]] = []
-        problems: list[tuple[str, str]] = []
+        problems: list[tuple[str, str, int | None, int | None]] = []
         for index, source in enumerate(sources):
             check = check_flow(source)
-            if check.flow is None:
-                problems.extend((f"flows[{index}]" + (f".{v.path}" if v.path else ""), str(v.message))
-                                for v in check.violations)
+            if check.flow is None:   # each at its line and column in its document
+                problems.extend((f"flows[{index}]" + (f".{v.path}" if v.path else ""), str(v.message), v.line,
+                                 v.column) for v in check.violations)
                 continue
             flow = check.flow
-            if flow.namespace != namespace:
+            if namespace is not None and flow.namespace != namespace:
                 problems.append((f"flows[{index}].namespace",
-                                 f"Flow namespace is invalid: `{flow.namespace}` instead of `{namespace}`"))
-            elif any(other.id == flow.id for other, _ in flows):
-                problems.append((f"flows[{index}].id", f"Duplicate flow id `{flow.id}` in the body"))
+                                 f"Flow namespace is invalid: `{flow.namespace}` instead of `{namespace}`",
+                                 *(flow.position("namespace") or (None, None))))
+            elif any(other.id == flow.id and other.namespace == flow.namespace for other, _ in flows):
+                problems.append((f"flows[{index}].id", f"Duplicate flow id `{flow.id}` in the body",
+                                 *(flow.position("id") or (None, None))))
             flows.append((flow, source))
         if problems:
             raise InvalidEntity(problems)
-        records = [self.store.save_flow(namespace, flow.id, source) for flow, source in flows]
+        records = [self.store.save_flow(flow.namespace, flow.id, source) for flow, source in flows]
         if delete:
-            kept = {flow.id for flow, _ in flows}
+            kept = {(flow.namespace, flow.id) for flow, _ in flows}
             for record in self.store.list_flows(namespace):
-                if record.id not in kept:
-                    self.store.delete_flow(namespace, record.id)
+                if (record.namespace, record.id) not in kept:
+                    self.store.delete_flow(record.namespace, record.id)
         return [flow_document(record, with_source=False) for record in records]
 
     def update_flow(self, namespace: str, flow_id: str, *, body: Body) -> dict[str, Any]:

@@ -59,6 +59,8 @@ from .widgets.viewmodel import ViewModel
 OUTPUTS_VARIABLE = "outputs"
 
 
+LOG_STOP = 5.0   # seconds a --server run's log stream gets to stop once the execution has ended
+
 # Every flow, input or option mistake is raised as IPython's UsageError itself: IPython shows exactly that
 # class (not subclasses) as one short `UsageError: ...` message, without a traceback, and the cell fails.
 
@@ -93,7 +95,13 @@ def _run_options(parser: MagicArgumentParser, *, cell: bool) -> MagicArgumentPar
     if cell:
         parser.add_argument("--no-run", action="store_true", help="only save the flow as a new revision")
         parser.add_argument("--server", metavar="URL",
-                            help="run on a kestra_nb server or a Kestra cluster (credentials: KESTRA_NB_BASIC_AUTH)")
+                            help="run on a kestra_nb server or a Kestra cluster (credentials: KESTRA_API_TOKEN, "
+                                 "else KESTRA_NB_BASIC_AUTH)")
+        parser.add_argument("--tenant", default="main",
+                            help="with --server: the tenant (default main; '' for tenant-less paths)")
+        parser.add_argument("--token", metavar="TOKEN",
+                            help="with --server: a bearer token (default KESTRA_API_TOKEN; `--token $var` keeps "
+                                 "it out of the saved notebook)")
     return parser
 
 
@@ -154,7 +162,8 @@ Examples:
   %%flow --inputs params --allow-failure   inputs from the dict `params`; a FAILED run does not stop Run All
   %%flow --from load                       replay the flow's last execution from task `load` on
   %%flow --no-run                          only save it (then `%flow run company.team.myflow`)
-  %%flow --server http://localhost:8080    run it on a server (KESTRA_NB_BASIC_AUTH for credentials)
+  %%flow --server http://localhost:8080    run it on a server and follow it live here (credentials:
+                                           KESTRA_API_TOKEN or KESTRA_NB_BASIC_AUTH; --tenant, --token $var)
   %flow form company.team.myflow           a form of its inputs that runs it
 """
 
@@ -281,11 +290,13 @@ class FlowMagics(Magics):
         args = _parse(CELL_PARSER, line)
         inputs = self._inputs(args)
         labels = list(args.label)
+        if not args.server and (args.token or args.tenant != "main"):
+            raise UsageError("--token and --tenant go with --server URL")
         if args.server:
             if args.from_task:
                 raise UsageError("--from cannot be used with --server: the client has no replay")
             if args.no_run:
-                self._deploy_remote(args.server, source)
+                self._deploy_remote(args, source)
                 return
             self._run_remote(args, source, inputs, labels)
             return
@@ -600,8 +611,10 @@ class FlowMagics(Magics):
         if ended in (StateType.FAILED, StateType.KILLED) and not args.allow_failure:
             # the cell fails with the execution: under Run All, what went wrong is seen here, not cells later
             why = view.state.get("error") if view is not None else ""
-            if not why and ended is StateType.FAILED and not getattr(args, "server", None):
-                why = first_error_line(self.engine.store.list_logs(execution.id))
+            if not why and ended is StateType.FAILED:   # (a --server run's logs came with its end)
+                remote = getattr(args, "server", None) and self.live is not None
+                why = first_error_line(self.live.model.logs if remote else  # type: ignore[union-attr]
+                                       self.engine.store.list_logs(execution.id))
             raise UsageError(f"Execution {execution.id} {ended.value}" + (f": {why}" if why else "") +
                              " (--allow-failure keeps the cell going)")
 
@@ -623,51 +636,79 @@ class FlowMagics(Magics):
 
     # --------------------------------------------------------------------------------------- remote
 
-    def _deploy_remote(self, url: str, source: str) -> None:
+    @staticmethod
+    def _client(args: Any) -> Any:  # -> KestraClient
+        """The client of a `--server` cell: its tenant, its token (else the environment's credentials)."""
         from ..client import KestraClient
 
         try:
-            with KestraClient.from_env(url) as client:
+            return KestraClient.from_env(args.server, tenant=args.tenant or None, token=args.token)
+        except KestraNbError as exc:
+            raise UsageError(str(exc)) from None
+
+    def _deploy_remote(self, args: Any, source: str) -> None:
+        try:
+            with self._client(args) as client:
                 flow = client.deploy(source)
         except KestraNbError as exc:
             raise UsageError(describe_error(exc, source, above=1)) from None
-        print(f"{flow.get('namespace')}.{flow.get('id')} revision {flow.get('revision')} saved on {url}")
+        print(f"{flow.get('namespace')}.{flow.get('id')} revision {flow.get('revision')} saved on {args.server}")
 
     def _run_remote(self, args: Any, source: str, inputs: dict[str, Any], labels: list[tuple[str, str]]) -> None:
         """Deploy and run on a server through the client; its server-sent updates feed the same view."""
-        from ..client import KestraClient
+        from ..client import LogFollow, _flow_key
         from ..parsing import parse_flow
 
+        flow: Flow | None
         try:
             flow = parse_flow(source)  # the same checks, with line numbers, before anything is sent
             check_declared(flow, [name for name, _ in args.input])
+            key = flow.namespace, flow.id
+        except FlowValidationError as exc:
+            if not _plugins_of_the_cluster(exc):
+                raise UsageError(describe_error(exc, source, above=1)) from None
+            flow = None   # types this engine lacks, outside Kestra's core: the cluster may have them
+            try:
+                key = _flow_key(source)
+            except KestraNbError as error:
+                raise UsageError(describe_error(error, source, above=1)) from None
         except KestraNbError as exc:
             raise UsageError(describe_error(exc, source, above=1)) from None
+        client = self._client(args)   # (a malformed token is told before anything is shown)
         model = ViewModel()
-        view, handle = self._show_live(model, args.quiet, graph=topology(flow))
+        view, handle = self._show_live(model, args.quiet, graph=topology(flow) if flow is not None else None)
         ids: list[str] = []
+        logs = self._client(args)   # the execution's logs, streamed live on a connection of their own
+        followers: list[LogFollow] = []
 
         def on_update(document: dict[str, Any]) -> None:
             if not ids:
                 ids.append(document["id"])
+                followers.append(LogFollow(logs, document["id"], lambda entry: live.put_logs([entry])).start())
             live.put(document)
 
         def kill() -> None:
             if ids:
-                with KestraClient.from_env(args.server) as client:
-                    client.kill(ids[0])
+                with self._client(args) as other:
+                    other.kill(ids[0])
 
         live = self.live = LiveRun(model, view, kill=kill)
 
         def work() -> None:
-            """On a worker thread: deploy, run and follow, then fetch the logs."""
+            """On a worker thread: deploy, run and follow (its logs on another thread), then fetch the logs
+            the stream did not bring."""
             try:
-                with KestraClient.from_env(args.server) as client:
+                with client, logs:
                     client.deploy(source)
-                    document = client.execute(flow.namespace, flow.id, inputs=inputs, labels=labels,
-                                              on_update=on_update, timeout=args.timeout)
+                    try:
+                        document = client.execute(*key, inputs=inputs, labels=labels, on_update=on_update,
+                                                  timeout=args.timeout)
+                    except BaseException:
+                        for follower in followers:
+                            follower.stop(LOG_STOP)
+                        raise
                     live.put(document)
-                    live.put_logs(client.logs(document["id"]))
+                    live.put_logs(followers[0].finish(LOG_STOP) if followers else client.logs(document["id"]))
                 live.finish(Execution.from_dict(document))
             except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which reports it
                 live.finish(None, exc)
@@ -675,6 +716,18 @@ class FlowMagics(Magics):
         threading.Thread(target=work, name="kestra_nb-remote", daemon=True).start()
         outcome = live.wait()
         self._conclude(outcome, view, handle, source, flow, outcome.result, args)
+
+
+_INVALID_TYPE = "Invalid type: "
+_CORE_TYPES = ("io.kestra.plugin.core.", "io.kestra.core.")
+
+
+def _plugins_of_the_cluster(exc: FlowValidationError) -> bool:
+    """Whether every violation is a task or trigger type outside Kestra's core that this engine lacks (a
+    plugin a Kestra cluster may have installed: its server checks the flow instead)."""
+    return bool(exc.violations) and all(
+        v.path.endswith(".type") and v.message.startswith(_INVALID_TYPE)
+        and not v.message[len(_INVALID_TYPE):].startswith(_CORE_TYPES) for v in exc.violations)
 
 
 def _hand_over(future: Any, live: LiveRun) -> None:

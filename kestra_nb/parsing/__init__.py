@@ -15,7 +15,7 @@ from ..tasks.registry import Registry, registry as _registry
 from .flow import FlowCheck, check
 from .javaregex import compile_java
 
-__all__ = ["FlowCheck", "check_flow", "clear_cache", "compile_java", "parse_flow", "split_documents"]
+__all__ = ["FlowCheck", "check_flow", "clear_cache", "compile_java", "parse_flow", "split_documents", "split_documents_at"]
 
 CACHE_SIZE = 256
 _cache: OrderedDict[str, FlowCheck] = OrderedDict()
@@ -59,10 +59,20 @@ _CONTENT = re.compile(r"^[ \t]*[^\s#]", re.MULTILINE)
 
 def split_documents(source: str) -> list[str]:
     """Split a multi-document YAML text on its `---` lines; documents without content are dropped."""
-    parts = _SEPARATOR.split(source)
+    return [text for _, text in split_documents_at(source)]
+
+
+def split_documents_at(source: str) -> list[tuple[int, str]]:
+    """`split_documents`, each document with the line of `source` it starts on (1-based)."""
     docs = []
-    for part in parts:
+    start, line = 0, 1
+    for match in [*_SEPARATOR.finditer(source), None]:
+        end = match.start() if match is not None else len(source)
+        part = source[start:end]
         if _CONTENT.search(part):
-            # the separator's own newline stays with the previous document; drop it from this one
-            docs.append(part[1:] if part.startswith("\n") else part)
+            # a separator's own newline stays with neither document (nor a newline the text starts with)
+            docs.append((line + 1, part[1:]) if part.startswith("\n") and not start else (line, part))
+        if match is not None:
+            line += source.count("\n", start, match.end()) + 1
+            start = match.end() + 1 if source.startswith("\n", match.end()) else match.end()
     return docs

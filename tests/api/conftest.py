@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -124,13 +125,22 @@ class Http:
         self.client.close()
 
 
+@contextmanager
+def serving(home: Path, **options: Any) -> Iterator[Server]:
+    """A real server on a free loopback port (options as `serve_in_thread`'s), stopped and joined after."""
+    srv, thread = serve_in_thread(home, grace=1, **options)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        thread.join(15)
+    assert not thread.is_alive()
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    srv, thread = serve_in_thread(tmp_path / "home", grace=1)
-    yield srv
-    srv.stop()
-    thread.join(15)
-    assert not thread.is_alive()
+    with serving(tmp_path / "home") as srv:
+        yield srv
 
 
 @pytest.fixture
@@ -142,7 +152,5 @@ def http(server: Server) -> Iterator[Http]:
 
 @pytest.fixture
 def auth_server(tmp_path: Path) -> Iterator[Server]:
-    srv, thread = serve_in_thread(tmp_path / "home", auth=BasicAuth("admin@kestra.io", "Admin1234!"), grace=1)
-    yield srv
-    srv.stop()
-    thread.join(15)
+    with serving(tmp_path / "home", auth=BasicAuth("admin@kestra.io", "Admin1234!")) as srv:
+        yield srv

@@ -197,3 +197,34 @@ def test_a_bad_namespace_update_stores_nothing(http, body, fragment):
     r = http.post(F + "/company.team", params={"delete": "false"}, content=body.encode(), headers=YAML)
     assert r.status_code == 422 and fragment in r.json()["message"], r.text
     assert http.get(F + "/company.team").json() == []
+
+
+def test_a_bad_namespace_update_says_where_in_each_document(http):
+    body = NS_FLOW.format(id="a", ns="company.team", fmt="x") + "---\n" + \
+        "id: b\nnamespace: company.team\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n"
+    r = http.post(F + "/company.team", params={"delete": "false"}, content=body.encode(), headers=YAML)
+    assert r.status_code == 422
+    assert r.json()["_embedded"]["errors"] == [
+        {"message": r.json()["_embedded"]["errors"][0]["message"], "path": "flows[1].tasks[0].message",
+         "line": 4, "column": 5}]   # (the line in its own document)
+    r = http.post(F + "/company.team", content=NS_FLOW.format(id="a", ns="other", fmt="x").encode(), headers=YAML)
+    assert r.json()["_embedded"]["errors"][0] | {"message": ""} == {"message": "", "path": "flows[0].namespace",
+                                                                      "line": 2, "column": 1}
+
+
+def test_bulk_update_spans_namespaces_and_deletes_the_tenants_others_by_default(http):
+    """`POST /flows/bulk` (Kestra's FlowController.bulkUpdate, what `kestra flow updates DIR` sends)."""
+    http.deploy(NS_FLOW.format(id="old", ns="elsewhere", fmt="x"))
+    body = NS_FLOW.format(id="a", ns="company.team", fmt="one") + "---\n" + NS_FLOW.format(id="a", ns="other.ns",
+                                                                                      fmt="two")
+    r = http.post(F + "/bulk", params={"delete": "false"}, content=body.encode(), headers=YAML)
+    assert r.status_code == 200, r.text
+    assert [(f["namespace"], f["id"], f["revision"]) for f in r.json()] == [("company.team", "a", 1),
+                                                                             ("other.ns", "a", 1)]
+    assert http.get(F + "/elsewhere/old").status_code == 200
+    r = http.post(F + "/bulk", content=body.encode(), headers=YAML)   # delete defaults to true
+    assert r.status_code == 200 and http.get(F + "/elsewhere/old").status_code == 404
+    twice = body + "---\n" + NS_FLOW.format(id="a", ns="other.ns", fmt="three")
+    r = http.post(F + "/bulk", params={"delete": "false"}, content=twice.encode(), headers=YAML)
+    assert r.status_code == 422 and "flows[2].id: Duplicate flow id `a`" in r.json()["message"]
+    assert http.get(F + "/other.ns/a").json()["revision"] == 1   # nothing stored

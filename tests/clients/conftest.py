@@ -15,13 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from kestra_nb.api.auth import BasicAuth
-from kestra_nb.server import Server, serve_in_thread
+from kestra_nb.api.auth import BasicAuth, Credentials
+from kestra_nb.server import Server
+from tests.api.conftest import serving
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CACHE = ROOT / ".venv-clients"
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 USER, PASSWORD = "admin@kestra.io", "Admin1234!"
+TOKEN = "kestra-api-token-0123456789abcdef"
 
 # every kestrapy imports `regex` without declaring it (kestra-clients.md §1)
 ENVIRONMENTS = {
@@ -65,10 +67,15 @@ def client_envs() -> dict[str, Path]:
 @pytest.fixture
 def kestra(tmp_path: Path) -> Iterator[Server]:
     """A server with Basic auth on, as Kestra ≥ 0.24 always has."""
-    srv, thread = serve_in_thread(tmp_path / "home", auth=BasicAuth(USER, PASSWORD), grace=1)
-    yield srv
-    srv.stop()
-    thread.join(15)
+    with serving(tmp_path / "home", auth=BasicAuth(USER, PASSWORD)) as srv:
+        yield srv
+
+
+@pytest.fixture
+def token_kestra(tmp_path: Path) -> Iterator[Server]:
+    """A server that takes a bearer token (`kestra-nb server --token`), as Kestra takes its API tokens."""
+    with serving(tmp_path / "home", auth=Credentials(token=TOKEN)) as srv:
+        yield srv
 
 
 def run_script(python: Path, script: str, server: Server, **env: str) -> str:
