@@ -314,3 +314,28 @@ def test_a_dash_run_inside_a_flow_is_sent_with_a_warning(server, tmp_path, capsy
     assert f"{root / 'a.yml'}:7: holds `---` inside the flow" in captured.err and "(warning)" in captured.err
     with KestraClient(server.url) as c:
         assert c.execute("company.team", "a")["taskRunList"][0]["outputs"] == {"value": "a---b"}
+
+
+def test_a_folder_with_its_namespace_files_deploys_to_this_server_and_runs(server, tmp_path, capsys):
+    """Both halves together: `kestra-nb deploy DIR` sends the files/ folder to the server's namespace-files
+    routes, then the flows; the deployed flow reads its namespace file when it runs."""
+    root = tree(tmp_path / "project", {
+        "etl.yml": """id: etl
+namespace: company.team
+tasks:
+  - id: read
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ read('scripts/query.sql') }}"
+""",
+        "files/scripts/query.sql": "select 1 -- ✓\n",
+    })
+    assert main(["deploy", str(root), "--server", server.url]) == 0
+    out = capsys.readouterr().out
+    assert f"{root / 'files/scripts/query.sql'}: uploaded to company.team as /scripts/query.sql" in out
+    with KestraClient(server.url) as c:
+        listed = c._request("GET", c._path("namespaces", "company.team", "files", "directory"),
+                            params={"path": "/scripts"}).json()
+        assert [entry["fileName"] for entry in listed] == ["query.sql"]
+        ex = c._request("POST", c._path("executions", "company.team", "etl"), params={"wait": "true"}).json()
+    assert ex["state"]["current"] == "SUCCESS"
+    assert ex["taskRunList"][0]["outputs"]["value"] == "select 1 -- ✓\n"
