@@ -20,10 +20,12 @@ Kestra's rules kept here:
   `lateMaximumDelay` skips a date fired later than that. The execution's `trigger.variables` are
   `date`, `next`, `previous` as ISO date-times in the trigger's `timezone`, seconds precision; it gets
   `scheduleDate` and the label `system.from: trigger`; `inputs` are rendered with `trigger`.
-- Flow: fires when another flow's execution ends (terminal state, nothing left to run) and every
-  condition holds and, with `preconditions.flows`, once every listed flow has ended (in one of its
-  `states`) within `timeWindow.window` (default a day). Variables: executionId, namespace, flowId,
-  flowRevision, state, outputs. A flow's execution never triggers the same flow.
+- Flow: fires when another flow's execution ends (terminal state, nothing left to run) in one of its
+  `states` (default: the terminal ones) and every plain condition holds; with MultipleConditions or
+  `preconditions` (flows and `where` filters), once every one of their conditions has held within one
+  time window (engine.conditions; the window's results live in the trigger's stored state). Variables:
+  executionId, namespace, flowId, flowRevision, state, outputs. A flow's execution never triggers the
+  same flow.
 - Disabled triggers and disabled or deleted flows do not fire; their state is forgotten, so re-enabling
   a Schedule starts from the next date after that moment. A trigger with `stopAfter` stops for good (until
   its flow is redeployed with another schedule, or it is disabled and enabled again) once one of its
@@ -48,23 +50,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..errors import KestraNbError
-from ..expressions import is_truthy
 from ..model.execution import Execution, ExecutionTrigger, Label
 from ..model.flow import Flow
 from ..model.jsonfmt import parse_duration, parse_instant
 from ..model.state import StateType, utcnow
 from ..parsing import parse_flow
-from ..parsing.triggers import (
-    EXECUTION_FLOW,
-    EXECUTION_NAMESPACE,
-    EXECUTION_STATUS,
-    EXPRESSION,
-    FLOW,
-    SCHEDULE,
-    WEBHOOK,
-    zone,
-)
+from ..parsing.triggers import FLOW, MULTIPLE, SCHEDULE, WEBHOOK, zone
 from ..store.base import TriggerState
+from .conditions import Multiple, doc_labels, holds, multiples, record
 from .events import Event, ExecutionUpdated
 
 log = logging.getLogger(__name__)
@@ -75,7 +68,6 @@ ENDED_LAG = timedelta(seconds=60)  # ended executions are re-read this far back 
 MAX_FIRES_PER_TICK = 10_000        # a backfill over years fires over several ticks, the loop stays responsive
 MARKS_KEPT = timedelta(days=2)
 FROM_LABEL = "system.from"
-DEFAULT_WINDOW = timedelta(days=1)
 
 
 @dataclass(slots=True)
@@ -495,89 +487,72 @@ class Scheduler:
         return out
 
     async def _flow_trigger(self, trigger: Trigger, doc: dict[str, Any], now: datetime) -> str | None:
+        """Kestra's FlowTriggerService: states, plain conditions, then multiple conditions and preconditions."""
         spec = trigger.spec
         if (doc["namespace"], doc["flowId"]) == (trigger.flow.namespace, trigger.flow.id) or self._stopped(trigger):
             return None
         state = doc["state"]["current"]
-        states = spec.get("states")
-        if states and state not in states:
-            return None
-        if not StateType(state).is_terminated():
+        if state not in (spec.get("states") or _TERMINAL):
             return None
         variables: dict[str, Any] = {"executionId": doc["id"], "namespace": doc["namespace"], "flowId": doc["flowId"],
                                      "flowRevision": doc.get("flowRevision"), "state": state}
         if doc.get("outputs"):
             variables["outputs"] = doc["outputs"]
+        render = self._renderer(trigger, variables, doc)
         for condition in spec.get("conditions") or ():
-            if not self._condition(trigger, condition, doc, variables):
+            if condition.get("type") != MULTIPLE and not self._holds(trigger, condition, doc, render):
                 return None
-        preconditions = spec.get("preconditions")
-        if (isinstance(preconditions, dict) and preconditions.get("flows")
-                and not self._preconditions(trigger, preconditions, doc, now)):
-            return None
+        # once per ended execution and trigger: a window never counts the same execution twice
         if not self.store.claim_trigger_mark(f"flow:{trigger.flow.namespace}/{trigger.flow.id}/{trigger.id}:"
                                              f"{doc['id']}", tenant=self.tenant):
             return None
+        windows = multiples(spec)
+        if windows and not self._windows(trigger, windows, doc, render, now):
+            return None
         return await self._start(trigger, variables)
 
-    def _condition(self, trigger: Trigger, condition: Mapping[str, Any], doc: Mapping[str, Any],
-                   variables: dict[str, Any]) -> bool:
-        kind = condition.get("type")
-        state = doc["state"]["current"]
-        if kind == EXECUTION_STATUS:
-            if condition.get("in") and state not in condition["in"]:
-                return False
-            return not (condition.get("notIn") and state in condition["notIn"])
-        if kind == EXECUTION_FLOW:
-            return doc["namespace"] == condition.get("namespace") and doc["flowId"] == condition.get("flowId")
-        if kind == EXECUTION_NAMESPACE:
-            return namespace_matches(str(condition.get("namespace")), doc["namespace"], condition)
-        if kind == EXPRESSION:
-            return self.expression(trigger, str(condition.get("expression")), variables, doc)
-        return False
-
-    def expression(self, trigger: Trigger, expression: str, variables: Mapping[str, Any],
-                   doc: Mapping[str, Any] | None = None) -> bool:
-        """An Expression condition's truth (a rendering error counts as false, and is reported)."""
+    def _renderer(self, trigger: Trigger, variables: Mapping[str, Any], doc: Mapping[str, Any]) -> Callable[[str], str]:
+        """Render an expression of a condition: the listening flow, the ended execution, its labels and outputs."""
         context: dict[str, Any] = {"flow": {"id": trigger.flow.id, "namespace": trigger.flow.namespace,
                                             "revision": trigger.revision, "tenantId": self.tenant},
-                                   "trigger": dict(variables), "vars": trigger.flow.variables}
-        if doc is not None:
-            context["execution"] = {"id": doc["id"], "state": doc["state"]["current"],
-                                    "outputs": doc.get("outputs") or {}}
-            context["outputs"] = doc.get("outputs") or {}
+                                   "trigger": dict(variables), "vars": trigger.flow.variables,
+                                   "execution": {"id": doc["id"], "state": doc["state"]["current"],
+                                                 "outputs": doc.get("outputs") or {}},
+                                   "outputs": doc.get("outputs") or {}, "labels": doc_labels(doc)}
+        return lambda text: self.engine.renderer.render_string(text, context)
+
+    def _holds(self, trigger: Trigger, condition: Mapping[str, Any], doc: Mapping[str, Any],
+               render: Callable[[str], str]) -> bool:
+        """A condition's truth; one that cannot be evaluated (a rendering error) does not hold, and is reported."""
         try:
-            return is_truthy(self.engine.renderer.render_string(expression, context))
-        except Exception as exc:  # noqa: BLE001 - a condition that cannot be evaluated does not hold
-            self._problem(trigger, f"condition expression failed: {exc}")
+            return holds(condition, doc, render)
+        except Exception as exc:  # noqa: BLE001
+            self._problem(trigger, f"condition failed: {exc}")
             return False
 
-    def _preconditions(self, trigger: Trigger, preconditions: Mapping[str, Any], doc: Mapping[str, Any],
-                       now: datetime) -> bool:
-        """`preconditions.flows`: each listed flow ended (in its states) within the window; then reset."""
-        flows = preconditions["flows"]
-        state = doc["state"]["current"]
-        matched = [i for i, upstream in enumerate(flows)
-                   if upstream.get("namespace") == doc["namespace"]
-                   and upstream.get("flowId", doc["flowId"]) == doc["flowId"]
-                   and state in (upstream.get("states") or _TERMINAL)]
-        if not matched:
-            return False
-        if len(flows) == 1:
-            return True
-        window_text = (preconditions.get("timeWindow") or {}).get("window")
-        window = (timedelta(seconds=parse_duration(str(window_text)).total_seconds()) if window_text
-                  else DEFAULT_WINDOW)
+    def _windows(self, trigger: Trigger, windows: list[Multiple], doc: Mapping[str, Any],
+                 render: Callable[[str], str], now: datetime) -> bool:
+        """Record what this execution satisfies in each window (stored); True once every window is complete."""
+        matched = {m.id: [name for name, c in m.conditions.items() if self._holds(trigger, c, doc, render)]
+                   for m in windows}
         for _ in range(5):   # compare-and-set retries
             stored = self.store.get_trigger_state(*trigger.key, tenant=self.tenant)
             base = stored or TriggerState(*trigger.key, tenant_id=self.tenant)
-            satisfied = dict((base.data or {}).get("satisfied") or {})
-            satisfied = {k: v for k, v in satisfied.items() if now - parse_instant(v) <= window}
-            for i in matched:
-                satisfied[str(i)] = now.isoformat()
-            done = len(satisfied) == len(flows)
-            if self.store.put_trigger_state(replace(base, data={"satisfied": {} if done else satisfied})) is not None:
-                return done
+            data = dict(base.data or {})
+            kept = dict(data.get("windows") or {})
+            complete = True
+            for m in windows:
+                window, done = record(kept, m, matched[m.id], now)
+                complete = complete and done
+                if window is None:
+                    kept.pop(m.id, None)
+                else:
+                    kept[m.id] = window
+            live = {m.id for m in windows}
+            data["windows"] = {k: v for k, v in kept.items() if k in live}
+            if self.store.put_trigger_state(replace(base, data=data)) is not None:
+                return complete
+        self._problem(trigger, "its windows changed concurrently five times: this execution is not counted")
         return False
 
     # ----------------------------------------------------------------------------------------- start
@@ -603,16 +578,6 @@ def is_stopped(store: Any, key: tuple[str, str, str], tenant: str = "main") -> b
     """Whether a trigger with `stopAfter` has stopped (one of its executions ended in those states)."""
     state = store.get_trigger_state(*key, tenant=tenant)
     return state is not None and bool((state.data or {}).get("stopped"))
-
-
-def namespace_matches(expected: str, namespace: str, condition: Mapping[str, Any]) -> bool:
-    """ExecutionNamespace: EQUALS (default), PREFIX (also the legacy `prefix: true`) or SUFFIX."""
-    comparison = condition.get("comparison") or ("PREFIX" if condition.get("prefix") else "EQUALS")
-    if comparison == "PREFIX":
-        return namespace.startswith(expected)
-    if comparison == "SUFFIX":
-        return namespace.endswith(expected)
-    return namespace == expected
 
 
 def build_execution(engine: Any, flow: Flow, revision: int, spec: Mapping[str, Any], variables: dict[str, Any],

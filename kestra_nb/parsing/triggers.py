@@ -9,12 +9,14 @@ so a flow never silently fires differently than it would on Kestra.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..model.jsonfmt import parse_instant
+from ..model.jsonfmt import parse_duration, parse_instant
 from ..model.state import StateType
 from .checker import Checker, F, child, did_you_mean, is_expression
+from .javaregex import compile_java
 from .tasks import check_worker_group
 
 SCHEDULE = "io.kestra.plugin.core.trigger.Schedule"
@@ -32,18 +34,27 @@ EXECUTION_STATUS = _C + "ExecutionStatus"
 EXECUTION_FLOW = _C + "ExecutionFlow"
 EXECUTION_NAMESPACE = _C + "ExecutionNamespace"
 EXPRESSION = _C + "Expression"
+MULTIPLE = _C + "MultipleCondition"
 CONDITION_ALIASES = {
     **{f"io.kestra.core.models.conditions.types.{n}Condition": _C + n
        for n in ("ExecutionStatus", "ExecutionFlow", "ExecutionNamespace", "Expression")},
     **{_C + n + "Condition": _C + n for n in ("ExecutionStatus", "ExecutionFlow", "ExecutionNamespace", "Expression")},
     "io.kestra.core.models.conditions.types.VariableCondition": EXPRESSION,
+    "io.kestra.core.models.conditions.types.MultipleCondition": MULTIPLE,
 }
 # which conditions each trigger type can evaluate here
 SUPPORTED_CONDITIONS = {
-    FLOW: (EXECUTION_STATUS, EXECUTION_FLOW, EXECUTION_NAMESPACE, EXPRESSION),
+    FLOW: (EXECUTION_STATUS, EXECUTION_FLOW, EXECUTION_NAMESPACE, EXPRESSION, MULTIPLE),
     WEBHOOK: (EXPRESSION,),
     SCHEDULE: (),
 }
+# a window's results are kept in the store: one entry per condition, so the count is bounded
+MAX_WINDOW_CONDITIONS = 100
+WINDOW_TYPES = ("DURATION_WINDOW", "SLIDING_WINDOW", "DAILY_TIME_DEADLINE", "DAILY_TIME_WINDOW")
+FILTER_FIELDS = ("FLOW_ID", "NAMESPACE", "STATE", "EXPRESSION")
+FILTER_TYPES = ("EQUAL_TO", "NOT_EQUAL_TO", "IN", "NOT_IN", "IS_TRUE", "IS_FALSE", "IS_NULL", "IS_NOT_NULL",
+                "STARTS_WITH", "ENDS_WITH", "REGEX", "CONTAINS")
+FILTER_LIST_TYPES = ("IN", "NOT_IN")
 STATES = tuple(s.value for s in StateType)
 TERMINAL_STATES = tuple(s.value for s in StateType if s.is_terminated())
 WEBHOOK_KEY_MAX = 256
@@ -62,12 +73,23 @@ _WEBHOOK = {**_COMMON, "key": F("string", required=True), "wait": F("bool"), "re
 _FLOW = {**_COMMON, "inputs": F("map"), "preconditions": F("map"), "states": F("string_list")}
 _BACKFILL = {"start": F("string", required=True), "end": F("string"), "labels": F("any"), "inputs": F("map"),
              "currentDate": F("string"), "paused": F("bool")}
-_PRECONDITIONS = {"id": F("string"), "flows": F("list"), "where": F("list"), "timeWindow": F("map"),
-                  "resetOnSuccess": F("bool")}
+_PRECONDITIONS = {"id": F("string", required=True), "flows": F("list"), "where": F("list"),
+                  "timeWindow": F("map"), "resetOnSuccess": F("bool")}
 _PRECONDITION_FLOW = {"namespace": F("string", required=True), "flowId": F("string"), "states": F("string_list"),
                       "labels": F("map")}
-_TIME_WINDOW = {"type": F("enum", choices=("DURATION_WINDOW",)), "window": F("duration"),
-                "windowAdvance": F("duration")}
+_WHERE = {"id": F("string", required=True), "operand": F("enum", choices=("AND", "OR")),
+          "filters": F("list", required=True)}
+_FILTER = {"field": F("enum", required=True, choices=FILTER_FIELDS),
+           "type": F("enum", required=True, choices=FILTER_TYPES), "value": F("string"), "values": F("string_list")}
+_TIME_WINDOW = {"type": F("enum", choices=WINDOW_TYPES), "window": F("duration"), "windowAdvance": F("duration"),
+                "deadline": F("string"), "startTime": F("string"), "endTime": F("string")}
+# which properties each time window type takes (TimeWindowValidator)
+_WINDOW_PROPERTIES = {"DURATION_WINDOW": ("window", "windowAdvance"), "SLIDING_WINDOW": ("window",),
+                      "DAILY_TIME_DEADLINE": ("deadline",), "DAILY_TIME_WINDOW": ("startTime", "endTime")}
+_WINDOW_REQUIRED = {"DAILY_TIME_DEADLINE": ("deadline",), "DAILY_TIME_WINDOW": ("startTime", "endTime")}
+_PROPERTY_WORDS = {"window": "a window", "windowAdvance": "a window advance", "deadline": "a deadline",
+                   "startTime": "a start time", "endTime": "an end time"}
+LOCAL_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(?:\.\d{1,9})?)?$")
 _CONDITIONS = {
     EXECUTION_STATUS: {"type": F("string"), "in": F("string_list"), "notIn": F("string_list")},
     EXECUTION_FLOW: {"type": F("string"), "namespace": F("string", required=True),
@@ -75,6 +97,9 @@ _CONDITIONS = {
     EXECUTION_NAMESPACE: {"type": F("string"), "namespace": F("string", required=True), "prefix": F("bool"),
                           "comparison": F("enum", choices=("EQUALS", "PREFIX", "SUFFIX"))},
     EXPRESSION: {"type": F("string"), "expression": F("string", required=True)},
+    MULTIPLE: {"type": F("string"), "id": F("string", required=True), "conditions": F("map", required=True),
+               "window": F("duration"), "windowAdvance": F("duration"), "timeWindow": F("map"),
+               "resetOnSuccess": F("bool")},
 }
 
 
@@ -201,56 +226,138 @@ def zone(name: str) -> ZoneInfo | None:
 
 def _conditions(ck: Checker, path: str, conditions: list[Any], trigger_type: str) -> list[dict[str, Any]]:
     out = []
-    supported = SUPPORTED_CONDITIONS.get(trigger_type, ())
     for i, condition in enumerate(conditions):
-        where = f"{path}[{i}]"
-        if not isinstance(condition, dict):
-            ck.expected(where, "a condition (a map with `type`)", condition)
-            continue
-        written = condition.get("type")
-        if not isinstance(written, str) or not written:
-            ck.error(child(where, "type"), "must not be null")
-            continue
-        canonical = CONDITION_ALIASES.get(written, written)
-        if canonical not in supported:
-            names = ", ".join(_short(t) for t in supported)
-            ck.error(child(where, "type"),
-                     f"Unsupported condition type '{written}' on a {_short(trigger_type)} trigger: kestra_nb "
-                     + (f"evaluates only {names} conditions there" if names else "evaluates no conditions there"))
-            continue
-        if canonical != written:
-            ck.infos.append(f"{written} is replaced by {canonical}")
-            ck.deprecated(where)
-        fields = ck.fields(where, condition, _CONDITIONS[canonical])
-        if fields is None:
-            continue
-        for key in ("in", "notIn"):
-            _check_states(ck, child(where, key), fields.get(key))
-        out.append({**fields, "type": canonical})
+        checked = _condition(ck, f"{path}[{i}]", condition, trigger_type)
+        if checked is not None:
+            out.append(checked)
     return out
 
 
+def _condition(ck: Checker, where: str, condition: Any, trigger_type: str,
+               inside_multiple: bool = False) -> dict[str, Any] | None:
+    """One condition, normalised (canonical type; a MultipleCondition's window in `timeWindow`)."""
+    supported = SUPPORTED_CONDITIONS.get(trigger_type, ())
+    if not isinstance(condition, dict):
+        ck.expected(where, "a condition (a map with `type`)", condition)
+        return None
+    written = condition.get("type")
+    if not isinstance(written, str) or not written:
+        ck.error(child(where, "type"), "must not be null")
+        return None
+    canonical = CONDITION_ALIASES.get(written, written)
+    if canonical not in supported:
+        names = ", ".join(_short(t) for t in supported)
+        ck.error(child(where, "type"),
+                 f"Unsupported condition type '{written}' on a {_short(trigger_type)} trigger: kestra_nb "
+                 + (f"evaluates only {names} conditions there" if names else "evaluates no conditions there"))
+        return None
+    if canonical == MULTIPLE and inside_multiple:
+        ck.error(child(where, "type"), "a MultipleCondition cannot hold another MultipleCondition")
+        return None
+    if canonical != written:
+        ck.infos.append(f"{written} is replaced by {canonical}")
+        ck.deprecated(where)
+    fields = ck.fields(where, condition, _CONDITIONS[canonical])
+    if fields is None:
+        return None
+    for key in ("in", "notIn"):
+        _check_states(ck, child(where, key), fields.get(key))
+    out = {**fields, "type": canonical}
+    if canonical == MULTIPLE:
+        if "id" in fields:
+            ck.check_id(child(where, "id"), fields["id"], CONDITION_ID, None)
+        window = dict(fields.get("timeWindow") or {})
+        for legacy in ("window", "windowAdvance"):   # the deprecated properties set the time window's
+            if legacy in out:
+                window[legacy] = out.pop(legacy)
+        if window or "timeWindow" in fields:
+            out["timeWindow"] = _time_window(ck, child(where, "timeWindow"), window)
+        subs = fields.get("conditions")
+        if isinstance(subs, dict):
+            if not subs:
+                ck.error(child(where, "conditions"), "must not be empty")
+            elif len(subs) > MAX_WINDOW_CONDITIONS:
+                ck.error(child(where, "conditions"), f"size must be between 1 and {MAX_WINDOW_CONDITIONS}")
+            out["conditions"] = {}
+            for name, sub in subs.items():
+                checked = _condition(ck, child(child(where, "conditions"), str(name)), sub, trigger_type, True)
+                if checked is not None:
+                    out["conditions"][str(name)] = checked
+    return out
+
+
+CONDITION_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*")
+
+
 def _preconditions(ck: Checker, path: str, value: Any) -> None:
-    fields = ck.fields(path, value, _PRECONDITIONS, what="preconditions (a map with `flows`)")
+    fields = ck.fields(path, value, _PRECONDITIONS, what="preconditions (a map with `id` and `flows`)")
     if fields is None:
         return
-    if fields.get("where"):
-        ck.error(child(path, "where"), "Unsupported property: kestra_nb evaluates `preconditions.flows` only; "
-                                       "use a Flow trigger condition (ExecutionStatus, ExecutionFlow, "
-                                       "ExecutionNamespace or Expression) instead of `where`")
-    for i, flow in enumerate(fields.get("flows") or ()):
+    if "id" in fields:
+        ck.check_id(child(path, "id"), fields["id"], CONDITION_ID, None)
+    flows = fields.get("flows") or ()
+    wheres = fields.get("where") or ()
+    if len(flows) + len(wheres) > MAX_WINDOW_CONDITIONS:
+        ck.error(path, f"at most {MAX_WINDOW_CONDITIONS} flows and `where` filters together")
+    for i, flow in enumerate(flows):
         where = f"{child(path, 'flows')}[{i}]"
         checked = ck.fields(where, flow, _PRECONDITION_FLOW, what="a flow precondition (a map with `namespace`)")
         if checked:
             _check_states(ck, child(where, "states"), checked.get("states"))
-            if checked.get("labels"):
-                ck.error(child(where, "labels"), "Unsupported property: kestra_nb matches preconditions by "
-                                                 "namespace, flowId and states only")
+    for i, item in enumerate(wheres):
+        where = f"{child(path, 'where')}[{i}]"
+        checked = ck.fields(where, item, _WHERE, what="an execution filter (a map with `id` and `filters`)")
+        if not checked or not isinstance(checked.get("filters"), list):
+            continue
+        if not checked["filters"]:
+            ck.error(child(where, "filters"), "must not be empty")
+        for j, flt in enumerate(checked["filters"]):
+            _filter(ck, f"{child(where, 'filters')}[{j}]", flt)
     if "timeWindow" in fields:
-        window = ck.fields(child(path, "timeWindow"), fields["timeWindow"], _TIME_WINDOW)
-        if window is not None and window.get("windowAdvance"):
-            ck.error(child(child(path, "timeWindow"), "windowAdvance"),
-                     "Unsupported property: kestra_nb supports DURATION_WINDOW with `window` only")
+        _time_window(ck, child(path, "timeWindow"), fields["timeWindow"])
+
+
+def _filter(ck: Checker, path: str, value: Any) -> None:
+    """A `where` filter: Kestra's PreconditionFilterValidation (`value` or `values` by type)."""
+    fields = ck.fields(path, value, _FILTER, what="a filter (a map with `field`, `type` and `value`)")
+    if not fields or "type" not in fields:
+        return
+    kind = fields["type"]
+    wants_values = kind in FILTER_LIST_TYPES
+    if wants_values and value.get("values") is None:
+        ck.error(child(path, "values"), f"`values` cannot be null for type {kind}")
+    elif not wants_values and value.get("value") is None:
+        ck.error(child(path, "value"), f"`value` cannot be null for type {kind}")
+    if wants_values and value.get("value") is not None:
+        ck.error(child(path, "value"), f"`value` must be null for type {kind}")
+    elif not wants_values and value.get("values") is not None:
+        ck.error(child(path, "values"), f"`values` must be null for type {kind}")
+    if kind == "REGEX" and isinstance(fields.get("value"), str):
+        try:
+            compile_java(fields["value"])
+        except re.error:
+            ck.error(child(path, "value"), f"invalid pattern [{fields['value']}]")
+
+
+def _time_window(ck: Checker, path: str, value: Any) -> dict[str, Any]:
+    """A time window, checked as Kestra's TimeWindowValidator does; returned with its type."""
+    window = ck.fields(path, value, _TIME_WINDOW)
+    if window is None:
+        return {}
+    kind = window.get("type") or "DURATION_WINDOW"
+    allowed = _WINDOW_PROPERTIES[kind]
+    for key in ("window", "windowAdvance", "deadline", "startTime", "endTime"):
+        if key in window and key not in allowed:
+            ck.error(child(path, key), f"Time window of type `{kind}` cannot have {_PROPERTY_WORDS[key]}.")
+    for key in _WINDOW_REQUIRED.get(kind, ()):
+        if key not in window:
+            ck.error(child(path, key), f"Time window of type `{kind}` must have {_PROPERTY_WORDS[key]}.")
+    for key in ("deadline", "startTime", "endTime"):
+        if isinstance(window.get(key), str) and not LOCAL_TIME.match(window[key]):
+            ck.error(child(path, key), f"expected a time of day (like 09:00:00), found {window[key]!r}")
+    if "window" in window and parse_duration(str(window["window"])).total_seconds() <= 0:
+        ck.error(child(path, "window"), "must be a positive duration")
+    return {**window, "type": kind}
 
 
 def is_template(value: Any) -> bool:
@@ -260,6 +367,7 @@ def is_template(value: Any) -> bool:
 
 __all__ = [
     "CONDITION_ALIASES", "EXECUTION_FLOW", "EXECUTION_NAMESPACE", "EXECUTION_STATUS", "EXPRESSION", "FLOW",
+    "LOCAL_TIME", "MULTIPLE",
     "SCHEDULE", "SUPPORTED_TRIGGERS", "TERMINAL_STATES", "TRIGGER_ALIASES", "WEBHOOK", "check_trigger",
     "cron_problem", "trigger_type", "zone",
 ]

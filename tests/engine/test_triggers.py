@@ -98,16 +98,80 @@ BAD_TRIGGERS = [
      "triggers[0].colour", 'Unrecognized field "colour"'),
     ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n"
      "      - type: io.kestra.plugin.core.condition.MultipleCondition\n",
-     "triggers[0].conditions[0].type", "kestra_nb evaluates only ExecutionStatus, ExecutionFlow, ExecutionNamespace, "
-                                       "Expression conditions there"),
+     "triggers[0].conditions[0].id", "must not be null"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n"
+     "      - type: io.kestra.plugin.core.condition.MultipleCondition\n        id: m\n",
+     "triggers[0].conditions[0].conditions", "must not be null"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n"
+     "      - type: io.kestra.plugin.core.condition.MultipleCondition\n        id: m\n        conditions: {}\n",
+     "triggers[0].conditions[0].conditions", "must not be empty"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n"
+     "      - type: io.kestra.plugin.core.condition.MultipleCondition\n        id: m\n        conditions:\n"
+     "          a:\n            type: io.kestra.plugin.core.condition.MultipleCondition\n",
+     "triggers[0].conditions[0].conditions.a.type", "cannot hold another MultipleCondition"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n"
+     "      - type: io.kestra.plugin.core.condition.MultipleCondition\n        id: m\n        conditions:\n"
+     "          a:\n            type: io.kestra.plugin.core.condition.ExecutionFlow\n            namespace: n\n",
+     "triggers[0].conditions[0].conditions.a.flowId", "must not be null"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n"
+     "      - type: io.kestra.plugin.core.condition.MultipleCondition\n        id: m\n        window: soon\n"
+     "        conditions:\n          a:\n            type: io.kestra.plugin.core.condition.ExecutionStatus\n",
+     "triggers[0].conditions[0].window", "expected an ISO-8601 duration"),
     ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n"
      "      - type: io.kestra.plugin.core.condition.ExecutionStatus\n        in: [DONE]\n",
      "triggers[0].conditions[0].in[0]", "found 'DONE'"),
     ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n"
      "      - type: io.kestra.plugin.core.condition.ExecutionFlow\n        namespace: a\n",
      "triggers[0].conditions[0].flowId", "must not be null"),
-    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      where:\n"
-     "        - id: w\n", "triggers[0].preconditions.where", "Unsupported property"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      flows: []\n",
+     "triggers[0].preconditions.id", "must not be null"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      where:\n"
+     "        - id: w\n", "triggers[0].preconditions.where[0].filters", "must not be null"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      where:\n"
+     "        - filters: [{field: STATE, type: EQUAL_TO, value: SUCCESS}]\n", "triggers[0].preconditions.where[0].id",
+     "must not be null"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      where:\n"
+     "        - id: w\n          filters: []\n", "triggers[0].preconditions.where[0].filters", "must not be empty"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      where:\n"
+     "        - id: w\n          filters: [{field: COLOUR, type: EQUAL_TO, value: x}]\n",
+     "triggers[0].preconditions.where[0].filters[0].field", "expected one of [FLOW_ID, NAMESPACE, STATE, EXPRESSION]"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      where:\n"
+     "        - id: w\n          filters: [{field: STATE, type: EQUAL_TO}]\n",
+     "triggers[0].preconditions.where[0].filters[0].value", "`value` cannot be null for type EQUAL_TO"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      where:\n"
+     "        - id: w\n          filters: [{field: STATE, type: IN, value: x}]\n",
+     "triggers[0].preconditions.where[0].filters[0].values", "`values` cannot be null for type IN"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      where:\n"
+     "        - id: w\n          filters: [{field: STATE, type: IN, value: x, values: [x]}]\n",
+     "triggers[0].preconditions.where[0].filters[0].value", "`value` must be null for type IN"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      where:\n"
+     "        - id: w\n          filters: [{field: STATE, type: EQUAL_TO, value: x, values: [x]}]\n",
+     "triggers[0].preconditions.where[0].filters[0].values", "`values` must be null for type EQUAL_TO"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      where:\n"
+     "        - id: w\n          filters: [{field: FLOW_ID, type: REGEX, value: \"(\"}]\n",
+     "triggers[0].preconditions.where[0].filters[0].value", "invalid pattern [(]"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      timeWindow:\n"
+     "        type: DAILY_TIME_DEADLINE\n", "triggers[0].preconditions.timeWindow.deadline",
+     "Time window of type `DAILY_TIME_DEADLINE` must have a deadline."),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      timeWindow:\n"
+     "        type: DAILY_TIME_DEADLINE\n        deadline: \"09:00:00\"\n        window: PT1H\n",
+     "triggers[0].preconditions.timeWindow.window", "Time window of type `DAILY_TIME_DEADLINE` cannot have a window."),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      timeWindow:\n"
+     "        type: DAILY_TIME_WINDOW\n        startTime: \"06:00:00\"\n",
+     "triggers[0].preconditions.timeWindow.endTime", "Time window of type `DAILY_TIME_WINDOW` must have an end time."),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      timeWindow:\n"
+     "        type: SLIDING_WINDOW\n        windowAdvance: PT1H\n", "triggers[0].preconditions.timeWindow.windowAdvance",
+     "Time window of type `SLIDING_WINDOW` cannot have a window advance."),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      timeWindow:\n"
+     "        type: DURATION_WINDOW\n        deadline: \"09:00\"\n", "triggers[0].preconditions.timeWindow.deadline",
+     "Time window of type `DURATION_WINDOW` cannot have a deadline."),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      timeWindow:\n"
+     "        type: DAILY_TIME_DEADLINE\n        deadline: \"25:00\"\n", "triggers[0].preconditions.timeWindow.deadline",
+     "expected a time of day (like 09:00:00), found '25:00'"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      timeWindow:\n"
+     "        window: PT0S\n", "triggers[0].preconditions.timeWindow.window", "must be a positive duration"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      flows:\n"
+     "        - namespace: a\n          states: [NOPE]\n", "triggers[0].preconditions.flows[0].states[0]", "found 'NOPE'"),
     ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    stopAfter: [NOPE]\n",
      "triggers[0].stopAfter[0]", "found 'NOPE'"),
 ]
@@ -141,6 +205,7 @@ def test_good_triggers_are_normalised():
       - type: io.kestra.core.models.conditions.types.ExecutionStatusCondition
         in: [SUCCESS]
     preconditions:
+      id: upstream
       flows:
         - namespace: a
           flowId: b
@@ -537,6 +602,7 @@ triggers:
   - id: both
     type: io.kestra.plugin.core.trigger.Flow
     preconditions:
+      id: both
       flows:
         - namespace: company.team
           flowId: one
