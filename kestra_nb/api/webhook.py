@@ -29,7 +29,7 @@ from typing import Any
 import tornado.web
 from tornado.iostream import StreamClosedError
 
-from ..engine.scheduler import build_execution, is_stopped
+from ..engine.scheduler import build_execution, is_off
 from ..errors import IllegalStateError, KestraNbError, NotFoundError
 from ..model.flow import Flow
 from ..model.jsonfmt import dumps
@@ -102,9 +102,8 @@ class Webhooks:
                                 flow.namespace, flow.id, spec.get("id"), exc)
                     continue
             if hmac.compare_digest(written.encode("utf-8"), key.encode("utf-8")):
-                if spec.get("stopAfter") and is_stopped(self.service.store, (flow.namespace, flow.id, str(spec["id"])),
-                                                        tenant):
-                    continue   # stopped by `stopAfter`: as if disabled
+                if is_off(self.service.store, (flow.namespace, flow.id, str(spec["id"])), tenant):
+                    continue   # disabled by a Toggle or stopped by `stopAfter`: as if disabled
                 return spec
         return None
 

@@ -29,7 +29,8 @@ Kestra's rules kept here:
 - Disabled triggers and disabled or deleted flows do not fire; their state is forgotten, so re-enabling
   a Schedule starts from the next date after that moment. A trigger with `stopAfter` stops for good (until
   its flow is redeployed with another schedule, or it is disabled and enabled again) once one of its
-  executions ends in one of those states; a stopped Webhook answers 404 like a disabled one.
+  executions ends in one of those states; a stopped Webhook answers 404 like a disabled one. A trigger
+  disabled by a Toggle task (tasks.trigger) keeps its state and does not fire until enabled again.
 """
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ from ..model.state import StateType, utcnow
 from ..parsing import parse_flow
 from ..parsing.triggers import FLOW, MULTIPLE, SCHEDULE, WEBHOOK, zone
 from ..store.base import TriggerState
+from ..tasks.trigger import toggled_off
 from .conditions import Multiple, doc_labels, holds, multiples, record
 from .events import Event, ExecutionUpdated
 
@@ -185,6 +187,7 @@ class Scheduler:
         self.schedules: list[Trigger] = []
         self.flow_triggers: list[Trigger] = []
         self.stoppable: list[Trigger] = []   # triggers with `stopAfter`, of every type
+        self._live: set[tuple[str, str, str]] = set()   # every enabled trigger of a live flow (Webhooks too)
         self._flows: dict[tuple[str, str], tuple[int, Flow | None]] = {}
         self._ended: deque[dict[str, Any]] = deque()
         self._seen: OrderedDict[str, None] = OrderedDict()   # ended executions already looked at
@@ -276,20 +279,20 @@ class Scheduler:
             self._ended.clear()   # the leader's process sees them through the store
             return []
         started: list[str] = []
-        self._forget_stale()
+        off = self._forget_stale()
         ended = self._collect_ended(now) if self.flow_triggers or self.stoppable else []
         self._ended.clear()
         for doc in ended:
             self._stop_after(doc)
         for trigger in list(self.schedules):
-            if self._stopped(trigger):
+            if trigger.key in off or self._stopped(trigger):
                 continue
             try:
                 started.extend(await self._schedule(trigger, now))
             except Exception as exc:  # noqa: BLE001 - one bad trigger must not stop the others
                 self._problem(trigger, f"Schedule evaluation failed: {exc}")
         if self.flow_triggers:
-            started.extend(await self._flow_triggers(ended, now))
+            started.extend(await self._flow_triggers(ended, now, off))
         if self._last_prune is None or now - self._last_prune > timedelta(hours=1):
             self._last_prune = now
             self.store.prune_trigger_marks(utcnow() - MARKS_KEPT, tenant=self.tenant)
@@ -315,6 +318,7 @@ class Scheduler:
             flows[key] = (record.revision, flow)
         self._flows = flows
         schedules, flow_triggers, stoppable = [], [], []
+        live: set[tuple[str, str, str]] = set()
         for revision, flow in flows.values():
             if flow is None or flow.disabled or not flow.triggers:
                 continue
@@ -322,6 +326,7 @@ class Scheduler:
                 if spec.get("disabled") is True:
                     continue
                 trigger = Trigger(flow, revision, spec)
+                live.add(trigger.key)
                 if spec.get("type") == SCHEDULE:
                     schedules.append(trigger)
                 elif spec.get("type") == FLOW:
@@ -329,13 +334,20 @@ class Scheduler:
                 if spec.get("stopAfter") and spec.get("type") in (SCHEDULE, FLOW, WEBHOOK):
                     stoppable.append(trigger)
         self.schedules, self.flow_triggers, self.stoppable = schedules, flow_triggers, stoppable
+        self._live = live
 
-    def _forget_stale(self) -> None:
-        """Drop the states of triggers that are gone: deleted or disabled flows and triggers."""
-        live = {t.key for t in (*self.schedules, *self.flow_triggers, *self.stoppable)}
+    def _forget_stale(self) -> set[tuple[str, str, str]]:
+        """Drop the states of triggers that are gone (deleted or disabled flows and triggers); return the keys
+        of the live ones a Toggle disabled."""
+        live = self._live
+        off = set()
         for state in self.store.list_trigger_states(tenant=self.tenant):
-            if (state.namespace, state.flow_id, state.trigger_id) not in live:
-                self.store.delete_trigger_state(state.namespace, state.flow_id, state.trigger_id, tenant=self.tenant)
+            key = (state.namespace, state.flow_id, state.trigger_id)
+            if key not in live:
+                self.store.delete_trigger_state(*key, tenant=self.tenant)
+            elif toggled_off(state):
+                off.add(key)
+        return off
 
     def _problem(self, trigger: Trigger, message: str) -> None:
         text = f"{trigger.flow.namespace}.{trigger.flow.id} trigger '{trigger.id}': {message}"
@@ -442,10 +454,13 @@ class Scheduler:
     def _stopped(self, trigger: Trigger) -> bool:
         return bool(trigger.spec.get("stopAfter")) and is_stopped(self.store, trigger.key, self.tenant)
 
-    async def _flow_triggers(self, docs: list[dict[str, Any]], now: datetime) -> list[str]:
+    async def _flow_triggers(self, docs: list[dict[str, Any]], now: datetime,
+                             off: set[tuple[str, str, str]]) -> list[str]:
         started: list[str] = []
         for doc in docs:
             for trigger in list(self.flow_triggers):
+                if trigger.key in off:
+                    continue
                 try:
                     ex_id = await self._flow_trigger(trigger, doc, now)
                 except Exception as exc:  # noqa: BLE001
@@ -580,6 +595,12 @@ def is_stopped(store: Any, key: tuple[str, str, str], tenant: str = "main") -> b
     return state is not None and bool((state.data or {}).get("stopped"))
 
 
+def is_off(store: Any, key: tuple[str, str, str], tenant: str = "main") -> bool:
+    """Whether a trigger does not fire for now: a Toggle disabled it, or `stopAfter` stopped it."""
+    state = store.get_trigger_state(*key, tenant=tenant)
+    return state is not None and (toggled_off(state) or bool((state.data or {}).get("stopped")))
+
+
 def build_execution(engine: Any, flow: Flow, revision: int, spec: Mapping[str, Any], variables: dict[str, Any],
                     tenant: str = "main") -> Execution:
     """A CREATED execution of `flow` for a trigger: rendered `inputs`, `trigger` variables, `system.from`."""
@@ -595,5 +616,5 @@ def build_execution(engine: Any, flow: Flow, revision: int, spec: Mapping[str, A
     return ex
 
 
-__all__ = ["Cron", "LeaderLock", "Scheduler", "Trigger", "build_execution", "is_stopped", "java_iso",
+__all__ = ["Cron", "LeaderLock", "Scheduler", "Trigger", "build_execution", "is_off", "is_stopped", "java_iso",
            "schedule_cron"]

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 BUILTIN_MODULES = ("kestra_nb.tasks.core", "kestra_nb.tasks.execution", "kestra_nb.tasks.flow",
                    "kestra_nb.tasks.storage", "kestra_nb.tasks.subflow", "kestra_nb.tasks.scripts",
                    "kestra_nb.tasks.kv", "kestra_nb.tasks.http", "kestra_nb.tasks.logs", "kestra_nb.tasks.state",
-                   "kestra_nb.tasks.files", "kestra_nb.tasks.count")
+                   "kestra_nb.tasks.files", "kestra_nb.tasks.count",
+                   "kestra_nb.tasks.trigger")
 ENTRY_POINT_GROUP = "kestra_nb.tasks"
 
 # Kestra's pre-0.17 names (spec §5.0), still accepted; validation reports them as replaced.
