@@ -20,7 +20,8 @@ BUILTIN_MODULES = ("kestra_nb.tasks.core", "kestra_nb.tasks.execution", "kestra_
                    "kestra_nb.tasks.storage", "kestra_nb.tasks.subflow", "kestra_nb.tasks.scripts",
                    "kestra_nb.tasks.kv", "kestra_nb.tasks.http", "kestra_nb.tasks.logs", "kestra_nb.tasks.state",
                    "kestra_nb.tasks.files", "kestra_nb.tasks.count",
-                   "kestra_nb.tasks.trigger")
+                   "kestra_nb.tasks.trigger", "kestra_nb.tasks.purge",
+                   "kestra_nb.tasks.templating")
 ENTRY_POINT_GROUP = "kestra_nb.tasks"
 
 # Kestra's pre-0.17 names (spec §5.0), still accepted; validation reports them as replaced.

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import KestraNbError, TaskFailure
+from ..parsing import parse_flow
 from ..store._common import tenant_of
 from ..store.base import TriggerState
 from .base import Prop, Task, TaskContext, render_bool
@@ -46,8 +47,6 @@ class Toggle(Task):
              Prop("enabled", "bool", default=False))
 
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
-        from ..parsing import parse_flow
-
         namespace = ctx.render_string(self.prop("namespace"), "namespace") if self.prop("namespace") is not None \
             else ctx.flow.namespace
         flow_id = ctx.render_string(self.prop("flowId"), "flowId") if self.prop("flowId") is not None \
