@@ -16,19 +16,34 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+import re
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from ..expressions import is_truthy
 from ..model.jsonfmt import parse_duration, parse_instant
 from ..parsing.javaregex import compile_java
 from ..parsing.triggers import (
+    DATE_TIME_BETWEEN,
+    DAY_WEEK,
+    DAY_WEEK_IN_MONTH,
+    DAYS,
     EXECUTION_FLOW,
+    EXECUTION_LABELS,
     EXECUTION_NAMESPACE,
+    EXECUTION_OUTPUTS,
     EXECUTION_STATUS,
     EXPRESSION,
+    FLOW_CONDITION,
+    FLOW_NAMESPACE_CONDITION,
+    HAS_RETRY_ATTEMPT,
     LOCAL_TIME,
     MULTIPLE,
+    NOT,
+    OR,
+    PUBLIC_HOLIDAY,
+    TIME_BETWEEN,
+    WEEKEND,
 )
 
 UPSTREAM = "_upstreamFlow"   # the internal condition types of a `preconditions` map
@@ -36,9 +51,36 @@ FILTER = "_filter"
 DAY = timedelta(days=1)
 
 
-def holds(condition: Mapping[str, Any], doc: Mapping[str, Any], render: Callable[[str], str]) -> bool:
-    """Whether one (non-multiple) condition holds on an execution document."""
+@dataclass(frozen=True, slots=True)
+class ConditionContext:
+    """What a condition is tested on: the trigger's flow, the execution (Flow triggers only) and a renderer
+    of expressions in the trigger's context (`trigger.date` for a Schedule)."""
+
+    namespace: str
+    flow_id: str
+    render: Callable[[str], str]
+    doc: Mapping[str, Any] | None = None
+
+
+def holds(condition: Mapping[str, Any], ctx: ConditionContext) -> bool:
+    """Whether one (non-multiple) condition holds; an error (a date that cannot be rendered) is raised."""
     kind = condition.get("type")
+    if kind == EXPRESSION:
+        return is_truthy(ctx.render(str(condition.get("expression"))))
+    if kind == NOT:
+        return not any(holds(c, ctx) for c in condition.get("conditions") or ())
+    if kind == OR:
+        return any(holds(c, ctx) for c in condition.get("conditions") or ())
+    if kind == FLOW_CONDITION:
+        return (ctx.namespace, ctx.flow_id) == (condition.get("namespace"), condition.get("flowId"))
+    if kind == FLOW_NAMESPACE_CONDITION:
+        return (ctx.namespace.startswith(str(condition.get("namespace"))) if condition.get("prefix")
+                else ctx.namespace == condition.get("namespace"))
+    if kind in _DATED:
+        return _dated(kind, condition, ctx.render(str(condition.get("date") or "{{ trigger.date }}")))
+    doc = ctx.doc
+    if doc is None:
+        return False   # an execution condition without an execution (validation keeps them off other triggers)
     state = doc["state"]["current"]
     if kind == EXECUTION_STATUS:
         if condition.get("in") and state not in condition["in"]:
@@ -48,13 +90,93 @@ def holds(condition: Mapping[str, Any], doc: Mapping[str, Any], render: Callable
         return doc["namespace"] == condition.get("namespace") and doc["flowId"] == condition.get("flowId")
     if kind == EXECUTION_NAMESPACE:
         return namespace_matches(str(condition.get("namespace")), doc["namespace"], condition)
-    if kind == EXPRESSION:
-        return is_truthy(render(str(condition.get("expression"))))
+    if kind == EXECUTION_LABELS:
+        labels = {(str(label.get("key")), str(label.get("value"))) for label in doc.get("labels") or ()}
+        return all((key, value) in labels for key, value in condition.get("labels") or ())
+    if kind == EXECUTION_OUTPUTS:
+        if not doc.get("outputs"):
+            return False
+        text = ctx.render(str(condition.get("expression"))).strip()
+        return text not in ("", "false")
+    if kind == HAS_RETRY_ATTEMPT:
+        return any(_attempt_matches(condition, attempt) for run in doc.get("taskRunList") or ()
+                   if len(run.get("attempts") or ()) > 1 for attempt in run["attempts"])
     if kind == UPSTREAM:
         return _upstream(condition, doc)
     if kind == FILTER:
-        return _filter(condition, doc, render)
+        return _filter(condition, doc, ctx.render)
     return False
+
+
+def _attempt_matches(condition: Mapping[str, Any], attempt: Mapping[str, Any]) -> bool:
+    state = (attempt.get("state") or {}).get("current")
+    if condition.get("in") and state not in condition["in"]:
+        return False
+    return not (condition.get("notIn") and state in condition["notIn"])
+
+
+_NTH = {"FIRST": 0, "SECOND": 1, "THIRD": 2, "FOURTH": 3}
+_DATED = frozenset({DAY_WEEK, DAY_WEEK_IN_MONTH, DATE_TIME_BETWEEN, TIME_BETWEEN, WEEKEND, PUBLIC_HOLIDAY})
+
+
+def _zoned(text: str) -> datetime:
+    """Kestra's DateUtils.parseZonedDateTime: an ISO date-time with an offset (a date is its UTC midnight)."""
+    text = text.strip()
+    if len(text) == 10:
+        return datetime.combine(date.fromisoformat(text), time(0), tzinfo=timezone.utc)
+    value = parse_instant(re.sub(r"\[[^\]]*\]$", "", text))
+    return value
+
+
+def _local_date(text: str) -> date:
+    """Kestra's DateUtils.parseLocalDate: the date of an ISO date or date-time, in its own offset."""
+    text = re.sub(r"\[[^\]]*\]$", "", text.strip())
+    if len(text) == 10:
+        return date.fromisoformat(text)
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+
+
+def _utc_seconds(value: time | datetime) -> float:
+    """An offset time's position in the UTC day (Java's OffsetTime comparison)."""
+    offset = value.utcoffset() or timedelta(0)
+    seconds = value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6
+    return (seconds - offset.total_seconds()) % 86400
+
+
+def _offset_time(text: str) -> time:
+    return time.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _dated(kind: str, condition: Mapping[str, Any], rendered: str) -> bool:
+    if kind == DATE_TIME_BETWEEN:
+        current = _zoned(rendered)
+        after = parse_instant(condition["after"]) if condition.get("after") else None
+        before = parse_instant(condition["before"]) if condition.get("before") else None
+        return (after is None or current > after) and (before is None or current < before)
+    if kind == TIME_BETWEEN:
+        current = _utc_seconds(_zoned(rendered))
+        after = _utc_seconds(_offset_time(condition["after"])) if condition.get("after") else None
+        before = _utc_seconds(_offset_time(condition["before"])) if condition.get("before") else None
+        return (after is None or current > after) and (before is None or current < before)
+    day = _local_date(rendered)
+    if kind == WEEKEND:
+        return day.weekday() >= 5
+    if kind == PUBLIC_HOLIDAY:
+        import holidays   # the calendars are loaded only where a flow asks for one
+
+        calendar = holidays.country_holidays(str(condition["country"]), subdiv=condition.get("subDivision"),
+                                             years=day.year)
+        return day in calendar
+    wanted = DAYS.index(str(condition.get("dayOfWeek")))
+    if kind == DAY_WEEK:
+        return day.weekday() == wanted
+    # DAY_WEEK_IN_MONTH: the FIRST…FOURTH or LAST such weekday of the month
+    if day.weekday() != wanted:
+        return False
+    which = str(condition.get("dayInMonth"))
+    if which == "LAST":
+        return (day + timedelta(days=7)).month != day.month
+    return (day.day - 1) // 7 == _NTH[which]
 
 
 def namespace_matches(expected: str, namespace: str, condition: Mapping[str, Any]) -> bool:
@@ -221,5 +343,5 @@ def record(windows: Mapping[str, Any], multiple: Multiple, matched: list[str],
     return (window if window["results"] else None), done
 
 
-__all__ = ["FILTER", "UPSTREAM", "Multiple", "doc_labels", "holds", "multiples", "namespace_matches", "record",
+__all__ = ["FILTER", "UPSTREAM", "ConditionContext", "Multiple", "doc_labels", "holds", "multiples", "namespace_matches", "record",
            "window_bounds"]

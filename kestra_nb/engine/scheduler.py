@@ -59,7 +59,7 @@ from ..parsing import parse_flow
 from ..parsing.triggers import FLOW, MULTIPLE, SCHEDULE, WEBHOOK, zone
 from ..store.base import TriggerState
 from ..tasks.trigger import toggled_off
-from .conditions import Multiple, doc_labels, holds, multiples, record
+from .conditions import ConditionContext, Multiple, doc_labels, holds, multiples, record
 from .events import Event, ExecutionUpdated
 
 log = logging.getLogger(__name__)
@@ -421,6 +421,9 @@ class Scheduler:
         local = date.astimezone(cron.tz)
         variables = {"date": java_iso(local), "next": java_iso(cron.after(date).astimezone(cron.tz)),
                      "previous": java_iso(cron.before(date).astimezone(cron.tz))}
+        ctx = ConditionContext(trigger.flow.namespace, trigger.flow.id, self._renderer(trigger, variables))
+        if not all(self._holds(trigger, c, ctx) for c in trigger.spec.get("conditions") or ()):
+            return None   # a date the conditions exclude is skipped, as Kestra does
         return await self._start(trigger, variables, schedule_date=date)
 
     # ------------------------------------------------------------------------------------------ Flow
@@ -513,42 +516,43 @@ class Scheduler:
                                      "flowRevision": doc.get("flowRevision"), "state": state}
         if doc.get("outputs"):
             variables["outputs"] = doc["outputs"]
-        render = self._renderer(trigger, variables, doc)
+        ctx = ConditionContext(trigger.flow.namespace, trigger.flow.id, self._renderer(trigger, variables, doc), doc)
         for condition in spec.get("conditions") or ():
-            if condition.get("type") != MULTIPLE and not self._holds(trigger, condition, doc, render):
+            if condition.get("type") != MULTIPLE and not self._holds(trigger, condition, ctx):
                 return None
         # once per ended execution and trigger: a window never counts the same execution twice
         if not self.store.claim_trigger_mark(f"flow:{trigger.flow.namespace}/{trigger.flow.id}/{trigger.id}:"
                                              f"{doc['id']}", tenant=self.tenant):
             return None
         windows = multiples(spec)
-        if windows and not self._windows(trigger, windows, doc, render, now):
+        if windows and not self._windows(trigger, windows, ctx, now):
             return None
         return await self._start(trigger, variables)
 
-    def _renderer(self, trigger: Trigger, variables: Mapping[str, Any], doc: Mapping[str, Any]) -> Callable[[str], str]:
-        """Render an expression of a condition: the listening flow, the ended execution, its labels and outputs."""
+    def _renderer(self, trigger: Trigger, variables: Mapping[str, Any],
+                  doc: Mapping[str, Any] | None = None) -> Callable[[str], str]:
+        """Render an expression of a condition: the listening flow, the trigger's variables and, for a Flow
+        trigger, the ended execution, its labels and outputs."""
         context: dict[str, Any] = {"flow": {"id": trigger.flow.id, "namespace": trigger.flow.namespace,
                                             "revision": trigger.revision, "tenantId": self.tenant},
-                                   "trigger": dict(variables), "vars": trigger.flow.variables,
-                                   "execution": {"id": doc["id"], "state": doc["state"]["current"],
-                                                 "outputs": doc.get("outputs") or {}},
-                                   "outputs": doc.get("outputs") or {}, "labels": doc_labels(doc)}
+                                   "trigger": dict(variables), "vars": trigger.flow.variables}
+        if doc is not None:
+            context.update({"execution": {"id": doc["id"], "state": doc["state"]["current"],
+                                          "outputs": doc.get("outputs") or {}},
+                            "outputs": doc.get("outputs") or {}, "labels": doc_labels(doc)})
         return lambda text: self.engine.renderer.render_string(text, context)
 
-    def _holds(self, trigger: Trigger, condition: Mapping[str, Any], doc: Mapping[str, Any],
-               render: Callable[[str], str]) -> bool:
+    def _holds(self, trigger: Trigger, condition: Mapping[str, Any], ctx: ConditionContext) -> bool:
         """A condition's truth; one that cannot be evaluated (a rendering error) does not hold, and is reported."""
         try:
-            return holds(condition, doc, render)
+            return holds(condition, ctx)
         except Exception as exc:  # noqa: BLE001
             self._problem(trigger, f"condition failed: {exc}")
             return False
 
-    def _windows(self, trigger: Trigger, windows: list[Multiple], doc: Mapping[str, Any],
-                 render: Callable[[str], str], now: datetime) -> bool:
+    def _windows(self, trigger: Trigger, windows: list[Multiple], ctx: ConditionContext, now: datetime) -> bool:
         """Record what this execution satisfies in each window (stored); True once every window is complete."""
-        matched = {m.id: [name for name, c in m.conditions.items() if self._holds(trigger, c, doc, render)]
+        matched = {m.id: [name for name, c in m.conditions.items() if self._holds(trigger, c, ctx)]
                    for m in windows}
         for _ in range(5):   # compare-and-set retries
             stored = self.store.get_trigger_state(*trigger.key, tenant=self.tenant)

@@ -33,21 +33,48 @@ _C = "io.kestra.plugin.core.condition."
 EXECUTION_STATUS = _C + "ExecutionStatus"
 EXECUTION_FLOW = _C + "ExecutionFlow"
 EXECUTION_NAMESPACE = _C + "ExecutionNamespace"
+EXECUTION_LABELS = _C + "ExecutionLabels"
+EXECUTION_OUTPUTS = _C + "ExecutionOutputs"
+HAS_RETRY_ATTEMPT = _C + "HasRetryAttempt"
 EXPRESSION = _C + "Expression"
 MULTIPLE = _C + "MultipleCondition"
+DAY_WEEK = _C + "DayWeek"
+DAY_WEEK_IN_MONTH = _C + "DayWeekInMonth"
+DATE_TIME_BETWEEN = _C + "DateTimeBetween"
+TIME_BETWEEN = _C + "TimeBetween"
+WEEKEND = _C + "Weekend"
+NOT = _C + "Not"
+OR = _C + "Or"
+FLOW_CONDITION = _C + "FlowCondition"
+FLOW_NAMESPACE_CONDITION = _C + "FlowNamespaceCondition"
+PUBLIC_HOLIDAY = _C + "PublicHoliday"
+_SUFFIXED = ("ExecutionStatus", "ExecutionFlow", "ExecutionNamespace", "ExecutionLabels", "ExecutionOutputs",
+             "HasRetryAttempt", "DayWeek", "DayWeekInMonth", "DateTimeBetween", "TimeBetween", "Weekend", "Not", "Or",
+             "PublicHoliday")
+# Kestra's @Plugin aliases of its conditions: the 0.x `…models.conditions.types.XCondition` and `…condition.XCondition`
 CONDITION_ALIASES = {
-    **{f"io.kestra.core.models.conditions.types.{n}Condition": _C + n
-       for n in ("ExecutionStatus", "ExecutionFlow", "ExecutionNamespace", "Expression")},
-    **{_C + n + "Condition": _C + n for n in ("ExecutionStatus", "ExecutionFlow", "ExecutionNamespace", "Expression")},
+    **{f"io.kestra.core.models.conditions.types.{n}Condition": _C + n for n in _SUFFIXED},
+    **{_C + n + "Condition": _C + n for n in _SUFFIXED},
     "io.kestra.core.models.conditions.types.VariableCondition": EXPRESSION,
+    _C + "ExpressionCondition": EXPRESSION,
     "io.kestra.core.models.conditions.types.MultipleCondition": MULTIPLE,
+    "io.kestra.core.models.conditions.types.FlowCondition": FLOW_CONDITION,
+    "io.kestra.core.models.conditions.types.FlowNamespaceCondition": FLOW_NAMESPACE_CONDITION,
 }
-# which conditions each trigger type can evaluate here
+# Kestra's ScheduleCondition types (they read `trigger.date`), without ExecutionOutputs (there is no execution yet)
+SCHEDULE_CONDITIONS = (DAY_WEEK, DAY_WEEK_IN_MONTH, DATE_TIME_BETWEEN, TIME_BETWEEN, WEEKEND, NOT, OR, EXPRESSION,
+                       PUBLIC_HOLIDAY)
+# which conditions each trigger type can evaluate here (a Webhook has no execution to test either)
 SUPPORTED_CONDITIONS = {
-    FLOW: (EXECUTION_STATUS, EXECUTION_FLOW, EXECUTION_NAMESPACE, EXPRESSION, MULTIPLE),
-    WEBHOOK: (EXPRESSION,),
-    SCHEDULE: (),
+    FLOW: (EXECUTION_STATUS, EXECUTION_FLOW, EXECUTION_NAMESPACE, EXECUTION_LABELS, EXECUTION_OUTPUTS,
+           HAS_RETRY_ATTEMPT, EXPRESSION, MULTIPLE, *SCHEDULE_CONDITIONS[:-2], PUBLIC_HOLIDAY, FLOW_CONDITION,
+           FLOW_NAMESPACE_CONDITION),
+    WEBHOOK: (*SCHEDULE_CONDITIONS, FLOW_CONDITION, FLOW_NAMESPACE_CONDITION),
+    SCHEDULE: (*SCHEDULE_CONDITIONS, FLOW_CONDITION, FLOW_NAMESPACE_CONDITION),
 }
+DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+DAYS_IN_MONTH = ("FIRST", "LAST", "SECOND", "THIRD", "FOURTH")
+OFFSET_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(?:\.\d{1,9})?)?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$")
 # a window's results are kept in the store: one entry per condition, so the count is bounded
 MAX_WINDOW_CONDITIONS = 100
 WINDOW_TYPES = ("DURATION_WINDOW", "SLIDING_WINDOW", "DAILY_TIME_DEADLINE", "DAILY_TIME_WINDOW")
@@ -66,7 +93,8 @@ _COMMON = {
 }
 _SCHEDULE = {**_COMMON, "cron": F("string", required=True), "withSeconds": F("bool"), "timezone": F("string"),
              "inputs": F("map"), "backfill": F("map"), "lateMaximumDelay": F("duration"),
-             "recoverMissedSchedules": F("enum", choices=("ALL", "LAST", "NONE"))}
+             "recoverMissedSchedules": F("enum", choices=("ALL", "LAST", "NONE")),
+             "scheduleConditions": F("list")}
 _WEBHOOK = {**_COMMON, "key": F("string", required=True), "wait": F("bool"), "returnOutputs": F("bool"),
             "responseContentType": F("enum", choices=("application/json", "text/plain")),
             "responseCode": F("int"), "inputs": F("map")}
@@ -100,6 +128,20 @@ _CONDITIONS = {
     MULTIPLE: {"type": F("string"), "id": F("string", required=True), "conditions": F("map", required=True),
                "window": F("duration"), "windowAdvance": F("duration"), "timeWindow": F("map"),
                "resetOnSuccess": F("bool")},
+    EXECUTION_LABELS: {"type": F("string"), "labels": F("any", required=True)},
+    EXECUTION_OUTPUTS: {"type": F("string"), "expression": F("string", required=True)},
+    HAS_RETRY_ATTEMPT: {"type": F("string"), "in": F("string_list"), "notIn": F("string_list")},
+    DAY_WEEK: {"type": F("string"), "date": F("string"), "dayOfWeek": F("enum", required=True, choices=DAYS)},
+    DAY_WEEK_IN_MONTH: {"type": F("string"), "date": F("string"), "dayOfWeek": F("enum", required=True, choices=DAYS),
+                        "dayInMonth": F("enum", required=True, choices=DAYS_IN_MONTH)},
+    DATE_TIME_BETWEEN: {"type": F("string"), "date": F("string"), "after": F("string"), "before": F("string")},
+    TIME_BETWEEN: {"type": F("string"), "date": F("string"), "after": F("string"), "before": F("string")},
+    WEEKEND: {"type": F("string"), "date": F("string")},
+    NOT: {"type": F("string"), "conditions": F("list", required=True)},
+    OR: {"type": F("string"), "conditions": F("list", required=True)},
+    FLOW_CONDITION: {"type": F("string"), "namespace": F("string", required=True), "flowId": F("string", required=True)},
+    FLOW_NAMESPACE_CONDITION: {"type": F("string"), "namespace": F("string", required=True), "prefix": F("bool")},
+    PUBLIC_HOLIDAY: {"type": F("string"), "date": F("string"), "country": F("string"), "subDivision": F("string")},
 }
 
 
@@ -138,6 +180,10 @@ def check_trigger(ck: Checker, path: str, item: dict[str, Any], trigger_type: st
         _check_states(ck, child(path, state_path), states)
     if item.get("conditions") is not None and isinstance(item.get("conditions"), list):
         out["conditions"] = _conditions(ck, child(path, "conditions"), item["conditions"], trigger_type)
+    if isinstance(item.get("scheduleConditions"), list):   # deprecated: they are conditions
+        ck.deprecated(child(path, "scheduleConditions"))
+        out["conditions"] = [*out.get("conditions", ()), *_conditions(
+            ck, child(path, "scheduleConditions"), out.pop("scheduleConditions"), trigger_type)]
     if trigger_type == SCHEDULE:
         _schedule(ck, path, item, fields)
     elif trigger_type == WEBHOOK:
@@ -252,7 +298,7 @@ def _condition(ck: Checker, where: str, condition: Any, trigger_type: str,
                  + (f"evaluates only {names} conditions there" if names else "evaluates no conditions there"))
         return None
     if canonical == MULTIPLE and inside_multiple:
-        ck.error(child(where, "type"), "a MultipleCondition cannot hold another MultipleCondition")
+        ck.error(child(where, "type"), "a MultipleCondition cannot be nested in another condition")
         return None
     if canonical != written:
         ck.infos.append(f"{written} is replaced by {canonical}")
@@ -263,6 +309,32 @@ def _condition(ck: Checker, where: str, condition: Any, trigger_type: str,
     for key in ("in", "notIn"):
         _check_states(ck, child(where, key), fields.get(key))
     out = {**fields, "type": canonical}
+    if canonical in (NOT, OR) and isinstance(fields.get("conditions"), list):
+        if not fields["conditions"]:
+            ck.error(child(where, "conditions"), "must not be empty")
+        out["conditions"] = [c for c in (_condition(ck, f"{child(where, 'conditions')}[{i}]", sub, trigger_type, True)
+                                         for i, sub in enumerate(fields["conditions"])) if c is not None]
+    if canonical in (DATE_TIME_BETWEEN, TIME_BETWEEN):
+        if "after" not in fields and "before" not in fields:
+            ck.error(child(where, "after"), "Invalid condition with no before nor after")
+        for key in ("after", "before"):
+            text = fields.get(key)
+            if not isinstance(text, str):
+                continue
+            if canonical == TIME_BETWEEN and not OFFSET_TIME.match(text):
+                ck.error(child(where, key), f"expected a time with an offset (like 10:00:00Z), found {text!r}")
+            elif canonical == DATE_TIME_BETWEEN:
+                try:
+                    parse_instant(text)
+                except ValueError:
+                    ck.error(child(where, key), f"expected a date-time with a zone (like 2024-01-01T00:00:00Z), "
+                                                f"found {text!r}")
+    if canonical == PUBLIC_HOLIDAY:
+        _public_holiday(ck, where, fields)
+    if canonical == EXECUTION_LABELS and "labels" in fields:
+        labels = _labels(ck, child(where, "labels"), fields["labels"])
+        if labels is not None:
+            out["labels"] = labels
     if canonical == MULTIPLE:
         if "id" in fields:
             ck.check_id(child(where, "id"), fields["id"], CONDITION_ID, None)
@@ -287,6 +359,53 @@ def _condition(ck: Checker, where: str, condition: Any, trigger_type: str,
 
 
 CONDITION_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*")
+
+
+def _public_holiday(ck: Checker, where: str, fields: dict[str, Any]) -> None:
+    """PublicHoliday: a `country` the `holidays` calendars know (and its `subDivision`), unless rendered."""
+    country = fields.get("country")
+    if country is None:
+        ck.error(child(where, "country"), "must not be null: kestra_nb has no default holiday calendar, set an "
+                                          "ISO 3166 country code such as FR")
+        return
+    if is_expression(country):
+        return
+    import holidays   # the calendars' index, loaded only when a flow uses one
+
+    supported = holidays.list_supported_countries()
+    if country not in supported:
+        ck.error(child(where, "country"), f"Unknown country '{country}': expected an ISO 3166 code such as FR, "
+                                          "US or DE")
+        return
+    sub = fields.get("subDivision")
+    if isinstance(sub, str) and not is_expression(sub) and sub not in supported[country]:
+        ck.error(child(where, "subDivision"), f"Unknown subdivision '{sub}' of {country}: expected one of "
+                                              f"{', '.join(supported[country][:20])}")
+
+
+def _labels(ck: Checker, path: str, value: Any) -> list[list[str]] | None:
+    """ExecutionLabels' `labels`: a map, or a list of {key, value}; as [[key, value], ...]."""
+    pairs: list[list[str]] = []
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, list):
+        items = []
+        for i, label in enumerate(value):
+            if not isinstance(label, dict) or "key" not in label or "value" not in label:
+                ck.expected(f"{path}[{i}]", "a label (a map with `key` and `value`)", label)
+                return None
+            items.append((label["key"], label["value"]))
+    else:
+        ck.expected(path, "a list of labels or a map", value)
+        return None
+    for key, text in items:
+        if isinstance(text, (dict, list)):
+            ck.expected(child(path, str(key)), "a string", text)
+            return None
+        pairs.append([str(key), ("true" if text else "false") if isinstance(text, bool) else str(text)])
+    if not pairs:
+        ck.error(path, "must not be empty")
+    return pairs
 
 
 def _preconditions(ck: Checker, path: str, value: Any) -> None:
@@ -367,7 +486,7 @@ def is_template(value: Any) -> bool:
 
 __all__ = [
     "CONDITION_ALIASES", "EXECUTION_FLOW", "EXECUTION_NAMESPACE", "EXECUTION_STATUS", "EXPRESSION", "FLOW",
-    "LOCAL_TIME", "MULTIPLE",
+    "LOCAL_TIME", "MULTIPLE", "OFFSET_TIME",
     "SCHEDULE", "SUPPORTED_TRIGGERS", "TERMINAL_STATES", "TRIGGER_ALIASES", "WEBHOOK", "check_trigger",
     "cron_problem", "trigger_type", "zone",
 ]

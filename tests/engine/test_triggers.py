@@ -89,8 +89,9 @@ BAD_TRIGGERS = [
     ("  - id: s\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: \"@daily\"\n    lateMaximumDelay: soon\n",
      "triggers[0].lateMaximumDelay", "expected an ISO-8601 duration"),
     ("  - id: s\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: \"@daily\"\n    conditions:\n"
-     "      - type: io.kestra.plugin.core.condition.DayWeek\n        dayOfWeek: MONDAY\n",
-     "triggers[0].conditions[0].type", "Unsupported condition type 'io.kestra.plugin.core.condition.DayWeek'"),
+     "      - type: io.kestra.plugin.core.condition.ExecutionStatus\n        in: [SUCCESS]\n",
+     "triggers[0].conditions[0].type", "Unsupported condition type 'io.kestra.plugin.core.condition.ExecutionStatus' "
+                                       "on a Schedule trigger"),
     ("  - id: w\n    type: io.kestra.plugin.core.trigger.Webhook\n", "triggers[0].key", "must not be null"),
     ("  - id: w\n    type: io.kestra.plugin.core.trigger.Webhook\n    key: k\n    responseCode: 42\n",
      "triggers[0].responseCode", "between 100 and 599"),
@@ -108,7 +109,7 @@ BAD_TRIGGERS = [
     ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n"
      "      - type: io.kestra.plugin.core.condition.MultipleCondition\n        id: m\n        conditions:\n"
      "          a:\n            type: io.kestra.plugin.core.condition.MultipleCondition\n",
-     "triggers[0].conditions[0].conditions.a.type", "cannot hold another MultipleCondition"),
+     "triggers[0].conditions[0].conditions.a.type", "cannot be nested in another condition"),
     ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n"
      "      - type: io.kestra.plugin.core.condition.MultipleCondition\n        id: m\n        conditions:\n"
      "          a:\n            type: io.kestra.plugin.core.condition.ExecutionFlow\n            namespace: n\n",
