@@ -14,7 +14,8 @@ calls `tick()` when the next Schedule date is due, when an execution of this pro
 every `poll` seconds (flow changes, executions ended in other processes, taking the lock over).
 
 Kestra's rules kept here:
-- Schedule: a new trigger fires at the first cron date after now (missed dates before its creation are
+- Schedule (and ScheduleOnDates, over its list of dates, from its first one): a new trigger fires at the first
+  cron date after now (missed dates before its creation are
   not fired); `backfill.start` fires every date from `start` (to `end`, inclusive) first. Dates missed
   while no scheduler ran are recovered per `recoverMissedSchedules` (ALL by default, LAST, or NONE);
   `lateMaximumDelay` skips a date fired later than that. The execution's `trigger.variables` are
@@ -40,6 +41,7 @@ except ImportError:  # pragma: no cover - Windows: no leader lock, the store's c
     fcntl = None  # type: ignore[assignment]
 
 import asyncio
+import bisect
 import logging
 import os
 from collections import OrderedDict, deque
@@ -56,7 +58,7 @@ from ..model.flow import Flow
 from ..model.jsonfmt import parse_duration, parse_instant
 from ..model.state import StateType, utcnow
 from ..parsing import parse_flow
-from ..parsing.triggers import FLOW, MULTIPLE, SCHEDULE, WEBHOOK, zone
+from ..parsing.triggers import FLOW, MULTIPLE, SCHEDULE, SCHEDULE_ON_DATES, WEBHOOK, zone
 from ..store.base import TriggerState
 from ..tasks.trigger import toggled_off
 from .conditions import ConditionContext, Multiple, doc_labels, holds, multiples, record
@@ -122,17 +124,49 @@ class Cron:
 
         return croniter(self.text, dt.astimezone(self.tz)).get_prev(datetime).replace(microsecond=0)
 
+    def first(self, now: datetime) -> datetime:
+        """Where a new trigger starts: the first date after `now` (dates before its creation are not fired)."""
+        return self.after(now)
 
-def schedule_cron(spec: Mapping[str, Any]) -> Cron:
-    """The Cron of a (validated) Schedule trigger."""
+
+class Dates:
+    """A ScheduleOnDates' dates in its time zone, with the interface of `Cron`."""
+
+    def __init__(self, dates: list[datetime], tz: ZoneInfo) -> None:
+        self.dates = sorted(d.replace(microsecond=0) for d in dates)
+        self.tz = tz
+
+    def after(self, dt: datetime) -> datetime | None:
+        """The first date strictly after `dt` (None after the last)."""
+        i = bisect.bisect_right(self.dates, dt)
+        return self.dates[i] if i < len(self.dates) else None
+
+    def before(self, dt: datetime) -> datetime | None:
+        """The last date strictly before `dt` (None before the first)."""
+        i = bisect.bisect_left(self.dates, dt)
+        return self.dates[i - 1] if i else None
+
+    def first(self, now: datetime) -> datetime | None:
+        """Where a new trigger starts: its first date, even if past (Kestra's ScheduleOnDates starts there,
+        and `recoverMissedSchedules` says which past ones fire)."""
+        return self.dates[0] if self.dates else None
+
+
+def schedule_cron(spec: Mapping[str, Any]) -> Cron | Dates:
+    """The dates of a (validated) Schedule or ScheduleOnDates trigger."""
     tz = zone(str(spec.get("timezone") or "UTC")) or ZoneInfo("UTC")
+    if spec.get("type") == SCHEDULE_ON_DATES:
+        return Dates([parse_instant(str(d)) for d in spec.get("dates") or ()], tz)
     return Cron(str(spec["cron"]), tz, bool(spec.get("withSeconds")))
 
 
 def _signature(spec: Mapping[str, Any]) -> dict[str, Any]:
     """What a Schedule state was computed from: a change restarts it (as redeploying does in Kestra)."""
-    return {"cron": spec.get("cron"), "timezone": spec.get("timezone"), "withSeconds": bool(spec.get("withSeconds")),
-            "backfill": spec.get("backfill")}
+    out = {"cron": spec.get("cron"), "timezone": spec.get("timezone"), "withSeconds": bool(spec.get("withSeconds")),
+           "backfill": spec.get("backfill")}
+    if spec.get("dates") is not None:
+        out["dates"] = spec["dates"]
+    return out
 
 
 class LeaderLock:
@@ -327,11 +361,11 @@ class Scheduler:
                     continue
                 trigger = Trigger(flow, revision, spec)
                 live.add(trigger.key)
-                if spec.get("type") == SCHEDULE:
+                if spec.get("type") in (SCHEDULE, SCHEDULE_ON_DATES):
                     schedules.append(trigger)
                 elif spec.get("type") == FLOW:
                     flow_triggers.append(trigger)
-                if spec.get("stopAfter") and spec.get("type") in (SCHEDULE, FLOW, WEBHOOK):
+                if spec.get("stopAfter") and spec.get("type") in (SCHEDULE, SCHEDULE_ON_DATES, FLOW, WEBHOOK):
                     stoppable.append(trigger)
         self.schedules, self.flow_triggers, self.stoppable = schedules, flow_triggers, stoppable
         self._live = live
@@ -370,7 +404,7 @@ class Scheduler:
                 first = cron.after(start - timedelta(seconds=1))
                 data["backfill"] = {"end": backfill.get("end")}
             else:
-                first = cron.after(now)
+                first = cron.first(now)
             fresh = TriggerState(*trigger.key, next_date=first, data=data, version=state.version if state else 0,
                                  tenant_id=self.tenant)
             state = self.store.put_trigger_state(fresh)
@@ -398,7 +432,7 @@ class Scheduler:
                         return started
                     continue
             else:
-                if nxt <= now:   # missed dates (no scheduler ran): Kestra's recoverMissedSchedules
+                if nxt is not None and nxt <= now:   # missed dates (no scheduler ran): recoverMissedSchedules
                     if recover == "LAST":
                         fire = False
                     elif recover == "NONE":
@@ -417,10 +451,11 @@ class Scheduler:
                     started.append(ex_id)
         return started
 
-    async def _fire_schedule(self, trigger: Trigger, cron: Cron, date: datetime) -> str | None:
-        local = date.astimezone(cron.tz)
-        variables = {"date": java_iso(local), "next": java_iso(cron.after(date).astimezone(cron.tz)),
-                     "previous": java_iso(cron.before(date).astimezone(cron.tz))}
+    async def _fire_schedule(self, trigger: Trigger, cron: Cron | Dates, date: datetime) -> str | None:
+        variables = {"date": java_iso(date.astimezone(cron.tz))}
+        for key, other in (("next", cron.after(date)), ("previous", cron.before(date))):
+            if other is not None:   # a ScheduleOnDates' first and last dates have no previous or next
+                variables[key] = java_iso(other.astimezone(cron.tz))
         ctx = ConditionContext(trigger.flow.namespace, trigger.flow.id, self._renderer(trigger, variables))
         if not all(self._holds(trigger, c, ctx) for c in trigger.spec.get("conditions") or ()):
             return None   # a date the conditions exclude is skipped, as Kestra does
@@ -620,5 +655,5 @@ def build_execution(engine: Any, flow: Flow, revision: int, spec: Mapping[str, A
     return ex
 
 
-__all__ = ["Cron", "LeaderLock", "Scheduler", "Trigger", "build_execution", "is_off", "is_stopped", "java_iso",
+__all__ = ["Cron", "Dates", "LeaderLock", "Scheduler", "Trigger", "build_execution", "is_off", "is_stopped", "java_iso",
            "schedule_cron"]

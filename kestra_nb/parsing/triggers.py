@@ -24,10 +24,16 @@ FLOW = "io.kestra.plugin.core.trigger.Flow"
 WEBHOOK = "io.kestra.plugin.core.trigger.Webhook"
 TRIGGER_ALIASES = {f"io.kestra.core.models.triggers.types.{n}": f"io.kestra.plugin.core.trigger.{n}"
                    for n in ("Schedule", "Flow", "Webhook")}
-SUPPORTED_TRIGGERS = (SCHEDULE, FLOW, WEBHOOK)
+SCHEDULE_ON_DATES = "io.kestra.plugin.core.trigger.ScheduleOnDates"
+SUPPORTED_TRIGGERS = (SCHEDULE, FLOW, WEBHOOK, SCHEDULE_ON_DATES)
 # Kestra core triggers kestra_nb cannot run (the HTTP one also by its legacy name): refused rather than never fired
-UNSUPPORTED_TRIGGERS = frozenset({"io.kestra.plugin.core.trigger.ScheduleOnDates", "io.kestra.plugin.core.http.Trigger",
-                                  "io.kestra.plugin.fs.http.Trigger"})
+UNSUPPORTED_TRIGGERS = {
+    "io.kestra.plugin.core.http.Trigger": "it polls an HTTP endpoint on a worker's interval; kestra_nb runs no "
+                                          "polling triggers: call the flow's Webhook trigger from that service, or "
+                                          "poll with a Schedule trigger and an io.kestra.plugin.core.http.Request task",
+}
+UNSUPPORTED_TRIGGERS["io.kestra.plugin.fs.http.Trigger"] = UNSUPPORTED_TRIGGERS["io.kestra.plugin.core.http.Trigger"]
+MAX_DATES = 10_000
 
 _C = "io.kestra.plugin.core.condition."
 EXECUTION_STATUS = _C + "ExecutionStatus"
@@ -72,6 +78,7 @@ SUPPORTED_CONDITIONS = {
     WEBHOOK: (*SCHEDULE_CONDITIONS, FLOW_CONDITION, FLOW_NAMESPACE_CONDITION),
     SCHEDULE: (*SCHEDULE_CONDITIONS, FLOW_CONDITION, FLOW_NAMESPACE_CONDITION),
 }
+SUPPORTED_CONDITIONS[SCHEDULE_ON_DATES] = SUPPORTED_CONDITIONS[SCHEDULE]
 DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 DAYS_IN_MONTH = ("FIRST", "LAST", "SECOND", "THIRD", "FOURTH")
 OFFSET_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(?:\.\d{1,9})?)?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$")
@@ -99,6 +106,8 @@ _WEBHOOK = {**_COMMON, "key": F("string", required=True), "wait": F("bool"), "re
             "responseContentType": F("enum", choices=("application/json", "text/plain")),
             "responseCode": F("int"), "inputs": F("map")}
 _FLOW = {**_COMMON, "inputs": F("map"), "preconditions": F("map"), "states": F("string_list")}
+_ON_DATES = {**_COMMON, "dates": F("list", required=True), "timezone": F("string"), "inputs": F("map"),
+             "recoverMissedSchedules": F("enum", choices=("ALL", "LAST", "NONE"))}
 _BACKFILL = {"start": F("string", required=True), "end": F("string"), "labels": F("any"), "inputs": F("map"),
              "currentDate": F("string"), "paused": F("bool")}
 _PRECONDITIONS = {"id": F("string", required=True), "flows": F("list"), "where": F("list"),
@@ -159,8 +168,7 @@ def trigger_type(ck: Checker, path: str, written: str) -> str | None:
         return canonical
     type_path = child(path, "type")
     if written in UNSUPPORTED_TRIGGERS:
-        ck.error(type_path, f"Unsupported trigger type '{written}': kestra_nb runs only "
-                            "Schedule, Flow and Webhook triggers")
+        ck.error(type_path, f"Unsupported trigger type '{written}': {UNSUPPORTED_TRIGGERS[written]}")
     else:
         ck.error(type_path, f"Invalid type: {written}" + did_you_mean(written, [*SUPPORTED_TRIGGERS, *TRIGGER_ALIASES]))
     return None
@@ -168,7 +176,7 @@ def trigger_type(ck: Checker, path: str, written: str) -> str | None:
 
 def check_trigger(ck: Checker, path: str, item: dict[str, Any], trigger_type: str) -> dict[str, Any]:
     """Validate a trigger of canonical type `trigger_type`; return it normalised (violations go to `ck`)."""
-    schema = {SCHEDULE: _SCHEDULE, WEBHOOK: _WEBHOOK, FLOW: _FLOW}.get(trigger_type)
+    schema = {SCHEDULE: _SCHEDULE, WEBHOOK: _WEBHOOK, FLOW: _FLOW, SCHEDULE_ON_DATES: _ON_DATES}.get(trigger_type)
     if schema is None:
         return dict(item)
     fields = ck.fields(path, item, schema) or {}
@@ -186,6 +194,8 @@ def check_trigger(ck: Checker, path: str, item: dict[str, Any], trigger_type: st
             ck, child(path, "scheduleConditions"), out.pop("scheduleConditions"), trigger_type)]
     if trigger_type == SCHEDULE:
         _schedule(ck, path, item, fields)
+    elif trigger_type == SCHEDULE_ON_DATES:
+        _on_dates(ck, path, fields)
     elif trigger_type == WEBHOOK:
         key = fields.get("key")
         if isinstance(key, str):
@@ -234,6 +244,28 @@ def _schedule(ck: Checker, path: str, item: dict[str, Any], fields: dict[str, An
                                  f"expected a date-time with a zone (like 2024-01-01T00:00:00Z), found {bf[key]!r}")
             if len(bounds) == 2 and bounds["end"] < bounds["start"]:
                 ck.error(child(child(path, "backfill"), "end"), "must not be before `start`")
+
+
+def _on_dates(ck: Checker, path: str, fields: dict[str, Any]) -> None:
+    timezone = fields.get("timezone")
+    if isinstance(timezone, str) and zone(timezone) is None:
+        ck.error(child(path, "timezone"), f"Invalid timezone '{timezone}': expected an IANA time zone like "
+                                          "'UTC' or 'Europe/Paris'")
+    dates = fields.get("dates")
+    if not isinstance(dates, list):
+        return
+    if not dates:
+        ck.error(child(path, "dates"), "must not be empty")
+    if len(dates) > MAX_DATES:
+        ck.error(child(path, "dates"), f"size must be between 1 and {MAX_DATES}")
+        return
+    for i, value in enumerate(dates):
+        try:
+            parse_instant(str(value))
+        except ValueError:
+            ck.error(f"{child(path, 'dates')}[{i}]", "expected a date-time with a zone (like 2024-01-01T00:00:00Z), "
+                                                     f"found {value!r}" + (": kestra_nb needs the dates written out"
+                                                                           if is_expression(value) else ""))
 
 
 def cron_problem(cron: str, with_seconds: bool = False) -> str | None:
@@ -487,6 +519,6 @@ def is_template(value: Any) -> bool:
 __all__ = [
     "CONDITION_ALIASES", "EXECUTION_FLOW", "EXECUTION_NAMESPACE", "EXECUTION_STATUS", "EXPRESSION", "FLOW",
     "LOCAL_TIME", "MULTIPLE", "OFFSET_TIME",
-    "SCHEDULE", "SUPPORTED_TRIGGERS", "TERMINAL_STATES", "TRIGGER_ALIASES", "WEBHOOK", "check_trigger",
+    "SCHEDULE", "SCHEDULE_ON_DATES", "SUPPORTED_TRIGGERS", "TERMINAL_STATES", "TRIGGER_ALIASES", "WEBHOOK", "check_trigger",
     "cron_problem", "trigger_type", "zone",
 ]

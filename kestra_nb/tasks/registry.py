@@ -48,6 +48,18 @@ LEGACY_ALIASES = {
 }
 
 
+# Kestra core types that kestra_nb refuses at validation, with the reason (docs/supported-types.md lists all)
+_TEMPLATES = ("Templates were removed from Kestra (deprecated since 0.11): call the shared tasks as a Subflow "
+              "(io.kestra.plugin.core.flow.Subflow) instead")
+REFUSED_TYPES = {
+    "io.kestra.plugin.core.flow.Template": _TEMPLATES,
+    "io.kestra.core.tasks.flows.Template": _TEMPLATES,
+    "io.kestra.plugin.core.runner.Process": "it is a task runner, not a task: write it as a script task's "
+                                            "`taskRunner: {type: io.kestra.plugin.core.runner.Process}` (the "
+                                            "default here: scripts run as processes on the host)",
+}
+
+
 class Registry:
     """Maps every accepted type name to its task class."""
 
