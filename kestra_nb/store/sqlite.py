@@ -211,6 +211,26 @@ def _namespace_clause(namespace: str, prefix: bool, params: list[Any]) -> str:
     return "(namespace = ? OR (namespace >= ? AND namespace < ?))"
 
 
+def _execution_filter(clauses: list[str], params: list[Any], namespace: str | None, namespace_prefix: bool,
+                      flow_id: str | None, states: list[str] | None, start_after: datetime | None,
+                      start_before: datetime | None) -> None:
+    """Add the executions table's filters (start bounds inclusive) to `clauses` and their `params`."""
+    if namespace is not None:
+        clauses.append(_namespace_clause(namespace, namespace_prefix, params))
+    if flow_id is not None:
+        clauses.append("flow_id = ?")
+        params.append(flow_id)
+    if states is not None:
+        clauses.append(f"state IN ({', '.join('?' * len(states))})")
+        params.extend(states)
+    if start_after is not None:
+        clauses.append("start_date >= ?")
+        params.append(to_us(start_after))
+    if start_before is not None:
+        clauses.append("start_date <= ?")
+        params.append(to_us(start_before))
+
+
 class _Checkpointer:
     """Checkpoints the WAL on its own thread and connection, when the store asks for it."""
 
@@ -628,23 +648,10 @@ class SQLiteStore:
         order = ", ".join(f"{column} {'ASC' if ascending else 'DESC'}" for column, ascending in sort_columns(sort))
         params: list[Any] = [tenant]
         clauses = ["tenant = ?"]
-        if namespace is not None:
-            clauses.append(_namespace_clause(namespace, namespace_prefix, params))
-        if flow_id is not None:
-            clauses.append("flow_id = ?")
-            params.append(flow_id)
-        if states is not None:
-            names = sorted({StateType(s).value for s in states})
-            if not names:
-                return [], 0
-            clauses.append(f"state IN ({', '.join('?' * len(names))})")
-            params.extend(names)
-        if start_after is not None:
-            clauses.append("start_date >= ?")
-            params.append(to_us(start_after))
-        if start_before is not None:
-            clauses.append("start_date <= ?")
-            params.append(to_us(start_before))
+        names = None if states is None else sorted({StateType(s).value for s in states})
+        if names == []:
+            return [], 0
+        _execution_filter(clauses, params, namespace, namespace_prefix, flow_id, names, start_after, start_before)
         for key, value in (labels or {}).items():
             clauses.append("EXISTS (SELECT 1 FROM json_each(executions.labels) AS l "
                            "WHERE json_extract(l.value, '$[0]') = ? AND json_extract(l.value, '$[1]') = ?)")
@@ -697,19 +704,9 @@ class SQLiteStore:
         names = purgeable_states(states)
         if not names:
             return PurgeCounts()
-        params: list[Any] = [tenant, *names]
-        clauses = ["tenant = ?", f"state IN ({', '.join('?' * len(names))})"]
-        if namespace is not None:
-            clauses.append(_namespace_clause(namespace, flow_id is None, params))
-        if flow_id is not None:
-            clauses.append("flow_id = ?")
-            params.append(flow_id)
-        if start_after is not None:
-            clauses.append("start_date >= ?")
-            params.append(to_us(start_after))
-        if start_before is not None:
-            clauses.append("start_date <= ?")
-            params.append(to_us(start_before))
+        params: list[Any] = [tenant]
+        clauses = ["tenant = ?"]
+        _execution_filter(clauses, params, namespace, flow_id is None, flow_id, names, start_after, start_before)
         if exclude is not None:
             clauses.append("id != ?")
             params.append(exclude)
@@ -777,15 +774,10 @@ class SQLiteStore:
         """Remove the matching log lines in batches of 10 x PURGE_BATCH, one write transaction each."""
         params: list[Any] = [tenant, to_us(end)]
         clauses = ["tenant = ?", "timestamp <= ?"]
-        if start is not None:
-            clauses.append("timestamp >= ?")
-            params.append(to_us(start))
-        if namespace is not None:
-            clauses.append("namespace = ?")
-            params.append(namespace)
-        if flow_id is not None:
-            clauses.append("flow_id = ?")
-            params.append(flow_id)
+        for clause, value in (("timestamp >= ?", to_us(start)), ("namespace = ?", namespace), ("flow_id = ?", flow_id)):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
         if levels is not None:
             severities = sorted({Level(level).severity for level in levels})
             if not severities:

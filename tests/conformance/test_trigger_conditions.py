@@ -4,19 +4,15 @@ ExecutionOutputsTest, HasRetryAttemptTest), then on real triggers: a Schedule sk
 conditions exclude, a Flow trigger tests labels and outputs, and bad definitions are violations."""
 from __future__ import annotations
 
-import asyncio
-import functools
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from kestra_nb.engine import Engine
 from kestra_nb.engine.conditions import ConditionContext, holds
-from kestra_nb.engine.scheduler import Scheduler
 from kestra_nb.expressions import Renderer
 from kestra_nb.parsing import check_flow
-from kestra_nb.store.memory import MemoryStore
+from tests.scheduler_rig import Rig, aio, trigger_violation
 
 UTC = timezone.utc
 C = "io.kestra.plugin.core.condition."
@@ -118,19 +114,10 @@ def test_flow_and_flow_namespace_conditions_test_the_trigger_flow():
     assert not holds({"type": C + "FlowNamespaceCondition", "namespace": "company"}, ctx())
 
 
-def aio(test: Any) -> Any:
-    @functools.wraps(test)
-    def run(*args: Any, **kwargs: Any) -> None:
-        asyncio.run(test(*args, **kwargs))
-    return run
-
-
 @aio
 async def test_a_schedule_skips_the_dates_its_conditions_exclude():
-    engine = Engine(MemoryStore(), loop=asyncio.get_running_loop())
-    now = [datetime(2024, 1, 5, 12, 0, tzinfo=UTC)]     # a Friday
-    scheduler = Scheduler(engine, clock=lambda: now[0])
-    engine.deploy("""id: weekdays
+    rig = Rig(now=datetime(2024, 1, 5, 12, 0, tzinfo=UTC))     # a Friday
+    rig.engine.deploy("""id: weekdays
 namespace: company.team
 tasks:
   - id: t
@@ -145,21 +132,18 @@ triggers:
         conditions:
           - type: io.kestra.plugin.core.condition.Weekend
 """)
-    await scheduler.tick()
+    await rig.tick()
     fired = []
     for _ in range(4):       # Sat 6, Sun 7, Mon 8, Tue 9 at 10:00
-        now[0] += timedelta(days=1)
-        fired += [(await engine.wait_async(i)).to_dict()["trigger"]["variables"]["date"]
-                  for i in await scheduler.tick()]
+        fired += [d["trigger"]["variables"]["date"] for d in await rig.tick(rig.now + timedelta(days=1))]
     assert fired == ["2024-01-08T10:00:00Z", "2024-01-09T10:00:00Z"]
-    engine.store.close()
+    rig.close()
 
 
 @aio
 async def test_a_flow_trigger_with_labels_and_outputs_conditions():
-    engine = Engine(MemoryStore(), loop=asyncio.get_running_loop())
-    scheduler = Scheduler(engine, clock=lambda: datetime(2024, 1, 1, tzinfo=UTC))
-    engine.deploy("""id: listener
+    rig = Rig()
+    rig.engine.deploy("""id: listener
 namespace: company.team
 tasks:
   - id: t
@@ -175,7 +159,7 @@ triggers:
       - type: io.kestra.plugin.core.condition.ExecutionOutputs
         expression: "{{ trigger.outputs.answer > 40 }}"
 """)
-    await scheduler.tick()
+    await rig.tick()
 
     def upstream(team: str, answer: int) -> str:
         return f"""id: up
@@ -191,12 +175,11 @@ outputs:
     type: INT
     value: "{{{{ outputs.r.value }}}}"
 """
-    good = await engine.run_async(upstream("data", 42))
-    await engine.run_async(upstream("web", 42))
-    await engine.run_async(upstream("data", 1))
-    started = await scheduler.tick()
-    assert [(await engine.wait_async(i)).trigger.variables["executionId"] for i in started] == [good.id]
-    engine.store.close()
+    good = await rig.run(upstream("data", 42))
+    await rig.run(upstream("web", 42))
+    await rig.run(upstream("data", 1))
+    assert [d["trigger"]["variables"]["executionId"] for d in await rig.tick()] == [good["id"]]
+    rig.close()
 
 
 SCHEDULE = "  - id: s\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: \"@daily\"\n    conditions:\n"
@@ -233,12 +216,7 @@ BAD = [
 
 @pytest.mark.parametrize("trigger,path,message", BAD, ids=[b[1] + ":" + b[2][:24] for b in BAD])
 def test_bad_conditions_are_violations(trigger, path, message):
-    source = ("id: f\nnamespace: company.team\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n"
-              "    message: hi\ntriggers:\n" + trigger)
-    result = check_flow(source)
-    assert result.flow is None
-    found = [v for v in result.violations if v.path == path]
-    assert found and message in found[0].message, [(v.path, v.message) for v in result.violations]
+    assert message in trigger_violation(trigger, path)
 
 
 def test_schedule_conditions_are_deprecated_conditions():

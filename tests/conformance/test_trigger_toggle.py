@@ -4,21 +4,15 @@ again, then from the next date; a disabled Webhook answers 404 over HTTP; unknow
 fail the task with Kestra's messages."""
 from __future__ import annotations
 
-import asyncio
-import functools
-from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
-from kestra_nb.engine import Engine
-from kestra_nb.engine.scheduler import Scheduler
 from kestra_nb.model.execution import Level
 from kestra_nb.store.base import TriggerState
-from kestra_nb.store.memory import MemoryStore
 from kestra_nb.tasks.trigger import toggled_off
 from tests.api.conftest import Http, http, server  # noqa: F401 - the HTTP fixtures, on a loopback port
+from tests.scheduler_rig import Rig, aio
 
-UTC = timezone.utc
 TOGGLE = """id: trigger-toggle
 namespace: io.kestra.tests.trigger
 tasks:
@@ -32,13 +26,6 @@ triggers:
     cron: "* * * * *"
 """
 KEY = ("io.kestra.tests.trigger", "trigger-toggle", "schedule")
-
-
-def aio(test: Any) -> Any:
-    @functools.wraps(test)
-    def run(*args: Any, **kwargs: Any) -> None:
-        asyncio.run(test(*args, **kwargs))
-    return run
 
 
 def toggler(enabled: bool, extra: str = "") -> str:
@@ -66,26 +53,22 @@ def test_toggle_enables_a_trigger_disabled_in_the_store(engine: Any) -> None:
 
 @aio
 async def test_a_disabled_schedule_does_not_fire_until_enabled_again() -> None:
-    engine = Engine(MemoryStore(), loop=asyncio.get_running_loop())
-    now = [datetime(2024, 1, 1, 10, 30, tzinfo=UTC)]
-    scheduler = Scheduler(engine, clock=lambda: now[0])
+    rig = Rig()
 
-    async def tick(minutes: int) -> list[str]:
-        now[0] += timedelta(minutes=minutes)
-        return await scheduler.tick()
+    async def tick(minutes: int) -> list[dict[str, Any]]:
+        return await rig.tick(rig.now + timedelta(minutes=minutes))
 
-    engine.deploy(TOGGLE)
-    await scheduler.tick()
+    rig.engine.deploy(TOGGLE)
+    await rig.tick()
     assert len(await tick(1)) == 1                         # 10:31 fires
-    assert (await engine.run_async(toggler(False))).state.current.value == "SUCCESS"
+    assert (await rig.run(toggler(False)))["state"]["current"] == "SUCCESS"
     assert await tick(1) == [] and await tick(5) == []     # disabled: nothing, the state is kept
-    assert toggled_off(engine.store.get_trigger_state(*KEY))
-    await engine.run_async(toggler(True))
+    assert toggled_off(rig.engine.store.get_trigger_state(*KEY))
+    await rig.run(toggler(True))
     assert await tick(0) == []                             # enabled at 10:37: the next date is 10:38
-    [fired] = await tick(1)
-    doc = (await engine.wait_async(fired)).to_dict()
+    [doc] = await tick(1)
     assert doc["trigger"]["variables"]["date"] == "2024-01-01T10:38:00Z"
-    engine.store.close()
+    rig.close()
 
 
 def test_toggle_of_an_unknown_flow_or_trigger_fails_with_kestra_messages(engine: Any) -> None:

@@ -4,44 +4,14 @@ FlowTriggerCaseTest and AbstractMultipleConditionStorageTest say, on the flows o
 The scheduler runs on a fake clock: `tick()` evaluates what ended since the last one."""
 from __future__ import annotations
 
-import asyncio
-import functools
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
-from kestra_nb.engine import Engine
 from kestra_nb.engine.conditions import window_bounds
-from kestra_nb.engine.scheduler import Scheduler
-from kestra_nb.store.memory import MemoryStore
 from kestra_nb.store.sqlite import SQLiteStore
+from tests.scheduler_rig import Rig, aio
 
 UTC = timezone.utc
 NS = "io.kestra.tests.trigger"
-
-
-def aio(test: Any) -> Any:
-    @functools.wraps(test)
-    def run(*args: Any, **kwargs: Any) -> None:
-        asyncio.run(test(*args, **kwargs))
-    return run
-
-
-class Rig:
-    """An engine on the test's loop with a scheduler on a fake clock."""
-
-    def __init__(self, store: Any = None) -> None:
-        self.engine = Engine(store or MemoryStore(), loop=asyncio.get_running_loop())
-        self.now = datetime(2024, 1, 1, 10, 30, tzinfo=UTC)
-        self.scheduler = Scheduler(self.engine, clock=lambda: self.now)
-
-    async def tick(self, now: datetime | None = None) -> list[dict[str, Any]]:
-        if now is not None:
-            self.now = now
-        ids = await self.scheduler.tick()
-        return [(await self.engine.wait_async(i)).to_dict() for i in ids]
-
-    async def run(self, source: str) -> dict[str, Any]:
-        return (await self.engine.run_async(source)).to_dict()
 
 
 def returning(flow_id: str, namespace: str = NS, extra: str = "") -> str:

@@ -3,7 +3,6 @@ rule across real server processes sharing one store."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import re
 import signal
@@ -18,11 +17,12 @@ import httpx
 import pytest
 
 from kestra_nb.engine import Engine
-from kestra_nb.engine.scheduler import Scheduler, java_iso
+from kestra_nb.engine.scheduler import java_iso
 from kestra_nb.parsing import check_flow
 from kestra_nb.store.base import TriggerState
 from kestra_nb.store.memory import MemoryStore
 from kestra_nb.store.sqlite import SQLiteStore
+from tests.scheduler_rig import Rig, aio
 
 UTC = timezone.utc
 HEAD = """id: {id}
@@ -34,39 +34,12 @@ tasks:
 """
 
 
-def aio(test: Any) -> Any:
-    """Run an async test on a fresh loop (the engine lives on it)."""
-    @functools.wraps(test)
-    def run(*args: Any, **kwargs: Any) -> None:
-        asyncio.run(test(*args, **kwargs))
-    return run
-
-
 def flow(trigger: str, flow_id: str = "f", extra: str = "") -> str:
     return HEAD.format(id=flow_id) + extra + "triggers:\n" + trigger
 
 
 def at(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
-
-
-class Rig:
-    """An engine on the test's loop with a scheduler on a fake clock."""
-
-    def __init__(self, store: Any = None) -> None:
-        self.engine = Engine(store or MemoryStore(), loop=asyncio.get_running_loop())
-        self.now = at(2024, 1, 1, 10, 30)
-        self.scheduler = Scheduler(self.engine, clock=lambda: self.now)
-
-    async def tick(self, now: datetime | None = None) -> list[dict[str, Any]]:
-        """Tick at `now` and return the documents of the executions started, once finished."""
-        if now is not None:
-            self.now = now
-        ids = await self.scheduler.tick()
-        return [(await self.engine.wait_async(i)).to_dict() for i in ids]
-
-    def close(self) -> None:
-        self.engine.store.close()
 
 
 # ------------------------------------------------------------------------------------------ validation
