@@ -562,7 +562,7 @@ class Scheduler:
         windows = multiples(spec)
         if windows and not self._windows(trigger, windows, ctx, now):
             return None
-        return await self._start(trigger, variables)
+        return await self._start(trigger, variables, upstream=doc)
 
     def _renderer(self, trigger: Trigger, variables: Mapping[str, Any],
                   doc: Mapping[str, Any] | None = None) -> Callable[[str], str]:
@@ -611,11 +611,12 @@ class Scheduler:
 
     # ----------------------------------------------------------------------------------------- start
 
-    async def _start(self, trigger: Trigger, variables: dict[str, Any], *,
-                     schedule_date: datetime | None = None) -> str | None:
+    async def _start(self, trigger: Trigger, variables: dict[str, Any], *, schedule_date: datetime | None = None,
+                     upstream: Mapping[str, Any] | None = None) -> str | None:
         """Create and start the trigger's execution; a problem (bad inputs) is reported, not raised."""
         try:
-            ex = build_execution(self.engine, trigger.flow, trigger.revision, trigger.spec, variables, self.tenant)
+            ex = build_execution(self.engine, trigger.flow, trigger.revision, trigger.spec, variables, self.tenant,
+                                 upstream)
         except KestraNbError as exc:
             self._problem(trigger, f"cannot create the execution: {exc}")
             return None
@@ -626,6 +627,22 @@ class Scheduler:
 
 
 _TERMINAL = tuple(s.value for s in StateType if s.is_terminated())
+
+
+def task_outputs(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """An execution document's task outputs as its `outputs` variable: `<task>`, or `<task>.<loop value>`."""
+    out: dict[str, Any] = {}
+    for run in doc.get("taskRunList") or ():
+        outputs = run.get("outputs")
+        if not outputs:
+            continue
+        if run.get("value") is None:
+            out[str(run["taskId"])] = outputs
+        else:
+            nested = out.setdefault(str(run["taskId"]), {})
+            if isinstance(nested, dict):
+                nested[str(run["value"])] = outputs
+    return out
 
 
 def is_stopped(store: Any, key: tuple[str, str, str], tenant: str = "main") -> bool:
@@ -641,12 +658,18 @@ def is_off(store: Any, key: tuple[str, str, str], tenant: str = "main") -> bool:
 
 
 def build_execution(engine: Any, flow: Flow, revision: int, spec: Mapping[str, Any], variables: dict[str, Any],
-                    tenant: str = "main") -> Execution:
-    """A CREATED execution of `flow` for a trigger: rendered `inputs`, `trigger` variables, `system.from`."""
+                    tenant: str = "main", upstream: Mapping[str, Any] | None = None) -> Execution:
+    """A CREATED execution of `flow` for a trigger: rendered `inputs`, `trigger` variables, `system.from`.
+
+    `upstream` is the execution document a Flow trigger fires on: its task outputs are `outputs` and its
+    labels `labels` when the inputs are rendered, as in Kestra (`from-parent: "{{ outputs.only.value }}"`)."""
     inputs = spec.get("inputs") or {}
     if inputs:
         context = {"flow": {"id": flow.id, "namespace": flow.namespace, "revision": revision, "tenantId": tenant},
                    "trigger": variables, "vars": flow.variables}
+        if upstream is not None:
+            context.update({"outputs": task_outputs(upstream), "labels": doc_labels(upstream),
+                            "execution": {"id": upstream["id"], "state": upstream["state"]["current"]}})
         inputs = engine.renderer.render_object(inputs, context)
     ex: Execution = engine.new_execution(flow, revision, inputs)
     ex.trigger = ExecutionTrigger(str(spec["id"]), str(spec["type"]), variables)

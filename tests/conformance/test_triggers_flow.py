@@ -317,3 +317,63 @@ def test_window_bounds():
     assert window_bounds({"type": "DAILY_TIME_DEADLINE", "deadline": "09:00"}, at(8)) == (at(0), at(9))
     assert window_bounds({"type": "DAILY_TIME_WINDOW", "startTime": "06:00:00", "endTime": "09:00:00"},
                          at(8)) == (at(6), at(9))
+
+
+LISTENERS = [f"""id: trigger-flow-listener
+namespace: {NS}
+inputs:
+  - id: from-parent
+    type: STRING
+tasks:
+  - id: only-listener
+    type: io.kestra.plugin.core.debug.Return
+    format: "childs: {{{{inputs['from-parent']}}}}"
+triggers:
+  - id: listen-flow
+    type: io.kestra.plugin.core.trigger.Flow
+    inputs:
+      from-parent: '{{{{ outputs.only.value }}}}'
+    conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionStatus
+        in:
+          - SUCCESS
+      - type: io.kestra.plugin.core.condition.ExecutionFlow
+        namespace: {NS}
+        flowId: trigger-flow
+""", f"""id: trigger-flow-listener-no-inputs
+namespace: {NS}
+tasks:
+  - id: only-no-input
+    type: io.kestra.plugin.core.debug.Return
+    format: "v1: {{{{trigger.executionId}}}}"
+triggers:
+  - id: listen-flow
+    type: io.kestra.plugin.core.trigger.Flow
+    conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionStatus
+        in:
+          - SUCCESS
+      - type: io.kestra.plugin.core.condition.ExecutionFlow
+        namespace: {NS}
+        flowId: trigger-flow
+"""]
+
+
+@aio
+async def test_flow_trigger_inputs_from_the_upstream_task_outputs():
+    # FlowTriggerCaseTest.trigger: trigger-flow-listener renders `{{ outputs.only.value }}` of trigger-flow
+    rig = Rig()
+    for source in LISTENERS:
+        rig.engine.deploy(source)
+    await rig.tick()
+    up = await rig.run(returning("trigger-flow"))
+    docs = {d["flowId"]: d for d in await rig.tick()}
+    assert set(docs) == {"trigger-flow-listener", "trigger-flow-listener-no-inputs"}
+    listener = docs["trigger-flow-listener"]
+    assert listener["state"]["current"] == "SUCCESS" and len(listener["taskRunList"]) == 1
+    assert listener["taskRunList"][0]["outputs"]["value"] == f"childs: from parents: {up['id']}"
+    for doc in docs.values():
+        variables = doc["trigger"]["variables"]
+        assert (variables["executionId"], variables["namespace"], variables["flowId"]) == (
+            up["id"], NS, "trigger-flow")
+    assert docs["trigger-flow-listener-no-inputs"]["taskRunList"][0]["outputs"]["value"] == f"v1: {up['id']}"
