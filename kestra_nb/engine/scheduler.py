@@ -22,7 +22,8 @@ Kestra's rules kept here:
   `date`, `next`, `previous` as ISO date-times in the trigger's `timezone`, seconds precision; it gets
   `scheduleDate` and the label `system.from: trigger`; `inputs` are rendered with `trigger`.
 - Flow: fires when another flow's execution ends (terminal state, nothing left to run) in one of its
-  `states` (default: the terminal ones) and every plain condition holds; with MultipleConditions or
+  `states` (default: the terminal ones; a non-terminal one such as PAUSED fires on each transition into
+  it made by this process) and every plain condition holds; with MultipleConditions or
   `preconditions` (flows and `where` filters), once every one of their conditions has held within one
   time window (engine.conditions; the window's results live in the trigger's stored state). Variables:
   executionId, namespace, flowId, flowRevision, state, outputs. A flow's execution never triggers the
@@ -222,8 +223,9 @@ class Scheduler:
         self.flow_triggers: list[Trigger] = []
         self.stoppable: list[Trigger] = []   # triggers with `stopAfter`, of every type
         self._live: set[tuple[str, str, str]] = set()   # every enabled trigger of a live flow (Webhooks too)
+        self._transitions: set[str] = set()   # non-terminal states some Flow trigger listens to (RUNNING, PAUSED…)
         self._flows: dict[tuple[str, str], tuple[int, Flow | None]] = {}
-        self._ended: deque[dict[str, Any]] = deque()
+        self._ended: deque[tuple[dict[str, Any], bool]] = deque()   # (document, finished) of this process
         self._seen: OrderedDict[str, None] = OrderedDict()   # ended executions already looked at
         self._cursor: datetime | None = None
         self._version: int | None = None
@@ -265,8 +267,11 @@ class Scheduler:
         return self.lock.held
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, ExecutionUpdated) and event.finished and (self.flow_triggers or self.stoppable):
-            self._ended.append(event.document)
+        if not isinstance(event, ExecutionUpdated):
+            return
+        if (event.finished and (self.flow_triggers or self.stoppable)) or (not event.finished and self._transitions):
+            # built now; one commit may hold several transitions (inline tasks): its histories list them all
+            self._ended.append((event.document, event.finished))
             if self._wake is not None:
                 self._wake.set()
 
@@ -369,6 +374,8 @@ class Scheduler:
                     stoppable.append(trigger)
         self.schedules, self.flow_triggers, self.stoppable = schedules, flow_triggers, stoppable
         self._live = live
+        self._transitions = {state for t in flow_triggers for state in t.spec.get("states") or ()
+                             if state not in _TERMINAL}
 
     def _forget_stale(self) -> set[tuple[str, str, str]]:
         """Drop the states of triggers that are gone (deleted or disabled flows and triggers); return the keys
@@ -467,12 +474,28 @@ class Scheduler:
         """Executions ended since the last tick: this process's (events), then other processes' (store)."""
         docs: list[dict[str, Any]] = []
         while self._ended:
-            doc = self._ended.popleft()
-            if doc["id"] not in self._seen:
-                docs.append(doc)
-                self._remember(doc["id"])
+            doc, finished = self._ended.popleft()
+            for snapshot in self._transitions_of(doc, finished):
+                key = transition_key(snapshot)
+                if key not in self._seen:
+                    docs.append(snapshot)
+                    self._remember(key)
         docs.extend(self._ended_elsewhere(now))
         return docs
+
+    def _transitions_of(self, doc: dict[str, Any], finished: bool) -> list[dict[str, Any]]:
+        """The document as of each transition into a listened non-terminal state, then itself if it ended
+        (`finished`: terminal with nothing left to run)."""
+        out = []
+        if self._transitions:
+            histories = doc["state"].get("histories") or []
+            for i in range(1, len(histories)):
+                state = histories[i].get("state")
+                if state in self._transitions:
+                    out.append({**doc, "state": {**doc["state"], "current": state, "histories": histories[:i + 1]}})
+        if finished:
+            out.append(doc)
+        return out
 
     # ------------------------------------------------------------------------------------- stopAfter
 
@@ -557,7 +580,7 @@ class Scheduler:
                 return None
         # once per ended execution and trigger: a window never counts the same execution twice
         if not self.store.claim_trigger_mark(f"flow:{trigger.flow.namespace}/{trigger.flow.id}/{trigger.id}:"
-                                             f"{doc['id']}", tenant=self.tenant):
+                                             f"{transition_key(doc)}", tenant=self.tenant):
             return None
         windows = multiples(spec)
         if windows and not self._windows(trigger, windows, ctx, now):
@@ -627,6 +650,15 @@ class Scheduler:
 
 
 _TERMINAL = tuple(s.value for s in StateType if s.is_terminated())
+
+
+def transition_key(doc: Mapping[str, Any]) -> str:
+    """What a Flow trigger fires at most once for: an ended execution, or one transition of a running one
+    (Kestra evaluates Flow triggers on every state change: a flow paused twice is PAUSED twice)."""
+    state = doc["state"]
+    if StateType(state["current"]).is_terminated():
+        return str(doc["id"])
+    return f"{doc['id']}@{len(state.get('histories') or ())}"
 
 
 def task_outputs(doc: Mapping[str, Any]) -> dict[str, Any]:

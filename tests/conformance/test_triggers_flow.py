@@ -377,3 +377,47 @@ async def test_flow_trigger_inputs_from_the_upstream_task_outputs():
         assert (variables["executionId"], variables["namespace"], variables["flowId"]) == (
             up["id"], NS, "trigger-flow")
     assert docs["trigger-flow-listener-no-inputs"]["taskRunList"][0]["outputs"]["value"] == f"v1: {up['id']}"
+
+
+@aio
+async def test_flow_trigger_on_each_state_change_of_a_paused_execution():
+    # FlowTriggerCaseTest.triggerWithPause: states [RUNNING, PAUSED, SUCCESS, WARNING, FAILED] on a flow
+    # with one Pause: four executions, whose `status` outputs are RUNNING, PAUSED, RUNNING, SUCCESS
+    rig = Rig()
+    rig.engine.deploy("""id: trigger-flow-listener-with-pause
+namespace: io.kestra.tests.trigger.pause
+outputs:
+  - id: status
+    type: STRING
+    value: "{{trigger.state}}"
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.log.Log
+    message: Hello {{trigger.executionId}} you're in {{trigger.state}}
+triggers:
+  - id: listen-flow
+    type: io.kestra.plugin.core.trigger.Flow
+    states: [RUNNING, PAUSED, SUCCESS, WARNING, FAILED]
+    conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionFlow
+        namespace: io.kestra.tests.trigger.pause
+        flowId: trigger-flow-with-pause
+""")
+    await rig.tick()
+    paused = await rig.run("""id: trigger-flow-with-pause
+namespace: io.kestra.tests.trigger.pause
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.log.Log
+    message: Hello World!
+  - id: pause
+    type: io.kestra.plugin.core.flow.Pause
+    delay: PT0.1S
+  - id: hello_again
+    type: io.kestra.plugin.core.log.Log
+    message: I'm restarted
+""")
+    assert paused["state"]["current"] == "SUCCESS" and len(paused["taskRunList"]) == 3
+    docs = await rig.tick()
+    assert [d["outputs"]["status"] for d in docs] == ["RUNNING", "PAUSED", "RUNNING", "SUCCESS"]
+    assert await rig.tick() == []      # each transition fires once
