@@ -3,6 +3,8 @@
 The default home is `<jupyter data dir>/kestra_nb`. The Jupyter data dir is computed here with
 jupyter_core's rules (`jupyter_core.paths.jupyter_data_dir`) without importing it, since jupyter_core
 is not a dependency of the engine. Nothing here creates directories: the store does that on open.
+The home's `config.yml` holds the settings Kestra keeps in its `application.yml` (read by
+`engine.configuration`: `kestra.variables.globals`).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 
 HOME_ENV = "KESTRA_NB_HOME"
 DB_FILE = "kestra_nb.db"
+CONFIG_FILE = "config.yml"   # Kestra's application.yml layout: `kestra: variables: globals: {...}`
 
 
 def _user_home() -> Path:
@@ -57,4 +60,9 @@ def db_path(home: str | os.PathLike[str] | None = None) -> Path:
     return Path(home if home is not None else home_dir()) / DB_FILE
 
 
-__all__ = ["DB_FILE", "HOME_ENV", "db_path", "home_dir", "jupyter_data_dir"]
+def config_path(home: str | os.PathLike[str] | None = None) -> Path:
+    """The configuration file of a home directory (the default home when None)."""
+    return Path(home if home is not None else home_dir()) / CONFIG_FILE
+
+
+__all__ = ["CONFIG_FILE", "DB_FILE", "HOME_ENV", "config_path", "db_path", "home_dir", "jupyter_data_dir"]

@@ -9,7 +9,8 @@ KestraNbError                       base of everything we raise on purpose
 ├── IllegalArgumentError            an argument is not acceptable (a system label from a client…)
 ├── IllegalStateError               the operation does not fit the current state (kill a finished execution…)
 ├── ExecutionTimeoutError           run(..., timeout=) ran out before the execution ended
-└── StoreError                      the store cannot be opened, migrated or written
+├── StoreError                      the store cannot be opened, migrated or written
+└── ConfigurationError              the home's config.yml cannot be read or is not what it should be
 
 HTTP maps these to Kestra's status codes; the CLI and the magic print `str(err)`, never a traceback.
 """
@@ -111,6 +112,10 @@ class StoreError(KestraNbError):
     def __init__(self, message: str, public: str | None = None) -> None:
         super().__init__(message)
         self.public = public or "the store could not be read or written"
+
+
+class ConfigurationError(KestraNbError):
+    """The home's configuration file is unreadable or malformed (the message names the key)."""
 
 
 def describe(value: Any) -> str:

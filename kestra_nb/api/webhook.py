@@ -29,12 +29,13 @@ from typing import Any
 import tornado.web
 from tornado.iostream import StreamClosedError
 
-from ..engine.scheduler import build_execution, is_stopped
+from ..engine.conditions import ConditionContext, holds
+from ..engine.scheduler import build_execution, is_off
 from ..errors import IllegalStateError, KestraNbError, NotFoundError
 from ..model.flow import Flow
 from ..model.jsonfmt import dumps
 from ..parsing import parse_flow
-from ..parsing.triggers import EXPRESSION, WEBHOOK, is_template
+from ..parsing.triggers import WEBHOOK, is_template
 from .errors import BadRequest, error_status, json_error
 from .guard import Forbidden, Guard
 from .handlers import on_engine_loop
@@ -102,9 +103,8 @@ class Webhooks:
                                 flow.namespace, flow.id, spec.get("id"), exc)
                     continue
             if hmac.compare_digest(written.encode("utf-8"), key.encode("utf-8")):
-                if spec.get("stopAfter") and is_stopped(self.service.store, (flow.namespace, flow.id, str(spec["id"])),
-                                                        tenant):
-                    continue   # stopped by `stopAfter`: as if disabled
+                if is_off(self.service.store, (flow.namespace, flow.id, str(spec["id"])), tenant):
+                    continue   # disabled by a Toggle or stopped by `stopAfter`: as if disabled
                 return spec
         return None
 
@@ -141,7 +141,7 @@ class Webhooks:
         variables["headers"] = header_map
         variables["parameters"] = {k: list(v) for k, v in (parameters or {}).items()}
         for condition in spec.get("conditions") or ():
-            if condition.get("type") == EXPRESSION and not self._holds(flow, revision, condition, variables, tenant):
+            if not self._holds(flow, revision, condition, variables, tenant):
                 return WebhookAnswer(204)
         ex = build_execution(self.engine, flow, revision, spec, variables, tenant)
         wait = spec.get("wait") is True
@@ -170,12 +170,12 @@ class Webhooks:
 
     def _holds(self, flow: Flow, revision: int, condition: Mapping[str, Any], variables: Mapping[str, Any],
                tenant: str) -> bool:
-        from ..expressions import is_truthy
-
         context = {"flow": {"id": flow.id, "namespace": flow.namespace, "revision": revision, "tenantId": tenant},
                    "trigger": dict(variables), "vars": flow.variables}
+        ctx = ConditionContext(flow.namespace, flow.id,
+                               lambda text: self.engine.renderer.render_string(text, context))
         try:
-            return is_truthy(self.engine.renderer.render_string(str(condition.get("expression")), context))
+            return holds(condition, ctx)
         except Exception:  # noqa: BLE001 - a condition that cannot be evaluated does not hold
             return False
 

@@ -208,10 +208,12 @@ def kestra_variable() -> dict[str, Any]:
     return out
 
 
-def execution_variables(flow: Flow, execution: Execution, outputs: dict[str, Any] | None = None) -> dict[str, Any]:
+def execution_variables(flow: Flow, execution: Execution, outputs: dict[str, Any] | None = None, *,
+                        globals: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What every template of this execution sees, before task-specific variables.
 
-    `outputs` is the engine's incrementally kept `outputs` variable when it has one. `trigger` is only
+    `outputs` is the engine's incrementally kept `outputs` variable when it has one; `globals` the
+    engine's (its renderer's) for contexts rendered elsewhere (input defaults). `trigger` is only
     there when the execution has trigger variables, so `trigger.date ?? …` falls back as in Kestra.
     """
     flow_var: dict[str, Any] = {"id": flow.id, "namespace": flow.namespace, "revision": execution.flow_revision}
@@ -223,7 +225,6 @@ def execution_variables(flow: Flow, execution: Execution, outputs: dict[str, Any
     execution_var["state"] = execution.state.current.value
     variables: dict[str, Any] = {
         "envs": envs(),
-        "globals": {},
         "flow": flow_var,
         "execution": execution_var,
         "inputs": _inputs(flow, execution),
@@ -233,6 +234,8 @@ def execution_variables(flow: Flow, execution: Execution, outputs: dict[str, Any
         "tasks": LazyMap(lambda: tasks_variable(execution)),
         "kestra": kestra_variable(),
     }
+    if globals is not None:
+        variables["globals"] = globals
     if execution.trigger is not None and execution.trigger.variables:
         variables["trigger"] = execution.trigger.variables
     return variables
@@ -264,7 +267,7 @@ class TaskRunContext:
     @property
     def variables(self) -> dict[str, Any]:
         if self._variables is None:
-            v = execution_variables(self.flow, self.execution, self._outputs)
+            v = execution_variables(self.flow, self.execution, self._outputs, globals=self.renderer.globals)
             tr = self.task_run
             v["task"] = {"id": self.spec.id, "type": self.spec.type}
             # attempts before the running one (Kestra reads it before the worker adds the new attempt)

@@ -27,6 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Union
 
+from ..config import home_dir
 from ..errors import (
     ExecutionTimeoutError, FlowValidationError, TaskFailure, IllegalArgumentError, IllegalStateError,
     KestraNbError, NotFoundError, StoreError, error_record, recorded_error,
@@ -43,6 +44,7 @@ from ..parsing import parse_flow
 from ..store import Store, open_store
 from ..tasks.base import ExitRequested
 from ..tasks.registry import Registry, registry as default_registry
+from .configuration import global_variables
 from .context import TaskRunContext, add_outputs, execution_variables, outputs_variable
 from .events import EventBus, ExecutionUnstored, ExecutionUpdated, Listener, LogsAppended, started_by
 from .executor import (
@@ -274,7 +276,9 @@ class Engine:
         self.store: Store = store if hasattr(store, "save_execution") else open_store(
             None if store is None else str(store))  # type: ignore[arg-type]
         self.bus = EventBus()
-        self.renderer = Renderer(store=self.store)
+        store_file = getattr(self.store, "path", None)
+        self.renderer = Renderer(store=self.store, globals=global_variables(
+            Path(store_file).parent if store_file is not None else home_dir()))
         self.tasks = tasks or default_registry
         self._loop = loop
         self._thread: threading.Thread | None = None
@@ -426,7 +430,7 @@ class Engine:
             metadata=ExecutionMetadata(attempt_number=1, original_created_date=now),
             original_id=execution_id, labels=build_labels(flow, labels, execution_id))
         if flow.inputs:
-            ex.inputs = resolve_inputs(flow.inputs, inputs or {}, variables=execution_variables(flow, ex))
+            ex.inputs = resolve_inputs(flow.inputs, inputs or {}, variables=execution_variables(flow, ex, globals=self.renderer.globals))
         return ex
 
     async def start(self, flow: Flow, ex: Execution, *, command: int | None = None) -> Execution:
@@ -907,7 +911,7 @@ class Engine:
         ex.flow_revision = flow_revision
         ex.labels = [label for label in ex.labels if label.key != "system.replayed"]
         if inputs is not None:
-            ex.inputs = resolve_inputs(flow.inputs, inputs, variables=execution_variables(flow, ex)) \
+            ex.inputs = resolve_inputs(flow.inputs, inputs, variables=execution_variables(flow, ex, globals=self.renderer.globals)) \
                 if flow.inputs else None
         now = utcnow()
         ex.state = State.new(StateType.CREATED, now)

@@ -14,20 +14,25 @@ calls `tick()` when the next Schedule date is due, when an execution of this pro
 every `poll` seconds (flow changes, executions ended in other processes, taking the lock over).
 
 Kestra's rules kept here:
-- Schedule: a new trigger fires at the first cron date after now (missed dates before its creation are
+- Schedule (and ScheduleOnDates, over its list of dates, from its first one): a new trigger fires at the first
+  cron date after now (missed dates before its creation are
   not fired); `backfill.start` fires every date from `start` (to `end`, inclusive) first. Dates missed
   while no scheduler ran are recovered per `recoverMissedSchedules` (ALL by default, LAST, or NONE);
   `lateMaximumDelay` skips a date fired later than that. The execution's `trigger.variables` are
   `date`, `next`, `previous` as ISO date-times in the trigger's `timezone`, seconds precision; it gets
   `scheduleDate` and the label `system.from: trigger`; `inputs` are rendered with `trigger`.
-- Flow: fires when another flow's execution ends (terminal state, nothing left to run) and every
-  condition holds and, with `preconditions.flows`, once every listed flow has ended (in one of its
-  `states`) within `timeWindow.window` (default a day). Variables: executionId, namespace, flowId,
-  flowRevision, state, outputs. A flow's execution never triggers the same flow.
+- Flow: fires when another flow's execution ends (terminal state, nothing left to run) in one of its
+  `states` (default: the terminal ones; a non-terminal one such as PAUSED fires on each transition into
+  it made by this process) and every plain condition holds; with MultipleConditions or
+  `preconditions` (flows and `where` filters), once every one of their conditions has held within one
+  time window (engine.conditions; the window's results live in the trigger's stored state). Variables:
+  executionId, namespace, flowId, flowRevision, state, outputs. A flow's execution never triggers the
+  same flow.
 - Disabled triggers and disabled or deleted flows do not fire; their state is forgotten, so re-enabling
   a Schedule starts from the next date after that moment. A trigger with `stopAfter` stops for good (until
   its flow is redeployed with another schedule, or it is disabled and enabled again) once one of its
-  executions ends in one of those states; a stopped Webhook answers 404 like a disabled one.
+  executions ends in one of those states; a stopped Webhook answers 404 like a disabled one. A trigger
+  disabled by a Toggle task (tasks.trigger) keeps its state and does not fire until enabled again.
 """
 from __future__ import annotations
 
@@ -37,6 +42,7 @@ except ImportError:  # pragma: no cover - Windows: no leader lock, the store's c
     fcntl = None  # type: ignore[assignment]
 
 import asyncio
+import bisect
 import logging
 import os
 from collections import OrderedDict, deque
@@ -48,23 +54,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..errors import KestraNbError
-from ..expressions import is_truthy
 from ..model.execution import Execution, ExecutionTrigger, Label
 from ..model.flow import Flow
 from ..model.jsonfmt import parse_duration, parse_instant
 from ..model.state import StateType, utcnow
 from ..parsing import parse_flow
-from ..parsing.triggers import (
-    EXECUTION_FLOW,
-    EXECUTION_NAMESPACE,
-    EXECUTION_STATUS,
-    EXPRESSION,
-    FLOW,
-    SCHEDULE,
-    WEBHOOK,
-    zone,
-)
+from ..parsing.triggers import FLOW, MULTIPLE, SCHEDULE, SCHEDULE_ON_DATES, WEBHOOK, zone
 from ..store.base import TriggerState
+from ..tasks.trigger import toggled_off
+from .conditions import ConditionContext, Multiple, doc_labels, holds, multiples, record
 from .events import Event, ExecutionUpdated
 
 log = logging.getLogger(__name__)
@@ -75,7 +73,6 @@ ENDED_LAG = timedelta(seconds=60)  # ended executions are re-read this far back 
 MAX_FIRES_PER_TICK = 10_000        # a backfill over years fires over several ticks, the loop stays responsive
 MARKS_KEPT = timedelta(days=2)
 FROM_LABEL = "system.from"
-DEFAULT_WINDOW = timedelta(days=1)
 
 
 @dataclass(slots=True)
@@ -128,17 +125,49 @@ class Cron:
 
         return croniter(self.text, dt.astimezone(self.tz)).get_prev(datetime).replace(microsecond=0)
 
+    def first(self, now: datetime) -> datetime:
+        """Where a new trigger starts: the first date after `now` (dates before its creation are not fired)."""
+        return self.after(now)
 
-def schedule_cron(spec: Mapping[str, Any]) -> Cron:
-    """The Cron of a (validated) Schedule trigger."""
+
+class Dates:
+    """A ScheduleOnDates' dates in its time zone, with the interface of `Cron`."""
+
+    def __init__(self, dates: list[datetime], tz: ZoneInfo) -> None:
+        self.dates = sorted(d.replace(microsecond=0) for d in dates)
+        self.tz = tz
+
+    def after(self, dt: datetime) -> datetime | None:
+        """The first date strictly after `dt` (None after the last)."""
+        i = bisect.bisect_right(self.dates, dt)
+        return self.dates[i] if i < len(self.dates) else None
+
+    def before(self, dt: datetime) -> datetime | None:
+        """The last date strictly before `dt` (None before the first)."""
+        i = bisect.bisect_left(self.dates, dt)
+        return self.dates[i - 1] if i else None
+
+    def first(self, now: datetime) -> datetime | None:
+        """Where a new trigger starts: its first date, even if past (Kestra's ScheduleOnDates starts there,
+        and `recoverMissedSchedules` says which past ones fire)."""
+        return self.dates[0] if self.dates else None
+
+
+def schedule_cron(spec: Mapping[str, Any]) -> Cron | Dates:
+    """The dates of a (validated) Schedule or ScheduleOnDates trigger."""
     tz = zone(str(spec.get("timezone") or "UTC")) or ZoneInfo("UTC")
+    if spec.get("type") == SCHEDULE_ON_DATES:
+        return Dates([parse_instant(str(d)) for d in spec.get("dates") or ()], tz)
     return Cron(str(spec["cron"]), tz, bool(spec.get("withSeconds")))
 
 
 def _signature(spec: Mapping[str, Any]) -> dict[str, Any]:
     """What a Schedule state was computed from: a change restarts it (as redeploying does in Kestra)."""
-    return {"cron": spec.get("cron"), "timezone": spec.get("timezone"), "withSeconds": bool(spec.get("withSeconds")),
-            "backfill": spec.get("backfill")}
+    out = {"cron": spec.get("cron"), "timezone": spec.get("timezone"), "withSeconds": bool(spec.get("withSeconds")),
+           "backfill": spec.get("backfill")}
+    if spec.get("dates") is not None:
+        out["dates"] = spec["dates"]
+    return out
 
 
 class LeaderLock:
@@ -193,8 +222,10 @@ class Scheduler:
         self.schedules: list[Trigger] = []
         self.flow_triggers: list[Trigger] = []
         self.stoppable: list[Trigger] = []   # triggers with `stopAfter`, of every type
+        self._live: set[tuple[str, str, str]] = set()   # every enabled trigger of a live flow (Webhooks too)
+        self._transitions: set[str] = set()   # non-terminal states some Flow trigger listens to (RUNNING, PAUSED…)
         self._flows: dict[tuple[str, str], tuple[int, Flow | None]] = {}
-        self._ended: deque[dict[str, Any]] = deque()
+        self._ended: deque[tuple[dict[str, Any], bool]] = deque()   # (document, finished) of this process
         self._seen: OrderedDict[str, None] = OrderedDict()   # ended executions already looked at
         self._cursor: datetime | None = None
         self._version: int | None = None
@@ -236,8 +267,11 @@ class Scheduler:
         return self.lock.held
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, ExecutionUpdated) and event.finished and (self.flow_triggers or self.stoppable):
-            self._ended.append(event.document)
+        if not isinstance(event, ExecutionUpdated):
+            return
+        if (event.finished and (self.flow_triggers or self.stoppable)) or (not event.finished and self._transitions):
+            # built now; one commit may hold several transitions (inline tasks): its histories list them all
+            self._ended.append((event.document, event.finished))
             if self._wake is not None:
                 self._wake.set()
 
@@ -284,20 +318,20 @@ class Scheduler:
             self._ended.clear()   # the leader's process sees them through the store
             return []
         started: list[str] = []
-        self._forget_stale()
+        off = self._forget_stale()
         ended = self._collect_ended(now) if self.flow_triggers or self.stoppable else []
         self._ended.clear()
         for doc in ended:
             self._stop_after(doc)
         for trigger in list(self.schedules):
-            if self._stopped(trigger):
+            if trigger.key in off or self._stopped(trigger):
                 continue
             try:
                 started.extend(await self._schedule(trigger, now))
             except Exception as exc:  # noqa: BLE001 - one bad trigger must not stop the others
                 self._problem(trigger, f"Schedule evaluation failed: {exc}")
         if self.flow_triggers:
-            started.extend(await self._flow_triggers(ended, now))
+            started.extend(await self._flow_triggers(ended, now, off))
         if self._last_prune is None or now - self._last_prune > timedelta(hours=1):
             self._last_prune = now
             self.store.prune_trigger_marks(utcnow() - MARKS_KEPT, tenant=self.tenant)
@@ -323,6 +357,7 @@ class Scheduler:
             flows[key] = (record.revision, flow)
         self._flows = flows
         schedules, flow_triggers, stoppable = [], [], []
+        live: set[tuple[str, str, str]] = set()
         for revision, flow in flows.values():
             if flow is None or flow.disabled or not flow.triggers:
                 continue
@@ -330,20 +365,30 @@ class Scheduler:
                 if spec.get("disabled") is True:
                     continue
                 trigger = Trigger(flow, revision, spec)
-                if spec.get("type") == SCHEDULE:
+                live.add(trigger.key)
+                if spec.get("type") in (SCHEDULE, SCHEDULE_ON_DATES):
                     schedules.append(trigger)
                 elif spec.get("type") == FLOW:
                     flow_triggers.append(trigger)
-                if spec.get("stopAfter") and spec.get("type") in (SCHEDULE, FLOW, WEBHOOK):
+                if spec.get("stopAfter") and spec.get("type") in (SCHEDULE, SCHEDULE_ON_DATES, FLOW, WEBHOOK):
                     stoppable.append(trigger)
         self.schedules, self.flow_triggers, self.stoppable = schedules, flow_triggers, stoppable
+        self._live = live
+        self._transitions = {state for t in flow_triggers for state in t.spec.get("states") or ()
+                             if state not in _TERMINAL}
 
-    def _forget_stale(self) -> None:
-        """Drop the states of triggers that are gone: deleted or disabled flows and triggers."""
-        live = {t.key for t in (*self.schedules, *self.flow_triggers, *self.stoppable)}
+    def _forget_stale(self) -> set[tuple[str, str, str]]:
+        """Drop the states of triggers that are gone (deleted or disabled flows and triggers); return the keys
+        of the live ones a Toggle disabled."""
+        live = self._live
+        off = set()
         for state in self.store.list_trigger_states(tenant=self.tenant):
-            if (state.namespace, state.flow_id, state.trigger_id) not in live:
-                self.store.delete_trigger_state(state.namespace, state.flow_id, state.trigger_id, tenant=self.tenant)
+            key = (state.namespace, state.flow_id, state.trigger_id)
+            if key not in live:
+                self.store.delete_trigger_state(*key, tenant=self.tenant)
+            elif toggled_off(state):
+                off.add(key)
+        return off
 
     def _problem(self, trigger: Trigger, message: str) -> None:
         text = f"{trigger.flow.namespace}.{trigger.flow.id} trigger '{trigger.id}': {message}"
@@ -366,7 +411,7 @@ class Scheduler:
                 first = cron.after(start - timedelta(seconds=1))
                 data["backfill"] = {"end": backfill.get("end")}
             else:
-                first = cron.after(now)
+                first = cron.first(now)
             fresh = TriggerState(*trigger.key, next_date=first, data=data, version=state.version if state else 0,
                                  tenant_id=self.tenant)
             state = self.store.put_trigger_state(fresh)
@@ -394,7 +439,7 @@ class Scheduler:
                         return started
                     continue
             else:
-                if nxt <= now:   # missed dates (no scheduler ran): Kestra's recoverMissedSchedules
+                if nxt is not None and nxt <= now:   # missed dates (no scheduler ran): recoverMissedSchedules
                     if recover == "LAST":
                         fire = False
                     elif recover == "NONE":
@@ -413,10 +458,14 @@ class Scheduler:
                     started.append(ex_id)
         return started
 
-    async def _fire_schedule(self, trigger: Trigger, cron: Cron, date: datetime) -> str | None:
-        local = date.astimezone(cron.tz)
-        variables = {"date": java_iso(local), "next": java_iso(cron.after(date).astimezone(cron.tz)),
-                     "previous": java_iso(cron.before(date).astimezone(cron.tz))}
+    async def _fire_schedule(self, trigger: Trigger, cron: Cron | Dates, date: datetime) -> str | None:
+        variables = {"date": java_iso(date.astimezone(cron.tz))}
+        for key, other in (("next", cron.after(date)), ("previous", cron.before(date))):
+            if other is not None:   # a ScheduleOnDates' first and last dates have no previous or next
+                variables[key] = java_iso(other.astimezone(cron.tz))
+        ctx = ConditionContext(trigger.flow.namespace, trigger.flow.id, self._renderer(trigger, variables))
+        if not all(self._holds(trigger, c, ctx) for c in trigger.spec.get("conditions") or ()):
+            return None   # a date the conditions exclude is skipped, as Kestra does
         return await self._start(trigger, variables, schedule_date=date)
 
     # ------------------------------------------------------------------------------------------ Flow
@@ -425,12 +474,28 @@ class Scheduler:
         """Executions ended since the last tick: this process's (events), then other processes' (store)."""
         docs: list[dict[str, Any]] = []
         while self._ended:
-            doc = self._ended.popleft()
-            if doc["id"] not in self._seen:
-                docs.append(doc)
-                self._remember(doc["id"])
+            doc, finished = self._ended.popleft()
+            for snapshot in self._transitions_of(doc, finished):
+                key = transition_key(snapshot)
+                if key not in self._seen:
+                    docs.append(snapshot)
+                    self._remember(key)
         docs.extend(self._ended_elsewhere(now))
         return docs
+
+    def _transitions_of(self, doc: dict[str, Any], finished: bool) -> list[dict[str, Any]]:
+        """The document as of each transition into a listened non-terminal state, then itself if it ended
+        (`finished`: terminal with nothing left to run)."""
+        out = []
+        if self._transitions:
+            histories = doc["state"].get("histories") or []
+            for i in range(1, len(histories)):
+                state = histories[i].get("state")
+                if state in self._transitions:
+                    out.append({**doc, "state": {**doc["state"], "current": state, "histories": histories[:i + 1]}})
+        if finished:
+            out.append(doc)
+        return out
 
     # ------------------------------------------------------------------------------------- stopAfter
 
@@ -450,10 +515,13 @@ class Scheduler:
     def _stopped(self, trigger: Trigger) -> bool:
         return bool(trigger.spec.get("stopAfter")) and is_stopped(self.store, trigger.key, self.tenant)
 
-    async def _flow_triggers(self, docs: list[dict[str, Any]], now: datetime) -> list[str]:
+    async def _flow_triggers(self, docs: list[dict[str, Any]], now: datetime,
+                             off: set[tuple[str, str, str]]) -> list[str]:
         started: list[str] = []
         for doc in docs:
             for trigger in list(self.flow_triggers):
+                if trigger.key in off:
+                    continue
                 try:
                     ex_id = await self._flow_trigger(trigger, doc, now)
                 except Exception as exc:  # noqa: BLE001
@@ -495,98 +563,83 @@ class Scheduler:
         return out
 
     async def _flow_trigger(self, trigger: Trigger, doc: dict[str, Any], now: datetime) -> str | None:
+        """Kestra's FlowTriggerService: states, plain conditions, then multiple conditions and preconditions."""
         spec = trigger.spec
         if (doc["namespace"], doc["flowId"]) == (trigger.flow.namespace, trigger.flow.id) or self._stopped(trigger):
             return None
         state = doc["state"]["current"]
-        states = spec.get("states")
-        if states and state not in states:
-            return None
-        if not StateType(state).is_terminated():
+        if state not in (spec.get("states") or _TERMINAL):
             return None
         variables: dict[str, Any] = {"executionId": doc["id"], "namespace": doc["namespace"], "flowId": doc["flowId"],
                                      "flowRevision": doc.get("flowRevision"), "state": state}
         if doc.get("outputs"):
             variables["outputs"] = doc["outputs"]
+        ctx = ConditionContext(trigger.flow.namespace, trigger.flow.id, self._renderer(trigger, variables, doc), doc)
         for condition in spec.get("conditions") or ():
-            if not self._condition(trigger, condition, doc, variables):
+            if condition.get("type") != MULTIPLE and not self._holds(trigger, condition, ctx):
                 return None
-        preconditions = spec.get("preconditions")
-        if (isinstance(preconditions, dict) and preconditions.get("flows")
-                and not self._preconditions(trigger, preconditions, doc, now)):
-            return None
+        # once per ended execution and trigger: a window never counts the same execution twice
         if not self.store.claim_trigger_mark(f"flow:{trigger.flow.namespace}/{trigger.flow.id}/{trigger.id}:"
-                                             f"{doc['id']}", tenant=self.tenant):
+                                             f"{transition_key(doc)}", tenant=self.tenant):
             return None
-        return await self._start(trigger, variables)
+        windows = multiples(spec)
+        if windows and not self._windows(trigger, windows, ctx, now):
+            return None
+        return await self._start(trigger, variables, upstream=doc)
 
-    def _condition(self, trigger: Trigger, condition: Mapping[str, Any], doc: Mapping[str, Any],
-                   variables: dict[str, Any]) -> bool:
-        kind = condition.get("type")
-        state = doc["state"]["current"]
-        if kind == EXECUTION_STATUS:
-            if condition.get("in") and state not in condition["in"]:
-                return False
-            return not (condition.get("notIn") and state in condition["notIn"])
-        if kind == EXECUTION_FLOW:
-            return doc["namespace"] == condition.get("namespace") and doc["flowId"] == condition.get("flowId")
-        if kind == EXECUTION_NAMESPACE:
-            return namespace_matches(str(condition.get("namespace")), doc["namespace"], condition)
-        if kind == EXPRESSION:
-            return self.expression(trigger, str(condition.get("expression")), variables, doc)
-        return False
-
-    def expression(self, trigger: Trigger, expression: str, variables: Mapping[str, Any],
-                   doc: Mapping[str, Any] | None = None) -> bool:
-        """An Expression condition's truth (a rendering error counts as false, and is reported)."""
+    def _renderer(self, trigger: Trigger, variables: Mapping[str, Any],
+                  doc: Mapping[str, Any] | None = None) -> Callable[[str], str]:
+        """Render an expression of a condition: the listening flow, the trigger's variables and, for a Flow
+        trigger, the ended execution, its labels and outputs."""
         context: dict[str, Any] = {"flow": {"id": trigger.flow.id, "namespace": trigger.flow.namespace,
                                             "revision": trigger.revision, "tenantId": self.tenant},
                                    "trigger": dict(variables), "vars": trigger.flow.variables}
         if doc is not None:
-            context["execution"] = {"id": doc["id"], "state": doc["state"]["current"],
-                                    "outputs": doc.get("outputs") or {}}
-            context["outputs"] = doc.get("outputs") or {}
+            context.update({"execution": {"id": doc["id"], "state": doc["state"]["current"],
+                                          "outputs": doc.get("outputs") or {}},
+                            "outputs": doc.get("outputs") or {}, "labels": doc_labels(doc)})
+        return lambda text: self.engine.renderer.render_string(text, context)
+
+    def _holds(self, trigger: Trigger, condition: Mapping[str, Any], ctx: ConditionContext) -> bool:
+        """A condition's truth; one that cannot be evaluated (a rendering error) does not hold, and is reported."""
         try:
-            return is_truthy(self.engine.renderer.render_string(expression, context))
-        except Exception as exc:  # noqa: BLE001 - a condition that cannot be evaluated does not hold
-            self._problem(trigger, f"condition expression failed: {exc}")
+            return holds(condition, ctx)
+        except Exception as exc:  # noqa: BLE001
+            self._problem(trigger, f"condition failed: {exc}")
             return False
 
-    def _preconditions(self, trigger: Trigger, preconditions: Mapping[str, Any], doc: Mapping[str, Any],
-                       now: datetime) -> bool:
-        """`preconditions.flows`: each listed flow ended (in its states) within the window; then reset."""
-        flows = preconditions["flows"]
-        state = doc["state"]["current"]
-        matched = [i for i, upstream in enumerate(flows)
-                   if upstream.get("namespace") == doc["namespace"]
-                   and upstream.get("flowId", doc["flowId"]) == doc["flowId"]
-                   and state in (upstream.get("states") or _TERMINAL)]
-        if not matched:
-            return False
-        if len(flows) == 1:
-            return True
-        window_text = (preconditions.get("timeWindow") or {}).get("window")
-        window = (timedelta(seconds=parse_duration(str(window_text)).total_seconds()) if window_text
-                  else DEFAULT_WINDOW)
+    def _windows(self, trigger: Trigger, windows: list[Multiple], ctx: ConditionContext, now: datetime) -> bool:
+        """Record what this execution satisfies in each window (stored); True once every window is complete."""
+        matched = {m.id: [name for name, c in m.conditions.items() if self._holds(trigger, c, ctx)]
+                   for m in windows}
         for _ in range(5):   # compare-and-set retries
             stored = self.store.get_trigger_state(*trigger.key, tenant=self.tenant)
             base = stored or TriggerState(*trigger.key, tenant_id=self.tenant)
-            satisfied = dict((base.data or {}).get("satisfied") or {})
-            satisfied = {k: v for k, v in satisfied.items() if now - parse_instant(v) <= window}
-            for i in matched:
-                satisfied[str(i)] = now.isoformat()
-            done = len(satisfied) == len(flows)
-            if self.store.put_trigger_state(replace(base, data={"satisfied": {} if done else satisfied})) is not None:
-                return done
+            data = dict(base.data or {})
+            kept = dict(data.get("windows") or {})
+            complete = True
+            for m in windows:
+                window, done = record(kept, m, matched[m.id], now)
+                complete = complete and done
+                if window is None:
+                    kept.pop(m.id, None)
+                else:
+                    kept[m.id] = window
+            live = {m.id for m in windows}
+            data["windows"] = {k: v for k, v in kept.items() if k in live}
+            if self.store.put_trigger_state(replace(base, data=data)) is not None:
+                return complete
+        self._problem(trigger, "its windows changed concurrently five times: this execution is not counted")
         return False
 
     # ----------------------------------------------------------------------------------------- start
 
-    async def _start(self, trigger: Trigger, variables: dict[str, Any], *,
-                     schedule_date: datetime | None = None) -> str | None:
+    async def _start(self, trigger: Trigger, variables: dict[str, Any], *, schedule_date: datetime | None = None,
+                     upstream: Mapping[str, Any] | None = None) -> str | None:
         """Create and start the trigger's execution; a problem (bad inputs) is reported, not raised."""
         try:
-            ex = build_execution(self.engine, trigger.flow, trigger.revision, trigger.spec, variables, self.tenant)
+            ex = build_execution(self.engine, trigger.flow, trigger.revision, trigger.spec, variables, self.tenant,
+                                 upstream)
         except KestraNbError as exc:
             self._problem(trigger, f"cannot create the execution: {exc}")
             return None
@@ -599,29 +652,56 @@ class Scheduler:
 _TERMINAL = tuple(s.value for s in StateType if s.is_terminated())
 
 
+def transition_key(doc: Mapping[str, Any]) -> str:
+    """What a Flow trigger fires at most once for: an ended execution, or one transition of a running one
+    (Kestra evaluates Flow triggers on every state change: a flow paused twice is PAUSED twice)."""
+    state = doc["state"]
+    if StateType(state["current"]).is_terminated():
+        return str(doc["id"])
+    return f"{doc['id']}@{len(state.get('histories') or ())}"
+
+
+def task_outputs(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """An execution document's task outputs as its `outputs` variable: `<task>`, or `<task>.<loop value>`."""
+    out: dict[str, Any] = {}
+    for run in doc.get("taskRunList") or ():
+        outputs = run.get("outputs")
+        if not outputs:
+            continue
+        if run.get("value") is None:
+            out[str(run["taskId"])] = outputs
+        else:
+            nested = out.setdefault(str(run["taskId"]), {})
+            if isinstance(nested, dict):
+                nested[str(run["value"])] = outputs
+    return out
+
+
 def is_stopped(store: Any, key: tuple[str, str, str], tenant: str = "main") -> bool:
     """Whether a trigger with `stopAfter` has stopped (one of its executions ended in those states)."""
     state = store.get_trigger_state(*key, tenant=tenant)
     return state is not None and bool((state.data or {}).get("stopped"))
 
 
-def namespace_matches(expected: str, namespace: str, condition: Mapping[str, Any]) -> bool:
-    """ExecutionNamespace: EQUALS (default), PREFIX (also the legacy `prefix: true`) or SUFFIX."""
-    comparison = condition.get("comparison") or ("PREFIX" if condition.get("prefix") else "EQUALS")
-    if comparison == "PREFIX":
-        return namespace.startswith(expected)
-    if comparison == "SUFFIX":
-        return namespace.endswith(expected)
-    return namespace == expected
+def is_off(store: Any, key: tuple[str, str, str], tenant: str = "main") -> bool:
+    """Whether a trigger does not fire for now: a Toggle disabled it, or `stopAfter` stopped it."""
+    state = store.get_trigger_state(*key, tenant=tenant)
+    return state is not None and (toggled_off(state) or bool((state.data or {}).get("stopped")))
 
 
 def build_execution(engine: Any, flow: Flow, revision: int, spec: Mapping[str, Any], variables: dict[str, Any],
-                    tenant: str = "main") -> Execution:
-    """A CREATED execution of `flow` for a trigger: rendered `inputs`, `trigger` variables, `system.from`."""
+                    tenant: str = "main", upstream: Mapping[str, Any] | None = None) -> Execution:
+    """A CREATED execution of `flow` for a trigger: rendered `inputs`, `trigger` variables, `system.from`.
+
+    `upstream` is the execution document a Flow trigger fires on: its task outputs are `outputs` and its
+    labels `labels` when the inputs are rendered, as in Kestra (`from-parent: "{{ outputs.only.value }}"`)."""
     inputs = spec.get("inputs") or {}
     if inputs:
         context = {"flow": {"id": flow.id, "namespace": flow.namespace, "revision": revision, "tenantId": tenant},
                    "trigger": variables, "vars": flow.variables}
+        if upstream is not None:
+            context.update({"outputs": task_outputs(upstream), "labels": doc_labels(upstream),
+                            "execution": {"id": upstream["id"], "state": upstream["state"]["current"]}})
         inputs = engine.renderer.render_object(inputs, context)
     ex: Execution = engine.new_execution(flow, revision, inputs)
     ex.trigger = ExecutionTrigger(str(spec["id"]), str(spec["type"]), variables)
@@ -630,5 +710,5 @@ def build_execution(engine: Any, flow: Flow, revision: int, spec: Mapping[str, A
     return ex
 
 
-__all__ = ["Cron", "LeaderLock", "Scheduler", "Trigger", "build_execution", "is_stopped", "java_iso",
+__all__ = ["Cron", "Dates", "LeaderLock", "Scheduler", "Trigger", "build_execution", "is_off", "is_stopped", "java_iso",
            "schedule_cron"]

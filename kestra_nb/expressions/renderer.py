@@ -63,8 +63,11 @@ class _Compiled:
 class Renderer:
     """Render Kestra templates; one per engine (compiled templates are cached in it)."""
 
-    def __init__(self, store: Any = None, *, limits: Limits | None = None) -> None:
+    def __init__(self, store: Any = None, *, limits: Limits | None = None,
+                 globals: Mapping[str, Any] | None = None) -> None:
         self.store = store          # for kv() and errorLogs() when the engine gives no task-run hooks
+        # Kestra's global variables (`kestra.variables.globals`): `{{ globals.x }}` in every expression
+        self.globals: Mapping[str, Any] = dict(globals or {})
         self.limits = limits or Limits()
         self.env = KestraEnvironment()
         self.env.kestra_renderer = self
@@ -114,7 +117,9 @@ class Renderer:
 
     # ---------------------------------------------------------------------------------- rendering
     def _run(self, compiled: Any, template: str, variables: Mapping[str, Any]) -> Any:
-        if type(variables) is not dict and not isinstance(variables, dict):
+        if "globals" not in variables:
+            variables = {**variables, "globals": self.globals}
+        elif type(variables) is not dict and not isinstance(variables, dict):
             variables = dict(variables)
         context = compiled.new_context(variables, shared=True)
         try:

@@ -17,6 +17,7 @@ from ..model.execution import Level
 from ..model.flow import TaskSpec
 from ..model.jsonfmt import format_duration, parse_duration
 from ..tasks.base import Prop, Task
+from ..tasks.registry import REFUSED_TYPES
 from .checker import BAD, Checker, F, child, did_you_mean, is_expression
 from .inputs import parse_inputs
 
@@ -159,7 +160,9 @@ class TaskParser:
             return None
         canonical = ck.registry.canonical(written)
         if canonical is None:
-            ck.error(type_path, f"Invalid type: {written}" + did_you_mean(written, ck.registry.names()))
+            refused = REFUSED_TYPES.get(written)
+            ck.error(type_path, f"Unsupported task type '{written}': {refused}" if refused else
+                     f"Invalid type: {written}" + did_you_mean(written, ck.registry.names()))
             self._orphans(path, raw)
             return None
         if canonical != written:

@@ -9,12 +9,14 @@ so a flow never silently fires differently than it would on Kestra.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..model.jsonfmt import parse_instant
+from ..model.jsonfmt import parse_duration, parse_instant
 from ..model.state import StateType
 from .checker import Checker, F, child, did_you_mean, is_expression
+from .javaregex import compile_java
 from .tasks import check_worker_group
 
 SCHEDULE = "io.kestra.plugin.core.trigger.Schedule"
@@ -22,28 +24,71 @@ FLOW = "io.kestra.plugin.core.trigger.Flow"
 WEBHOOK = "io.kestra.plugin.core.trigger.Webhook"
 TRIGGER_ALIASES = {f"io.kestra.core.models.triggers.types.{n}": f"io.kestra.plugin.core.trigger.{n}"
                    for n in ("Schedule", "Flow", "Webhook")}
-SUPPORTED_TRIGGERS = (SCHEDULE, FLOW, WEBHOOK)
+SCHEDULE_ON_DATES = "io.kestra.plugin.core.trigger.ScheduleOnDates"
+SUPPORTED_TRIGGERS = (SCHEDULE, FLOW, WEBHOOK, SCHEDULE_ON_DATES)
 # Kestra core triggers kestra_nb cannot run (the HTTP one also by its legacy name): refused rather than never fired
-UNSUPPORTED_TRIGGERS = frozenset({"io.kestra.plugin.core.trigger.ScheduleOnDates", "io.kestra.plugin.core.http.Trigger",
-                                  "io.kestra.plugin.fs.http.Trigger"})
+UNSUPPORTED_TRIGGERS = {
+    "io.kestra.plugin.core.http.Trigger": "it polls an HTTP endpoint on a worker's interval; kestra_nb runs no "
+                                          "polling triggers: call the flow's Webhook trigger from that service, or "
+                                          "poll with a Schedule trigger and an io.kestra.plugin.core.http.Request task",
+}
+UNSUPPORTED_TRIGGERS["io.kestra.plugin.fs.http.Trigger"] = UNSUPPORTED_TRIGGERS["io.kestra.plugin.core.http.Trigger"]
+MAX_DATES = 10_000
 
 _C = "io.kestra.plugin.core.condition."
 EXECUTION_STATUS = _C + "ExecutionStatus"
 EXECUTION_FLOW = _C + "ExecutionFlow"
 EXECUTION_NAMESPACE = _C + "ExecutionNamespace"
+EXECUTION_LABELS = _C + "ExecutionLabels"
+EXECUTION_OUTPUTS = _C + "ExecutionOutputs"
+HAS_RETRY_ATTEMPT = _C + "HasRetryAttempt"
 EXPRESSION = _C + "Expression"
+MULTIPLE = _C + "MultipleCondition"
+DAY_WEEK = _C + "DayWeek"
+DAY_WEEK_IN_MONTH = _C + "DayWeekInMonth"
+DATE_TIME_BETWEEN = _C + "DateTimeBetween"
+TIME_BETWEEN = _C + "TimeBetween"
+WEEKEND = _C + "Weekend"
+NOT = _C + "Not"
+OR = _C + "Or"
+FLOW_CONDITION = _C + "FlowCondition"
+FLOW_NAMESPACE_CONDITION = _C + "FlowNamespaceCondition"
+PUBLIC_HOLIDAY = _C + "PublicHoliday"
+_SUFFIXED = ("ExecutionStatus", "ExecutionFlow", "ExecutionNamespace", "ExecutionLabels", "ExecutionOutputs",
+             "HasRetryAttempt", "DayWeek", "DayWeekInMonth", "DateTimeBetween", "TimeBetween", "Weekend", "Not", "Or",
+             "PublicHoliday")
+# Kestra's @Plugin aliases of its conditions: the 0.x `…models.conditions.types.XCondition` and `…condition.XCondition`
 CONDITION_ALIASES = {
-    **{f"io.kestra.core.models.conditions.types.{n}Condition": _C + n
-       for n in ("ExecutionStatus", "ExecutionFlow", "ExecutionNamespace", "Expression")},
-    **{_C + n + "Condition": _C + n for n in ("ExecutionStatus", "ExecutionFlow", "ExecutionNamespace", "Expression")},
+    **{f"io.kestra.core.models.conditions.types.{n}Condition": _C + n for n in _SUFFIXED},
+    **{_C + n + "Condition": _C + n for n in _SUFFIXED},
     "io.kestra.core.models.conditions.types.VariableCondition": EXPRESSION,
+    _C + "ExpressionCondition": EXPRESSION,
+    "io.kestra.core.models.conditions.types.MultipleCondition": MULTIPLE,
+    "io.kestra.core.models.conditions.types.FlowCondition": FLOW_CONDITION,
+    "io.kestra.core.models.conditions.types.FlowNamespaceCondition": FLOW_NAMESPACE_CONDITION,
 }
-# which conditions each trigger type can evaluate here
+# Kestra's ScheduleCondition types (they read `trigger.date`), without ExecutionOutputs (there is no execution yet)
+SCHEDULE_CONDITIONS = (DAY_WEEK, DAY_WEEK_IN_MONTH, DATE_TIME_BETWEEN, TIME_BETWEEN, WEEKEND, NOT, OR, EXPRESSION,
+                       PUBLIC_HOLIDAY)
+# which conditions each trigger type can evaluate here (a Webhook has no execution to test either)
 SUPPORTED_CONDITIONS = {
-    FLOW: (EXECUTION_STATUS, EXECUTION_FLOW, EXECUTION_NAMESPACE, EXPRESSION),
-    WEBHOOK: (EXPRESSION,),
-    SCHEDULE: (),
+    FLOW: (EXECUTION_STATUS, EXECUTION_FLOW, EXECUTION_NAMESPACE, EXECUTION_LABELS, EXECUTION_OUTPUTS,
+           HAS_RETRY_ATTEMPT, EXPRESSION, MULTIPLE, *SCHEDULE_CONDITIONS[:-2], PUBLIC_HOLIDAY, FLOW_CONDITION,
+           FLOW_NAMESPACE_CONDITION),
+    WEBHOOK: (*SCHEDULE_CONDITIONS, FLOW_CONDITION, FLOW_NAMESPACE_CONDITION),
+    SCHEDULE: (*SCHEDULE_CONDITIONS, FLOW_CONDITION, FLOW_NAMESPACE_CONDITION),
 }
+SUPPORTED_CONDITIONS[SCHEDULE_ON_DATES] = SUPPORTED_CONDITIONS[SCHEDULE]
+DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+DAYS_IN_MONTH = ("FIRST", "LAST", "SECOND", "THIRD", "FOURTH")
+OFFSET_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(?:\.\d{1,9})?)?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$")
+# a window's results are kept in the store: one entry per condition, so the count is bounded
+MAX_WINDOW_CONDITIONS = 100
+WINDOW_TYPES = ("DURATION_WINDOW", "SLIDING_WINDOW", "DAILY_TIME_DEADLINE", "DAILY_TIME_WINDOW")
+FILTER_FIELDS = ("FLOW_ID", "NAMESPACE", "STATE", "EXPRESSION")
+FILTER_TYPES = ("EQUAL_TO", "NOT_EQUAL_TO", "IN", "NOT_IN", "IS_TRUE", "IS_FALSE", "IS_NULL", "IS_NOT_NULL",
+                "STARTS_WITH", "ENDS_WITH", "REGEX", "CONTAINS")
+FILTER_LIST_TYPES = ("IN", "NOT_IN")
 STATES = tuple(s.value for s in StateType)
 TERMINAL_STATES = tuple(s.value for s in StateType if s.is_terminated())
 WEBHOOK_KEY_MAX = 256
@@ -55,19 +100,33 @@ _COMMON = {
 }
 _SCHEDULE = {**_COMMON, "cron": F("string", required=True), "withSeconds": F("bool"), "timezone": F("string"),
              "inputs": F("map"), "backfill": F("map"), "lateMaximumDelay": F("duration"),
-             "recoverMissedSchedules": F("enum", choices=("ALL", "LAST", "NONE"))}
+             "recoverMissedSchedules": F("enum", choices=("ALL", "LAST", "NONE")),
+             "scheduleConditions": F("list")}
 _WEBHOOK = {**_COMMON, "key": F("string", required=True), "wait": F("bool"), "returnOutputs": F("bool"),
             "responseContentType": F("enum", choices=("application/json", "text/plain")),
             "responseCode": F("int"), "inputs": F("map")}
 _FLOW = {**_COMMON, "inputs": F("map"), "preconditions": F("map"), "states": F("string_list")}
+_ON_DATES = {**_COMMON, "dates": F("list", required=True), "timezone": F("string"), "inputs": F("map"),
+             "recoverMissedSchedules": F("enum", choices=("ALL", "LAST", "NONE"))}
 _BACKFILL = {"start": F("string", required=True), "end": F("string"), "labels": F("any"), "inputs": F("map"),
              "currentDate": F("string"), "paused": F("bool")}
-_PRECONDITIONS = {"id": F("string"), "flows": F("list"), "where": F("list"), "timeWindow": F("map"),
-                  "resetOnSuccess": F("bool")}
+_PRECONDITIONS = {"id": F("string", required=True), "flows": F("list"), "where": F("list"),
+                  "timeWindow": F("map"), "resetOnSuccess": F("bool")}
 _PRECONDITION_FLOW = {"namespace": F("string", required=True), "flowId": F("string"), "states": F("string_list"),
                       "labels": F("map")}
-_TIME_WINDOW = {"type": F("enum", choices=("DURATION_WINDOW",)), "window": F("duration"),
-                "windowAdvance": F("duration")}
+_WHERE = {"id": F("string", required=True), "operand": F("enum", choices=("AND", "OR")),
+          "filters": F("list", required=True)}
+_FILTER = {"field": F("enum", required=True, choices=FILTER_FIELDS),
+           "type": F("enum", required=True, choices=FILTER_TYPES), "value": F("string"), "values": F("string_list")}
+_TIME_WINDOW = {"type": F("enum", choices=WINDOW_TYPES), "window": F("duration"), "windowAdvance": F("duration"),
+                "deadline": F("string"), "startTime": F("string"), "endTime": F("string")}
+# which properties each time window type takes (TimeWindowValidator)
+_WINDOW_PROPERTIES = {"DURATION_WINDOW": ("window", "windowAdvance"), "SLIDING_WINDOW": ("window",),
+                      "DAILY_TIME_DEADLINE": ("deadline",), "DAILY_TIME_WINDOW": ("startTime", "endTime")}
+_WINDOW_REQUIRED = {"DAILY_TIME_DEADLINE": ("deadline",), "DAILY_TIME_WINDOW": ("startTime", "endTime")}
+_PROPERTY_WORDS = {"window": "a window", "windowAdvance": "a window advance", "deadline": "a deadline",
+                   "startTime": "a start time", "endTime": "an end time"}
+LOCAL_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(?:\.\d{1,9})?)?$")
 _CONDITIONS = {
     EXECUTION_STATUS: {"type": F("string"), "in": F("string_list"), "notIn": F("string_list")},
     EXECUTION_FLOW: {"type": F("string"), "namespace": F("string", required=True),
@@ -75,6 +134,23 @@ _CONDITIONS = {
     EXECUTION_NAMESPACE: {"type": F("string"), "namespace": F("string", required=True), "prefix": F("bool"),
                           "comparison": F("enum", choices=("EQUALS", "PREFIX", "SUFFIX"))},
     EXPRESSION: {"type": F("string"), "expression": F("string", required=True)},
+    MULTIPLE: {"type": F("string"), "id": F("string", required=True), "conditions": F("map", required=True),
+               "window": F("duration"), "windowAdvance": F("duration"), "timeWindow": F("map"),
+               "resetOnSuccess": F("bool")},
+    EXECUTION_LABELS: {"type": F("string"), "labels": F("any", required=True)},
+    EXECUTION_OUTPUTS: {"type": F("string"), "expression": F("string", required=True)},
+    HAS_RETRY_ATTEMPT: {"type": F("string"), "in": F("string_list"), "notIn": F("string_list")},
+    DAY_WEEK: {"type": F("string"), "date": F("string"), "dayOfWeek": F("enum", required=True, choices=DAYS)},
+    DAY_WEEK_IN_MONTH: {"type": F("string"), "date": F("string"), "dayOfWeek": F("enum", required=True, choices=DAYS),
+                        "dayInMonth": F("enum", required=True, choices=DAYS_IN_MONTH)},
+    DATE_TIME_BETWEEN: {"type": F("string"), "date": F("string"), "after": F("string"), "before": F("string")},
+    TIME_BETWEEN: {"type": F("string"), "date": F("string"), "after": F("string"), "before": F("string")},
+    WEEKEND: {"type": F("string"), "date": F("string")},
+    NOT: {"type": F("string"), "conditions": F("list", required=True)},
+    OR: {"type": F("string"), "conditions": F("list", required=True)},
+    FLOW_CONDITION: {"type": F("string"), "namespace": F("string", required=True), "flowId": F("string", required=True)},
+    FLOW_NAMESPACE_CONDITION: {"type": F("string"), "namespace": F("string", required=True), "prefix": F("bool")},
+    PUBLIC_HOLIDAY: {"type": F("string"), "date": F("string"), "country": F("string"), "subDivision": F("string")},
 }
 
 
@@ -92,8 +168,7 @@ def trigger_type(ck: Checker, path: str, written: str) -> str | None:
         return canonical
     type_path = child(path, "type")
     if written in UNSUPPORTED_TRIGGERS:
-        ck.error(type_path, f"Unsupported trigger type '{written}': kestra_nb runs only "
-                            "Schedule, Flow and Webhook triggers")
+        ck.error(type_path, f"Unsupported trigger type '{written}': {UNSUPPORTED_TRIGGERS[written]}")
     else:
         ck.error(type_path, f"Invalid type: {written}" + did_you_mean(written, [*SUPPORTED_TRIGGERS, *TRIGGER_ALIASES]))
     return None
@@ -101,7 +176,7 @@ def trigger_type(ck: Checker, path: str, written: str) -> str | None:
 
 def check_trigger(ck: Checker, path: str, item: dict[str, Any], trigger_type: str) -> dict[str, Any]:
     """Validate a trigger of canonical type `trigger_type`; return it normalised (violations go to `ck`)."""
-    schema = {SCHEDULE: _SCHEDULE, WEBHOOK: _WEBHOOK, FLOW: _FLOW}.get(trigger_type)
+    schema = {SCHEDULE: _SCHEDULE, WEBHOOK: _WEBHOOK, FLOW: _FLOW, SCHEDULE_ON_DATES: _ON_DATES}.get(trigger_type)
     if schema is None:
         return dict(item)
     fields = ck.fields(path, item, schema) or {}
@@ -113,8 +188,14 @@ def check_trigger(ck: Checker, path: str, item: dict[str, Any], trigger_type: st
         _check_states(ck, child(path, state_path), states)
     if item.get("conditions") is not None and isinstance(item.get("conditions"), list):
         out["conditions"] = _conditions(ck, child(path, "conditions"), item["conditions"], trigger_type)
+    if isinstance(item.get("scheduleConditions"), list):   # deprecated: they are conditions
+        ck.deprecated(child(path, "scheduleConditions"))
+        out["conditions"] = [*out.get("conditions", ()), *_conditions(
+            ck, child(path, "scheduleConditions"), out.pop("scheduleConditions"), trigger_type)]
     if trigger_type == SCHEDULE:
         _schedule(ck, path, item, fields)
+    elif trigger_type == SCHEDULE_ON_DATES:
+        _on_dates(ck, path, fields)
     elif trigger_type == WEBHOOK:
         key = fields.get("key")
         if isinstance(key, str):
@@ -165,6 +246,28 @@ def _schedule(ck: Checker, path: str, item: dict[str, Any], fields: dict[str, An
                 ck.error(child(child(path, "backfill"), "end"), "must not be before `start`")
 
 
+def _on_dates(ck: Checker, path: str, fields: dict[str, Any]) -> None:
+    timezone = fields.get("timezone")
+    if isinstance(timezone, str) and zone(timezone) is None:
+        ck.error(child(path, "timezone"), f"Invalid timezone '{timezone}': expected an IANA time zone like "
+                                          "'UTC' or 'Europe/Paris'")
+    dates = fields.get("dates")
+    if not isinstance(dates, list):
+        return
+    if not dates:
+        ck.error(child(path, "dates"), "must not be empty")
+    if len(dates) > MAX_DATES:
+        ck.error(child(path, "dates"), f"size must be between 1 and {MAX_DATES}")
+        return
+    for i, value in enumerate(dates):
+        try:
+            parse_instant(str(value))
+        except ValueError:
+            ck.error(f"{child(path, 'dates')}[{i}]", "expected a date-time with a zone (like 2024-01-01T00:00:00Z), "
+                                                     f"found {value!r}" + (": kestra_nb needs the dates written out"
+                                                                           if is_expression(value) else ""))
+
+
 def cron_problem(cron: str, with_seconds: bool = False) -> str | None:
     """Why a cron expression is refused (None if croniter accepts it with the expected field count)."""
     from croniter import croniter
@@ -201,56 +304,211 @@ def zone(name: str) -> ZoneInfo | None:
 
 def _conditions(ck: Checker, path: str, conditions: list[Any], trigger_type: str) -> list[dict[str, Any]]:
     out = []
-    supported = SUPPORTED_CONDITIONS.get(trigger_type, ())
     for i, condition in enumerate(conditions):
-        where = f"{path}[{i}]"
-        if not isinstance(condition, dict):
-            ck.expected(where, "a condition (a map with `type`)", condition)
-            continue
-        written = condition.get("type")
-        if not isinstance(written, str) or not written:
-            ck.error(child(where, "type"), "must not be null")
-            continue
-        canonical = CONDITION_ALIASES.get(written, written)
-        if canonical not in supported:
-            names = ", ".join(_short(t) for t in supported)
-            ck.error(child(where, "type"),
-                     f"Unsupported condition type '{written}' on a {_short(trigger_type)} trigger: kestra_nb "
-                     + (f"evaluates only {names} conditions there" if names else "evaluates no conditions there"))
-            continue
-        if canonical != written:
-            ck.infos.append(f"{written} is replaced by {canonical}")
-            ck.deprecated(where)
-        fields = ck.fields(where, condition, _CONDITIONS[canonical])
-        if fields is None:
-            continue
-        for key in ("in", "notIn"):
-            _check_states(ck, child(where, key), fields.get(key))
-        out.append({**fields, "type": canonical})
+        checked = _condition(ck, f"{path}[{i}]", condition, trigger_type)
+        if checked is not None:
+            out.append(checked)
     return out
 
 
+def _condition(ck: Checker, where: str, condition: Any, trigger_type: str,
+               inside_multiple: bool = False) -> dict[str, Any] | None:
+    """One condition, normalised (canonical type; a MultipleCondition's window in `timeWindow`)."""
+    supported = SUPPORTED_CONDITIONS.get(trigger_type, ())
+    if not isinstance(condition, dict):
+        ck.expected(where, "a condition (a map with `type`)", condition)
+        return None
+    written = condition.get("type")
+    if not isinstance(written, str) or not written:
+        ck.error(child(where, "type"), "must not be null")
+        return None
+    canonical = CONDITION_ALIASES.get(written, written)
+    if canonical not in supported:
+        names = ", ".join(_short(t) for t in supported)
+        ck.error(child(where, "type"),
+                 f"Unsupported condition type '{written}' on a {_short(trigger_type)} trigger: kestra_nb "
+                 + (f"evaluates only {names} conditions there" if names else "evaluates no conditions there"))
+        return None
+    if canonical == MULTIPLE and inside_multiple:
+        ck.error(child(where, "type"), "a MultipleCondition cannot be nested in another condition")
+        return None
+    if canonical != written:
+        ck.infos.append(f"{written} is replaced by {canonical}")
+        ck.deprecated(where)
+    fields = ck.fields(where, condition, _CONDITIONS[canonical])
+    if fields is None:
+        return None
+    for key in ("in", "notIn"):
+        _check_states(ck, child(where, key), fields.get(key))
+    out = {**fields, "type": canonical}
+    if canonical in (NOT, OR) and isinstance(fields.get("conditions"), list):
+        if not fields["conditions"]:
+            ck.error(child(where, "conditions"), "must not be empty")
+        out["conditions"] = [c for c in (_condition(ck, f"{child(where, 'conditions')}[{i}]", sub, trigger_type, True)
+                                         for i, sub in enumerate(fields["conditions"])) if c is not None]
+    if canonical in (DATE_TIME_BETWEEN, TIME_BETWEEN):
+        if "after" not in fields and "before" not in fields:
+            ck.error(child(where, "after"), "Invalid condition with no before nor after")
+        for key in ("after", "before"):
+            text = fields.get(key)
+            if not isinstance(text, str):
+                continue
+            if canonical == TIME_BETWEEN and not OFFSET_TIME.match(text):
+                ck.error(child(where, key), f"expected a time with an offset (like 10:00:00Z), found {text!r}")
+            elif canonical == DATE_TIME_BETWEEN:
+                try:
+                    parse_instant(text)
+                except ValueError:
+                    ck.error(child(where, key), f"expected a date-time with a zone (like 2024-01-01T00:00:00Z), "
+                                                f"found {text!r}")
+    if canonical == PUBLIC_HOLIDAY:
+        _public_holiday(ck, where, fields)
+    if canonical == EXECUTION_LABELS and "labels" in fields:
+        labels = _labels(ck, child(where, "labels"), fields["labels"])
+        if labels is not None:
+            out["labels"] = labels
+    if canonical == MULTIPLE:
+        if "id" in fields:
+            ck.check_id(child(where, "id"), fields["id"], CONDITION_ID, None)
+        window = dict(fields.get("timeWindow") or {})
+        for legacy in ("window", "windowAdvance"):   # the deprecated properties set the time window's
+            if legacy in out:
+                window[legacy] = out.pop(legacy)
+        if window or "timeWindow" in fields:
+            out["timeWindow"] = _time_window(ck, child(where, "timeWindow"), window)
+        subs = fields.get("conditions")
+        if isinstance(subs, dict):
+            if not subs:
+                ck.error(child(where, "conditions"), "must not be empty")
+            elif len(subs) > MAX_WINDOW_CONDITIONS:
+                ck.error(child(where, "conditions"), f"size must be between 1 and {MAX_WINDOW_CONDITIONS}")
+            out["conditions"] = {}
+            for name, sub in subs.items():
+                checked = _condition(ck, child(child(where, "conditions"), str(name)), sub, trigger_type, True)
+                if checked is not None:
+                    out["conditions"][str(name)] = checked
+    return out
+
+
+CONDITION_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]*")
+
+
+def _public_holiday(ck: Checker, where: str, fields: dict[str, Any]) -> None:
+    """PublicHoliday: a `country` the `holidays` calendars know (and its `subDivision`), unless rendered."""
+    country = fields.get("country")
+    if country is None:
+        ck.error(child(where, "country"), "must not be null: kestra_nb has no default holiday calendar, set an "
+                                          "ISO 3166 country code such as FR")
+        return
+    if is_expression(country):
+        return
+    import holidays   # the calendars' index, loaded only when a flow uses one
+
+    supported = holidays.list_supported_countries()
+    if country not in supported:
+        ck.error(child(where, "country"), f"Unknown country '{country}': expected an ISO 3166 code such as FR, "
+                                          "US or DE")
+        return
+    sub = fields.get("subDivision")
+    if isinstance(sub, str) and not is_expression(sub) and sub not in supported[country]:
+        ck.error(child(where, "subDivision"), f"Unknown subdivision '{sub}' of {country}: expected one of "
+                                              f"{', '.join(supported[country][:20])}")
+
+
+def _labels(ck: Checker, path: str, value: Any) -> list[list[str]] | None:
+    """ExecutionLabels' `labels`: a map, or a list of {key, value}; as [[key, value], ...]."""
+    pairs: list[list[str]] = []
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, list):
+        items = []
+        for i, label in enumerate(value):
+            if not isinstance(label, dict) or "key" not in label or "value" not in label:
+                ck.expected(f"{path}[{i}]", "a label (a map with `key` and `value`)", label)
+                return None
+            items.append((label["key"], label["value"]))
+    else:
+        ck.expected(path, "a list of labels or a map", value)
+        return None
+    for key, text in items:
+        if isinstance(text, (dict, list)):
+            ck.expected(child(path, str(key)), "a string", text)
+            return None
+        pairs.append([str(key), ("true" if text else "false") if isinstance(text, bool) else str(text)])
+    if not pairs:
+        ck.error(path, "must not be empty")
+    return pairs
+
+
 def _preconditions(ck: Checker, path: str, value: Any) -> None:
-    fields = ck.fields(path, value, _PRECONDITIONS, what="preconditions (a map with `flows`)")
+    fields = ck.fields(path, value, _PRECONDITIONS, what="preconditions (a map with `id` and `flows`)")
     if fields is None:
         return
-    if fields.get("where"):
-        ck.error(child(path, "where"), "Unsupported property: kestra_nb evaluates `preconditions.flows` only; "
-                                       "use a Flow trigger condition (ExecutionStatus, ExecutionFlow, "
-                                       "ExecutionNamespace or Expression) instead of `where`")
-    for i, flow in enumerate(fields.get("flows") or ()):
+    if "id" in fields:
+        ck.check_id(child(path, "id"), fields["id"], CONDITION_ID, None)
+    flows = fields.get("flows") or ()
+    wheres = fields.get("where") or ()
+    if len(flows) + len(wheres) > MAX_WINDOW_CONDITIONS:
+        ck.error(path, f"at most {MAX_WINDOW_CONDITIONS} flows and `where` filters together")
+    for i, flow in enumerate(flows):
         where = f"{child(path, 'flows')}[{i}]"
         checked = ck.fields(where, flow, _PRECONDITION_FLOW, what="a flow precondition (a map with `namespace`)")
         if checked:
             _check_states(ck, child(where, "states"), checked.get("states"))
-            if checked.get("labels"):
-                ck.error(child(where, "labels"), "Unsupported property: kestra_nb matches preconditions by "
-                                                 "namespace, flowId and states only")
+    for i, item in enumerate(wheres):
+        where = f"{child(path, 'where')}[{i}]"
+        checked = ck.fields(where, item, _WHERE, what="an execution filter (a map with `id` and `filters`)")
+        if not checked or not isinstance(checked.get("filters"), list):
+            continue
+        if not checked["filters"]:
+            ck.error(child(where, "filters"), "must not be empty")
+        for j, flt in enumerate(checked["filters"]):
+            _filter(ck, f"{child(where, 'filters')}[{j}]", flt)
     if "timeWindow" in fields:
-        window = ck.fields(child(path, "timeWindow"), fields["timeWindow"], _TIME_WINDOW)
-        if window is not None and window.get("windowAdvance"):
-            ck.error(child(child(path, "timeWindow"), "windowAdvance"),
-                     "Unsupported property: kestra_nb supports DURATION_WINDOW with `window` only")
+        _time_window(ck, child(path, "timeWindow"), fields["timeWindow"])
+
+
+def _filter(ck: Checker, path: str, value: Any) -> None:
+    """A `where` filter: Kestra's PreconditionFilterValidation (`value` or `values` by type)."""
+    fields = ck.fields(path, value, _FILTER, what="a filter (a map with `field`, `type` and `value`)")
+    if not fields or "type" not in fields:
+        return
+    kind = fields["type"]
+    wants_values = kind in FILTER_LIST_TYPES
+    if wants_values and value.get("values") is None:
+        ck.error(child(path, "values"), f"`values` cannot be null for type {kind}")
+    elif not wants_values and value.get("value") is None:
+        ck.error(child(path, "value"), f"`value` cannot be null for type {kind}")
+    if wants_values and value.get("value") is not None:
+        ck.error(child(path, "value"), f"`value` must be null for type {kind}")
+    elif not wants_values and value.get("values") is not None:
+        ck.error(child(path, "values"), f"`values` must be null for type {kind}")
+    if kind == "REGEX" and isinstance(fields.get("value"), str):
+        try:
+            compile_java(fields["value"])
+        except re.error:
+            ck.error(child(path, "value"), f"invalid pattern [{fields['value']}]")
+
+
+def _time_window(ck: Checker, path: str, value: Any) -> dict[str, Any]:
+    """A time window, checked as Kestra's TimeWindowValidator does; returned with its type."""
+    window = ck.fields(path, value, _TIME_WINDOW)
+    if window is None:
+        return {}
+    kind = window.get("type") or "DURATION_WINDOW"
+    allowed = _WINDOW_PROPERTIES[kind]
+    for key in ("window", "windowAdvance", "deadline", "startTime", "endTime"):
+        if key in window and key not in allowed:
+            ck.error(child(path, key), f"Time window of type `{kind}` cannot have {_PROPERTY_WORDS[key]}.")
+    for key in _WINDOW_REQUIRED.get(kind, ()):
+        if key not in window:
+            ck.error(child(path, key), f"Time window of type `{kind}` must have {_PROPERTY_WORDS[key]}.")
+    for key in ("deadline", "startTime", "endTime"):
+        if isinstance(window.get(key), str) and not LOCAL_TIME.match(window[key]):
+            ck.error(child(path, key), f"expected a time of day (like 09:00:00), found {window[key]!r}")
+    if "window" in window and parse_duration(str(window["window"])).total_seconds() <= 0:
+        ck.error(child(path, "window"), "must be a positive duration")
+    return {**window, "type": kind}
 
 
 def is_template(value: Any) -> bool:
@@ -260,6 +518,7 @@ def is_template(value: Any) -> bool:
 
 __all__ = [
     "CONDITION_ALIASES", "EXECUTION_FLOW", "EXECUTION_NAMESPACE", "EXECUTION_STATUS", "EXPRESSION", "FLOW",
-    "SCHEDULE", "SUPPORTED_TRIGGERS", "TERMINAL_STATES", "TRIGGER_ALIASES", "WEBHOOK", "check_trigger",
+    "LOCAL_TIME", "MULTIPLE", "OFFSET_TIME",
+    "SCHEDULE", "SCHEDULE_ON_DATES", "SUPPORTED_TRIGGERS", "TERMINAL_STATES", "TRIGGER_ALIASES", "WEBHOOK", "check_trigger",
     "cron_problem", "trigger_type", "zone",
 ]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from ..errors import IllegalArgumentError
 from ..model.execution import Execution
 from ..model.jsonfmt import dumps, parse_duration, parse_instant
+from ..model.state import StateType
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
@@ -185,3 +186,10 @@ def kv_convert(value: Any, type: str) -> Any:
     except ValueError:
         pass
     raise IllegalArgumentError(f"Invalid value `{text}` for kvType {type}: expected {expected}")
+
+
+def purgeable_states(states: Iterable[StateType] | None) -> list[str]:
+    """The states a purge may remove executions in: terminated ones only (one still running is driven by
+    some process, which would write it back), of `states` when given."""
+    terminated = {s.value for s in StateType if s.is_terminated()}
+    return sorted(terminated if states is None else terminated & {StateType(s).value for s in states})

@@ -21,6 +21,19 @@ from ..model.state import StateType
 from .storage import InternalStorage
 
 
+PURGE_BATCH = 500   # executions (or 10x as many log lines) removed per write transaction of a purge
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeCounts:
+    """What a purge removed (Kestra's PurgeExecutions output)."""
+
+    executions: int = 0
+    logs: int = 0
+    metrics: int = 0
+    storages: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class StoredCommand:
     """A command given to an execution through the store, waiting for the process driving it."""
@@ -187,6 +200,21 @@ class Store(Protocol):
     def list_logs(self, execution_id: str, *, min_level: Level | None = None, task_run_id: str | None = None,
                   task_id: str | None = None, attempt: int | None = None, tenant: str = "main") -> list[LogEntry]:
         """The execution's logs in the order they were written, filtered."""
+
+    # ---- purges: batches of PURGE_BATCH, one write transaction each (call them off the event loop)
+    def purge_executions(self, *, namespace: str | None = None, flow_id: str | None = None,
+                         start_after: datetime | None = None, start_before: datetime | None = None,
+                         states: Iterable[StateType] | None = None, exclude: str | None = None,
+                         executions: bool = True, logs: bool = True, metrics: bool = True, storage: bool = True,
+                         tenant: str = "main") -> PurgeCounts:
+        """Remove the terminated executions matching (namespace exactly with `flow_id`, else as a prefix;
+        start date within the bounds, inclusive) or, per flag, only their logs, metrics or files."""
+
+    def purge_logs(self, *, namespace: str | None = None, flow_id: str | None = None,
+                   levels: Iterable[Level] | None = None, start: datetime | None = None, end: datetime,
+                   tenant: str = "main") -> int:
+        """Remove the log lines (of executions and triggers) matching: namespace and flow exactly, one of
+        `levels`, timestamp within [start, end]; the count removed."""
 
     # ---- KV
     def kv_put(self, namespace: str, key: str, value: Any, type: str, *, expiration: datetime | None = None,

@@ -14,12 +14,15 @@ from datetime import datetime
 from typing import Any, Iterable, Iterator, Sequence
 
 from ..model.execution import Execution, Level, LogEntry
-from ..model.jsonfmt import ExecutionText, dumps, execution_json, join_execution, log_from_dict, log_to_dict
+from ..model.jsonfmt import (
+    ExecutionText, dumps, execution_json, join_execution, log_from_dict, log_to_dict, parse_instant,
+)
 from ..model.state import StateType, utcnow
-from .base import EndedExecution, FlowRecord, KVEntry, TriggerState
+from .base import EndedExecution, FlowRecord, KVEntry, PurgeCounts, TriggerState
 from .storage import InternalStorage
 from ._common import (
     to_us, from_us, tenant_of, execution_columns, sort_columns, check_paging, namespace_matches, check_kv_type, kv_encode, kv_decode,
+    purgeable_states,
 )
 
 
@@ -279,6 +282,39 @@ class MemoryStore:
             self._changed()
             return True
 
+    def purge_executions(self, *, namespace: str | None = None, flow_id: str | None = None,
+                         start_after: datetime | None = None, start_before: datetime | None = None,
+                         states: Iterable[StateType] | None = None, exclude: str | None = None,
+                         executions: bool = True, logs: bool = True, metrics: bool = True, storage: bool = True,
+                         tenant: str = "main") -> PurgeCounts:
+        """Remove the terminated executions matching, or per flag only their logs, metrics or files."""
+        names = set(purgeable_states(states))
+        after, before = to_us(start_after), to_us(start_before)
+        counts = [0, 0, 0, 0]
+        with self._lock:
+            rows = [r for r in self._executions.values()
+                    if r.tenant == tenant and r.state in names and r.id != exclude
+                    and (namespace is None or namespace_matches(r.namespace, namespace, flow_id is None))
+                    and (flow_id is None or r.flow_id == flow_id)
+                    and (after is None or (r.start_date is not None and r.start_date >= after))
+                    and (before is None or (r.start_date is not None and r.start_date <= before))]
+            for row in rows:
+                if logs:
+                    lines = self._logs.get(row.id, [])
+                    kept = [r for r in lines if r.tenant != tenant]
+                    counts[1] += len(lines) - len(kept)
+                    self._logs[row.id] = kept
+                if metrics:
+                    counts[2] += len(self._metrics.pop(row.id, ()))
+                if executions:
+                    del self._executions[row.id]
+                    counts[0] += 1
+                if storage and self._storage is not None:
+                    counts[3] += self._storage.delete_execution(row.namespace, row.flow_id, row.id)
+            if rows:
+                self._changed()
+        return PurgeCounts(*counts)
+
     # -------------------------------------------------------------------------------------- metrics
 
     def append_metrics(self, metrics: Sequence[dict[str, Any]]) -> None:
@@ -305,6 +341,31 @@ class MemoryStore:
             self._logs.setdefault(entry.execution_id, []).append(_LogRow(
                 self._seq, tenant_of(entry.tenant_id), entry.execution_id, entry.task_run_id, entry.task_id,
                 entry.attempt_number, Level(entry.level).severity, doc))
+
+    def purge_logs(self, *, namespace: str | None = None, flow_id: str | None = None,
+                   levels: Iterable[Level] | None = None, start: datetime | None = None, end: datetime,
+                   tenant: str = "main") -> int:
+        """Remove the matching log lines; the count removed."""
+        severities = None if levels is None else {Level(level).severity for level in levels}
+        low, high = to_us(start), to_us(end)
+
+        def matches(row: _LogRow) -> bool:
+            doc = row.document
+            stamp = to_us(parse_instant(str(doc["timestamp"])))
+            return (row.tenant == tenant and stamp <= high and (low is None or stamp >= low)
+                    and (namespace is None or doc.get("namespace") == namespace)
+                    and (flow_id is None or doc.get("flowId") == flow_id)
+                    and (severities is None or row.severity in severities))
+
+        removed = 0
+        with self._lock:
+            for key, rows in list(self._logs.items()):
+                kept = [r for r in rows if not matches(r)]
+                removed += len(rows) - len(kept)
+                self._logs[key] = kept
+            if removed:
+                self._changed()
+        return removed
 
     def append_logs(self, logs: Sequence[LogEntry]) -> None:
         """Append log entries in one transaction."""

@@ -38,10 +38,10 @@ from ..errors import NotFoundError, StoreError
 from ..model.execution import Execution, Level, LogEntry
 from ..model.jsonfmt import ExecutionText, dumps, execution_json, join_execution, log_from_dict, log_text
 from ..model.state import StateType, utcnow
-from .base import EndedExecution, FlowRecord, KVEntry, StoredCommand, TriggerState
+from .base import PURGE_BATCH, EndedExecution, FlowRecord, KVEntry, PurgeCounts, StoredCommand, TriggerState
 from .storage import InternalStorage
 from ._common import (
-    check_kv_type, check_paging, execution_columns, from_us, kv_decode, kv_encode, sort_columns,
+    check_kv_type, check_paging, execution_columns, from_us, kv_decode, kv_encode, purgeable_states, sort_columns,
     source_sha256, tenant_of, to_us,
 )
 
@@ -211,6 +211,26 @@ def _namespace_clause(namespace: str, prefix: bool, params: list[Any]) -> str:
     # and it can use the index (LIKE would need escaping of `_` and could not).
     params.extend((namespace, namespace + ".", namespace + "/"))
     return "(namespace = ? OR (namespace >= ? AND namespace < ?))"
+
+
+def _execution_filter(clauses: list[str], params: list[Any], namespace: str | None, namespace_prefix: bool,
+                      flow_id: str | None, states: list[str] | None, start_after: datetime | None,
+                      start_before: datetime | None) -> None:
+    """Add the executions table's filters (start bounds inclusive) to `clauses` and their `params`."""
+    if namespace is not None:
+        clauses.append(_namespace_clause(namespace, namespace_prefix, params))
+    if flow_id is not None:
+        clauses.append("flow_id = ?")
+        params.append(flow_id)
+    if states is not None:
+        clauses.append(f"state IN ({', '.join('?' * len(states))})")
+        params.extend(states)
+    if start_after is not None:
+        clauses.append("start_date >= ?")
+        params.append(to_us(start_after))
+    if start_before is not None:
+        clauses.append("start_date <= ?")
+        params.append(to_us(start_before))
 
 
 class _Checkpointer:
@@ -687,23 +707,10 @@ class SQLiteStore:
         order = ", ".join(f"{column} {'ASC' if ascending else 'DESC'}" for column, ascending in sort_columns(sort))
         params: list[Any] = [tenant]
         clauses = ["tenant = ?"]
-        if namespace is not None:
-            clauses.append(_namespace_clause(namespace, namespace_prefix, params))
-        if flow_id is not None:
-            clauses.append("flow_id = ?")
-            params.append(flow_id)
-        if states is not None:
-            names = sorted({StateType(s).value for s in states})
-            if not names:
-                return [], 0
-            clauses.append(f"state IN ({', '.join('?' * len(names))})")
-            params.extend(names)
-        if start_after is not None:
-            clauses.append("start_date >= ?")
-            params.append(to_us(start_after))
-        if start_before is not None:
-            clauses.append("start_date <= ?")
-            params.append(to_us(start_before))
+        names = None if states is None else sorted({StateType(s).value for s in states})
+        if names == []:
+            return [], 0
+        _execution_filter(clauses, params, namespace, namespace_prefix, flow_id, names, start_after, start_before)
         for key, value in (labels or {}).items():
             clauses.append("EXISTS (SELECT 1 FROM json_each(executions.labels) AS l "
                            "WHERE json_extract(l.value, '$[0]') = ? AND json_extract(l.value, '$[1]') = ?)")
@@ -746,6 +753,49 @@ class SQLiteStore:
         self.storage.delete_execution(row[0], row[1], execution_id)
         return True
 
+    def purge_executions(self, *, namespace: str | None = None, flow_id: str | None = None,
+                         start_after: datetime | None = None, start_before: datetime | None = None,
+                         states: Iterable[StateType] | None = None, exclude: str | None = None,
+                         executions: bool = True, logs: bool = True, metrics: bool = True, storage: bool = True,
+                         tenant: str = "main") -> PurgeCounts:
+        """Remove the terminated executions matching, or per flag only their logs, metrics or files: in
+        batches of PURGE_BATCH executions, one write transaction each, walked in id order."""
+        names = purgeable_states(states)
+        if not names:
+            return PurgeCounts()
+        params: list[Any] = [tenant]
+        clauses = ["tenant = ?"]
+        _execution_filter(clauses, params, namespace, flow_id is None, flow_id, names, start_after, start_before)
+        if exclude is not None:
+            clauses.append("id != ?")
+            params.append(exclude)
+        where = " AND ".join(clauses)
+        counts = [0, 0, 0, 0]
+        last = ""
+        while True:
+            with self._write() as cur:
+                rows = cur.execute(f"SELECT id, namespace, flow_id FROM executions WHERE {where} AND id > ? "
+                                   "ORDER BY id LIMIT ?", [*params, last, PURGE_BATCH]).fetchall()
+                ids = [row[0] for row in rows]
+                if ids:
+                    marks = ", ".join("?" * len(ids))
+                    if logs:
+                        counts[1] += cur.execute(f"DELETE FROM logs WHERE tenant = ? AND execution_id IN ({marks})",
+                                                 [tenant, *ids]).rowcount
+                    if metrics:
+                        counts[2] += cur.execute(f"DELETE FROM metrics WHERE tenant = ? AND execution_id IN "
+                                                 f"({marks})", [tenant, *ids]).rowcount
+                    if executions:
+                        cur.execute(f"DELETE FROM executions WHERE tenant = ? AND id IN ({marks})", [tenant, *ids])
+                        cur.execute(f"DELETE FROM task_runs WHERE execution_id IN ({marks})", ids)
+                        cur.execute(f"DELETE FROM commands WHERE execution_id IN ({marks})", ids)
+                        counts[0] += len(ids)
+            if storage:
+                counts[3] += sum(self.storage.delete_execution(ns, fid, ex_id) for ex_id, ns, fid in rows)
+            if len(rows) < PURGE_BATCH:
+                return PurgeCounts(*counts)
+            last = rows[-1][0]
+
     # -------------------------------------------------------------------------------------- metrics
 
     def append_metrics(self, metrics: Sequence[dict[str, Any]]) -> None:
@@ -776,6 +826,32 @@ class SQLiteStore:
         log_rows = [_log_row(entry) for entry in logs]
         with self._write() as cur:
             cur.executemany(_INSERT_LOG, log_rows)
+
+    def purge_logs(self, *, namespace: str | None = None, flow_id: str | None = None,
+                   levels: Iterable[Level] | None = None, start: datetime | None = None, end: datetime,
+                   tenant: str = "main") -> int:
+        """Remove the matching log lines in batches of 10 x PURGE_BATCH, one write transaction each."""
+        params: list[Any] = [tenant, to_us(end)]
+        clauses = ["tenant = ?", "timestamp <= ?"]
+        for clause, value in (("timestamp >= ?", to_us(start)), ("namespace = ?", namespace), ("flow_id = ?", flow_id)):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
+        if levels is not None:
+            severities = sorted({Level(level).severity for level in levels})
+            if not severities:
+                return 0
+            clauses.append(f"level IN ({', '.join('?' * len(severities))})")
+            params.extend(severities)
+        sql = (f"DELETE FROM logs WHERE seq IN (SELECT seq FROM logs WHERE {' AND '.join(clauses)} "
+               f"ORDER BY seq LIMIT {10 * PURGE_BATCH})")
+        total = 0
+        while True:
+            with self._write() as cur:
+                removed = cur.execute(sql, params).rowcount
+            total += removed
+            if removed < 10 * PURGE_BATCH:
+                return total
 
     def list_logs(self, execution_id: str, *, min_level: Level | None = None, task_run_id: str | None = None,
                   task_id: str | None = None, attempt: int | None = None, tenant: str = "main") -> list[LogEntry]:

@@ -176,10 +176,15 @@ class InternalStorage:
         return sorted(_uri("/" + p.relative_to(root).as_posix()) for p in base.rglob("*")
                       if p.is_file() and not p.name.startswith(".put-"))
 
-    def delete_execution(self, namespace: str, flow_id: str, execution_id: str) -> None:
-        """Remove every file of an execution (its inputs and its task runs' files)."""
+    def delete_execution(self, namespace: str, flow_id: str, execution_id: str) -> int:
+        """Remove every file of an execution (its inputs and its task runs' files); how many there were."""
         prefix = execution_prefix(namespace, flow_id, execution_id)
-        shutil.rmtree(self.root.joinpath(*prefix.strip("/").split("/")), ignore_errors=True)
+        base = self.root.joinpath(*prefix.strip("/").split("/"))
+        if not base.is_dir():
+            return 0
+        count = sum(1 for p in base.rglob("*") if p.is_file())
+        shutil.rmtree(base, ignore_errors=True)
+        return count
 
     @property
     def namespace_files(self) -> NamespaceFiles:

@@ -18,7 +18,8 @@ from .base import Prop, Task, TaskContext
 STATES = tuple(s.value for s in StateType)
 
 
-def _instant(ctx: TaskContext, raw: Any, prop: str) -> datetime:
+def zoned_instant(ctx: TaskContext, raw: Any, prop: str) -> datetime:
+    """A rendered date-time property parsed as Java's ZonedDateTime.parse (a TaskFailure naming it otherwise)."""
     text = ctx.render_string(raw, prop).strip()
     try:  # Java's ZonedDateTime.parse: ISO with an offset, optionally a [zone id] after it
         value = datetime.fromisoformat(re.sub(r"\[[^\]]*\]$", "", text))
@@ -68,9 +69,9 @@ class Count(Task):
                 if state not in STATES:
                     raise TaskFailure(f"Invalid `states[{i}]` `{state}`: expected one of {', '.join(STATES)}")
             states = [StateType(s) for s in raw_states]
-        start = _instant(ctx, self.prop("startDate"), "startDate") if self.prop("startDate") is not None \
+        start = zoned_instant(ctx, self.prop("startDate"), "startDate") if self.prop("startDate") is not None \
             else utcnow() - timedelta(days=30)
-        end = _instant(ctx, self.prop("endDate"), "endDate") if self.prop("endDate") is not None else utcnow()
+        end = zoned_instant(ctx, self.prop("endDate"), "endDate") if self.prop("endDate") is not None else utcnow()
         expression = self.prop("expression")
         if expression is None:
             raise TaskFailure("`expression` is required")
@@ -103,4 +104,4 @@ class Count(Task):
         return rendered == "true"
 
 
-__all__ = ["Count"]
+__all__ = ["Count", "zoned_instant"]

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 BUILTIN_MODULES = ("kestra_nb.tasks.core", "kestra_nb.tasks.execution", "kestra_nb.tasks.flow",
                    "kestra_nb.tasks.storage", "kestra_nb.tasks.subflow", "kestra_nb.tasks.scripts",
                    "kestra_nb.tasks.kv", "kestra_nb.tasks.http", "kestra_nb.tasks.logs", "kestra_nb.tasks.state",
-                   "kestra_nb.tasks.files", "kestra_nb.tasks.count", "kestra_nb.tasks.nsfiles")
+                   "kestra_nb.tasks.files", "kestra_nb.tasks.count", "kestra_nb.tasks.nsfiles",
+                   "kestra_nb.tasks.trigger", "kestra_nb.tasks.purge", "kestra_nb.tasks.templating")
 ENTRY_POINT_GROUP = "kestra_nb.tasks"
 
 # Kestra's pre-0.17 names (spec §5.0), still accepted; validation reports them as replaced.
@@ -43,6 +44,18 @@ LEGACY_ALIASES = {
     "io.kestra.plugin.fs.http.Request": "io.kestra.plugin.core.http.Request",
     "io.kestra.plugin.fs.http.Download": "io.kestra.plugin.core.http.Download",
     "io.kestra.plugin.core.flow.WaitFor": "io.kestra.plugin.core.flow.LoopUntil",
+}
+
+
+# Kestra core types that kestra_nb refuses at validation, with the reason (docs/supported-types.md lists all)
+_TEMPLATES = ("Templates were removed from Kestra (deprecated since 0.11): call the shared tasks as a Subflow "
+              "(io.kestra.plugin.core.flow.Subflow) instead")
+REFUSED_TYPES = {
+    "io.kestra.plugin.core.flow.Template": _TEMPLATES,
+    "io.kestra.core.tasks.flows.Template": _TEMPLATES,
+    "io.kestra.plugin.core.runner.Process": "it is a task runner, not a task: write it as a script task's "
+                                            "`taskRunner: {type: io.kestra.plugin.core.runner.Process}` (the "
+                                            "default here: scripts run as processes on the host)",
 }
 
 

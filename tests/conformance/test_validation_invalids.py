@@ -242,8 +242,10 @@ def test_a_core_trigger_kestra_nb_cannot_run_is_refused_by_name():
           - id: http
             type: io.kestra.plugin.core.http.Trigger
             uri: https://example.com
-        """) == [("triggers[0].type", "Unsupported trigger type 'io.kestra.plugin.core.http.Trigger': kestra_nb "
-                                      "runs only Schedule, Flow and Webhook triggers", 9, 5)]
+        """) == [("triggers[0].type", "Unsupported trigger type 'io.kestra.plugin.core.http.Trigger': it polls an "
+                                      "HTTP endpoint on a worker's interval; kestra_nb runs no polling triggers: "
+                                      "call the flow's Webhook trigger from that service, or poll with a Schedule "
+                                      "trigger and an io.kestra.plugin.core.http.Request task", 9, 5)]
 
 
 def test_legacy_trigger_names_are_still_accepted():

@@ -3,7 +3,6 @@ rule across real server processes sharing one store."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import re
 import signal
@@ -18,11 +17,12 @@ import httpx
 import pytest
 
 from kestra_nb.engine import Engine
-from kestra_nb.engine.scheduler import Scheduler, java_iso
+from kestra_nb.engine.scheduler import java_iso
 from kestra_nb.parsing import check_flow
 from kestra_nb.store.base import TriggerState
 from kestra_nb.store.memory import MemoryStore
 from kestra_nb.store.sqlite import SQLiteStore
+from tests.scheduler_rig import Rig, aio
 
 UTC = timezone.utc
 HEAD = """id: {id}
@@ -34,39 +34,12 @@ tasks:
 """
 
 
-def aio(test: Any) -> Any:
-    """Run an async test on a fresh loop (the engine lives on it)."""
-    @functools.wraps(test)
-    def run(*args: Any, **kwargs: Any) -> None:
-        asyncio.run(test(*args, **kwargs))
-    return run
-
-
 def flow(trigger: str, flow_id: str = "f", extra: str = "") -> str:
     return HEAD.format(id=flow_id) + extra + "triggers:\n" + trigger
 
 
 def at(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
-
-
-class Rig:
-    """An engine on the test's loop with a scheduler on a fake clock."""
-
-    def __init__(self, store: Any = None) -> None:
-        self.engine = Engine(store or MemoryStore(), loop=asyncio.get_running_loop())
-        self.now = at(2024, 1, 1, 10, 30)
-        self.scheduler = Scheduler(self.engine, clock=lambda: self.now)
-
-    async def tick(self, now: datetime | None = None) -> list[dict[str, Any]]:
-        """Tick at `now` and return the documents of the executions started, once finished."""
-        if now is not None:
-            self.now = now
-        ids = await self.scheduler.tick()
-        return [(await self.engine.wait_async(i)).to_dict() for i in ids]
-
-    def close(self) -> None:
-        self.engine.store.close()
 
 
 # ------------------------------------------------------------------------------------------ validation
@@ -89,8 +62,9 @@ BAD_TRIGGERS = [
     ("  - id: s\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: \"@daily\"\n    lateMaximumDelay: soon\n",
      "triggers[0].lateMaximumDelay", "expected an ISO-8601 duration"),
     ("  - id: s\n    type: io.kestra.plugin.core.trigger.Schedule\n    cron: \"@daily\"\n    conditions:\n"
-     "      - type: io.kestra.plugin.core.condition.DayWeek\n        dayOfWeek: MONDAY\n",
-     "triggers[0].conditions[0].type", "Unsupported condition type 'io.kestra.plugin.core.condition.DayWeek'"),
+     "      - type: io.kestra.plugin.core.condition.ExecutionStatus\n        in: [SUCCESS]\n",
+     "triggers[0].conditions[0].type", "Unsupported condition type 'io.kestra.plugin.core.condition.ExecutionStatus' "
+                                       "on a Schedule trigger"),
     ("  - id: w\n    type: io.kestra.plugin.core.trigger.Webhook\n", "triggers[0].key", "must not be null"),
     ("  - id: w\n    type: io.kestra.plugin.core.trigger.Webhook\n    key: k\n    responseCode: 42\n",
      "triggers[0].responseCode", "between 100 and 599"),
@@ -98,16 +72,80 @@ BAD_TRIGGERS = [
      "triggers[0].colour", 'Unrecognized field "colour"'),
     ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n"
      "      - type: io.kestra.plugin.core.condition.MultipleCondition\n",
-     "triggers[0].conditions[0].type", "kestra_nb evaluates only ExecutionStatus, ExecutionFlow, ExecutionNamespace, "
-                                       "Expression conditions there"),
+     "triggers[0].conditions[0].id", "must not be null"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n"
+     "      - type: io.kestra.plugin.core.condition.MultipleCondition\n        id: m\n",
+     "triggers[0].conditions[0].conditions", "must not be null"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n"
+     "      - type: io.kestra.plugin.core.condition.MultipleCondition\n        id: m\n        conditions: {}\n",
+     "triggers[0].conditions[0].conditions", "must not be empty"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n"
+     "      - type: io.kestra.plugin.core.condition.MultipleCondition\n        id: m\n        conditions:\n"
+     "          a:\n            type: io.kestra.plugin.core.condition.MultipleCondition\n",
+     "triggers[0].conditions[0].conditions.a.type", "cannot be nested in another condition"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n"
+     "      - type: io.kestra.plugin.core.condition.MultipleCondition\n        id: m\n        conditions:\n"
+     "          a:\n            type: io.kestra.plugin.core.condition.ExecutionFlow\n            namespace: n\n",
+     "triggers[0].conditions[0].conditions.a.flowId", "must not be null"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n"
+     "      - type: io.kestra.plugin.core.condition.MultipleCondition\n        id: m\n        window: soon\n"
+     "        conditions:\n          a:\n            type: io.kestra.plugin.core.condition.ExecutionStatus\n",
+     "triggers[0].conditions[0].window", "expected an ISO-8601 duration"),
     ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n"
      "      - type: io.kestra.plugin.core.condition.ExecutionStatus\n        in: [DONE]\n",
      "triggers[0].conditions[0].in[0]", "found 'DONE'"),
     ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    conditions:\n"
      "      - type: io.kestra.plugin.core.condition.ExecutionFlow\n        namespace: a\n",
      "triggers[0].conditions[0].flowId", "must not be null"),
-    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      where:\n"
-     "        - id: w\n", "triggers[0].preconditions.where", "Unsupported property"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      flows: []\n",
+     "triggers[0].preconditions.id", "must not be null"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      where:\n"
+     "        - id: w\n", "triggers[0].preconditions.where[0].filters", "must not be null"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      where:\n"
+     "        - filters: [{field: STATE, type: EQUAL_TO, value: SUCCESS}]\n", "triggers[0].preconditions.where[0].id",
+     "must not be null"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      where:\n"
+     "        - id: w\n          filters: []\n", "triggers[0].preconditions.where[0].filters", "must not be empty"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      where:\n"
+     "        - id: w\n          filters: [{field: COLOUR, type: EQUAL_TO, value: x}]\n",
+     "triggers[0].preconditions.where[0].filters[0].field", "expected one of [FLOW_ID, NAMESPACE, STATE, EXPRESSION]"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      where:\n"
+     "        - id: w\n          filters: [{field: STATE, type: EQUAL_TO}]\n",
+     "triggers[0].preconditions.where[0].filters[0].value", "`value` cannot be null for type EQUAL_TO"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      where:\n"
+     "        - id: w\n          filters: [{field: STATE, type: IN, value: x}]\n",
+     "triggers[0].preconditions.where[0].filters[0].values", "`values` cannot be null for type IN"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      where:\n"
+     "        - id: w\n          filters: [{field: STATE, type: IN, value: x, values: [x]}]\n",
+     "triggers[0].preconditions.where[0].filters[0].value", "`value` must be null for type IN"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      where:\n"
+     "        - id: w\n          filters: [{field: STATE, type: EQUAL_TO, value: x, values: [x]}]\n",
+     "triggers[0].preconditions.where[0].filters[0].values", "`values` must be null for type EQUAL_TO"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      where:\n"
+     "        - id: w\n          filters: [{field: FLOW_ID, type: REGEX, value: \"(\"}]\n",
+     "triggers[0].preconditions.where[0].filters[0].value", "invalid pattern [(]"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      timeWindow:\n"
+     "        type: DAILY_TIME_DEADLINE\n", "triggers[0].preconditions.timeWindow.deadline",
+     "Time window of type `DAILY_TIME_DEADLINE` must have a deadline."),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      timeWindow:\n"
+     "        type: DAILY_TIME_DEADLINE\n        deadline: \"09:00:00\"\n        window: PT1H\n",
+     "triggers[0].preconditions.timeWindow.window", "Time window of type `DAILY_TIME_DEADLINE` cannot have a window."),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      timeWindow:\n"
+     "        type: DAILY_TIME_WINDOW\n        startTime: \"06:00:00\"\n",
+     "triggers[0].preconditions.timeWindow.endTime", "Time window of type `DAILY_TIME_WINDOW` must have an end time."),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      timeWindow:\n"
+     "        type: SLIDING_WINDOW\n        windowAdvance: PT1H\n", "triggers[0].preconditions.timeWindow.windowAdvance",
+     "Time window of type `SLIDING_WINDOW` cannot have a window advance."),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      timeWindow:\n"
+     "        type: DURATION_WINDOW\n        deadline: \"09:00\"\n", "triggers[0].preconditions.timeWindow.deadline",
+     "Time window of type `DURATION_WINDOW` cannot have a deadline."),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      timeWindow:\n"
+     "        type: DAILY_TIME_DEADLINE\n        deadline: \"25:00\"\n", "triggers[0].preconditions.timeWindow.deadline",
+     "expected a time of day (like 09:00:00), found '25:00'"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      timeWindow:\n"
+     "        window: PT0S\n", "triggers[0].preconditions.timeWindow.window", "must be a positive duration"),
+    ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    preconditions:\n      id: p\n      flows:\n"
+     "        - namespace: a\n          states: [NOPE]\n", "triggers[0].preconditions.flows[0].states[0]", "found 'NOPE'"),
     ("  - id: fl\n    type: io.kestra.plugin.core.trigger.Flow\n    stopAfter: [NOPE]\n",
      "triggers[0].stopAfter[0]", "found 'NOPE'"),
 ]
@@ -141,6 +179,7 @@ def test_good_triggers_are_normalised():
       - type: io.kestra.core.models.conditions.types.ExecutionStatusCondition
         in: [SUCCESS]
     preconditions:
+      id: upstream
       flows:
         - namespace: a
           flowId: b
@@ -537,6 +576,7 @@ triggers:
   - id: both
     type: io.kestra.plugin.core.trigger.Flow
     preconditions:
+      id: both
       flows:
         - namespace: company.team
           flowId: one
