@@ -59,10 +59,11 @@ from ..model.flow import Flow
 from ..model.jsonfmt import parse_duration, parse_instant
 from ..model.state import StateType, utcnow
 from ..parsing import parse_flow
-from ..parsing.triggers import FLOW, MULTIPLE, SCHEDULE, SCHEDULE_ON_DATES, WEBHOOK, zone
+from ..parsing.triggers import FLOW, HTTP_TRIGGER, MULTIPLE, SCHEDULE, SCHEDULE_ON_DATES, WEBHOOK, zone
 from ..store.base import TriggerState
 from ..tasks.trigger import toggled_off
 from .conditions import ConditionContext, Multiple, doc_labels, holds, multiples, record
+from . import polling
 from .events import Event, ExecutionUpdated
 
 log = logging.getLogger(__name__)
@@ -221,6 +222,8 @@ class Scheduler:
         self.lock = LeaderLock(None if lock_path is None else Path(lock_path))
         self.schedules: list[Trigger] = []
         self.flow_triggers: list[Trigger] = []
+        self.polls: list[Trigger] = []       # the polling HTTP triggers
+        self._polling: dict[tuple[str, str, str], asyncio.Task[None]] = {}   # their requests in flight
         self.stoppable: list[Trigger] = []   # triggers with `stopAfter`, of every type
         self._live: set[tuple[str, str, str]] = set()   # every enabled trigger of a live flow (Webhooks too)
         self._transitions: set[str] = set()   # non-terminal states some Flow trigger listens to (RUNNING, PAUSED…)
@@ -250,6 +253,8 @@ class Scheduler:
     async def stop(self) -> None:
         """Stop the loop and let another process take the lead."""
         task, self._task = self._task, None
+        for polling_task in list(self._polling.values()):
+            polling_task.cancel()
         if task is not None:
             task.cancel()
             try:
@@ -299,9 +304,9 @@ class Scheduler:
                     pass
 
     def next_due(self) -> datetime | None:
-        """The earliest next date of the Schedules (None without any)."""
+        """The earliest next date of the Schedules and polling triggers (None without any)."""
         dates = []
-        for trigger in self.schedules:
+        for trigger in [*self.schedules, *self.polls]:
             state = self.store.get_trigger_state(*trigger.key, tenant=self.tenant)
             if state is not None and state.next_date is not None:
                 dates.append(state.next_date)
@@ -332,6 +337,9 @@ class Scheduler:
                 self._problem(trigger, f"Schedule evaluation failed: {exc}")
         if self.flow_triggers:
             started.extend(await self._flow_triggers(ended, now, off))
+        for trigger in self.polls:
+            if trigger.key not in off and not self._stopped(trigger) and trigger.key not in self._polling:
+                self._start_poll(trigger, now)
         if self._last_prune is None or now - self._last_prune > timedelta(hours=1):
             self._last_prune = now
             self.store.prune_trigger_marks(utcnow() - MARKS_KEPT, tenant=self.tenant)
@@ -356,7 +364,7 @@ class Scheduler:
                             record.namespace, record.id, record.revision, first[0].lstrip("- "))
             flows[key] = (record.revision, flow)
         self._flows = flows
-        schedules, flow_triggers, stoppable = [], [], []
+        schedules, flow_triggers, stoppable, polls = [], [], [], []
         live: set[tuple[str, str, str]] = set()
         for revision, flow in flows.values():
             if flow is None or flow.disabled or not flow.triggers:
@@ -370,9 +378,12 @@ class Scheduler:
                     schedules.append(trigger)
                 elif spec.get("type") == FLOW:
                     flow_triggers.append(trigger)
-                if spec.get("stopAfter") and spec.get("type") in (SCHEDULE, SCHEDULE_ON_DATES, FLOW, WEBHOOK):
+                elif spec.get("type") == HTTP_TRIGGER:
+                    polls.append(trigger)
+                if spec.get("stopAfter") and spec.get("type") in (SCHEDULE, SCHEDULE_ON_DATES, FLOW, WEBHOOK,
+                                                                  HTTP_TRIGGER):
                     stoppable.append(trigger)
-        self.schedules, self.flow_triggers, self.stoppable = schedules, flow_triggers, stoppable
+        self.schedules, self.flow_triggers, self.stoppable, self.polls = schedules, flow_triggers, stoppable, polls
         self._live = live
         self._transitions = {state for t in flow_triggers for state in t.spec.get("states") or ()
                              if state not in _TERMINAL}
@@ -467,6 +478,41 @@ class Scheduler:
         if not all(self._holds(trigger, c, ctx) for c in trigger.spec.get("conditions") or ()):
             return None   # a date the conditions exclude is skipped, as Kestra does
         return await self._start(trigger, variables, schedule_date=date)
+
+    # ------------------------------------------------------------------------------------ HTTP polling
+
+    def _start_poll(self, trigger: Trigger, now: datetime) -> None:
+        """If the trigger is due, claim its next date (compare-and-set: one scheduler polls) and send its
+        request in the background: the tick never waits on a remote server."""
+        state = self.store.get_trigger_state(*trigger.key, tenant=self.tenant)
+        if not polling.due(state, now):
+            return
+        base = state or TriggerState(*trigger.key, tenant_id=self.tenant)
+        claimed = self.store.put_trigger_state(replace(base, next_date=now + polling.interval(trigger.spec),
+                                                       last_date=now))
+        if claimed is None:
+            return   # another scheduler polls it
+        task = asyncio.get_running_loop().create_task(self._poll(trigger), name=f"kestra_nb-poll-{trigger.id}")
+        self._polling[trigger.key] = task
+        task.add_done_callback(lambda _: self._polling.pop(trigger.key, None))
+
+    async def polls_done(self) -> None:
+        """Until the HTTP requests in flight have been answered (and their executions started)."""
+        while self._polling:
+            await asyncio.gather(*self._polling.values(), return_exceptions=True)
+
+    async def _poll(self, trigger: Trigger) -> None:
+        try:
+            output = await polling.poll(self.engine, trigger, self._context(trigger, {}))
+            if output is None:
+                return
+            ctx = ConditionContext(trigger.flow.namespace, trigger.flow.id, self._renderer(trigger, output))
+            if all(self._holds(trigger, c, ctx) for c in trigger.spec.get("conditions") or ()):
+                await self._start(trigger, output)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported; the next interval tries again
+            self._problem(trigger, f"HTTP trigger evaluation failed: {getattr(exc, 'message', None) or exc}")
 
     # ------------------------------------------------------------------------------------------ Flow
 
@@ -591,6 +637,12 @@ class Scheduler:
                   doc: Mapping[str, Any] | None = None) -> Callable[[str], str]:
         """Render an expression of a condition: the listening flow, the trigger's variables and, for a Flow
         trigger, the ended execution, its labels and outputs."""
+        context = self._context(trigger, variables, doc)
+        return lambda text: self.engine.renderer.render_string(text, context)
+
+    def _context(self, trigger: Trigger, variables: Mapping[str, Any],
+                 doc: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The variables a trigger's expressions see (see `_renderer`)."""
         context: dict[str, Any] = {"flow": {"id": trigger.flow.id, "namespace": trigger.flow.namespace,
                                             "revision": trigger.revision, "tenantId": self.tenant},
                                    "trigger": dict(variables), "vars": trigger.flow.variables}
@@ -598,7 +650,7 @@ class Scheduler:
             context.update({"execution": {"id": doc["id"], "state": doc["state"]["current"],
                                           "outputs": doc.get("outputs") or {}},
                             "outputs": doc.get("outputs") or {}, "labels": doc_labels(doc)})
-        return lambda text: self.engine.renderer.render_string(text, context)
+        return context
 
     def _holds(self, trigger: Trigger, condition: Mapping[str, Any], ctx: ConditionContext) -> bool:
         """A condition's truth; one that cannot be evaluated (a rendering error) does not hold, and is reported."""

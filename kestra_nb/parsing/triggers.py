@@ -10,10 +10,11 @@ so a flow never silently fires differently than it would on Kestra.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..model.jsonfmt import parse_duration, parse_instant
+from ..model.jsonfmt import format_duration, parse_duration, parse_instant
 from ..model.state import StateType
 from .checker import Checker, F, child, did_you_mean, is_expression
 from .javaregex import compile_java
@@ -25,14 +26,12 @@ WEBHOOK = "io.kestra.plugin.core.trigger.Webhook"
 TRIGGER_ALIASES = {f"io.kestra.core.models.triggers.types.{n}": f"io.kestra.plugin.core.trigger.{n}"
                    for n in ("Schedule", "Flow", "Webhook")}
 SCHEDULE_ON_DATES = "io.kestra.plugin.core.trigger.ScheduleOnDates"
-SUPPORTED_TRIGGERS = (SCHEDULE, FLOW, WEBHOOK, SCHEDULE_ON_DATES)
-# Kestra core triggers kestra_nb cannot run (the HTTP one also by its legacy name): refused rather than never fired
-UNSUPPORTED_TRIGGERS = {
-    "io.kestra.plugin.core.http.Trigger": "it polls an HTTP endpoint on a worker's interval; kestra_nb runs no "
-                                          "polling triggers: call the flow's Webhook trigger from that service, or "
-                                          "poll with a Schedule trigger and an io.kestra.plugin.core.http.Request task",
-}
-UNSUPPORTED_TRIGGERS["io.kestra.plugin.fs.http.Trigger"] = UNSUPPORTED_TRIGGERS["io.kestra.plugin.core.http.Trigger"]
+HTTP_TRIGGER = "io.kestra.plugin.core.http.Trigger"   # polls a URL every `interval` (engine/polling.py)
+TRIGGER_ALIASES["io.kestra.plugin.fs.http.Trigger"] = HTTP_TRIGGER
+SUPPORTED_TRIGGERS = (SCHEDULE, FLOW, WEBHOOK, SCHEDULE_ON_DATES, HTTP_TRIGGER)
+# Kestra core triggers kestra_nb cannot run: refused rather than never fired (none left)
+UNSUPPORTED_TRIGGERS: dict[str, str] = {}
+MIN_POLL_INTERVAL = timedelta(seconds=1)   # a polling trigger's shortest `interval` (each poll is a request)
 MAX_DATES = 10_000
 
 _C = "io.kestra.plugin.core.condition."
@@ -79,6 +78,7 @@ SUPPORTED_CONDITIONS = {
     SCHEDULE: (*SCHEDULE_CONDITIONS, FLOW_CONDITION, FLOW_NAMESPACE_CONDITION),
 }
 SUPPORTED_CONDITIONS[SCHEDULE_ON_DATES] = SUPPORTED_CONDITIONS[SCHEDULE]
+SUPPORTED_CONDITIONS[HTTP_TRIGGER] = SUPPORTED_CONDITIONS[WEBHOOK]
 DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 DAYS_IN_MONTH = ("FIRST", "LAST", "SECOND", "THIRD", "FOURTH")
 OFFSET_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(?:\.\d{1,9})?)?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$")
@@ -106,6 +106,12 @@ _WEBHOOK = {**_COMMON, "key": F("string", required=True), "wait": F("bool"), "re
             "responseContentType": F("enum", choices=("application/json", "text/plain")),
             "responseCode": F("int"), "inputs": F("map")}
 _FLOW = {**_COMMON, "inputs": F("map"), "preconditions": F("map"), "states": F("string_list")}
+_HTTP = {**_COMMON, "uri": F("string", required=True),
+         "method": F("enum", choices=("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")),
+         "headers": F("map"),
+         "body": F("string"), "formData": F("map"), "contentType": F("string"), "options": F("map"),
+         "sslOptions": F("map"), "interval": F("duration"), "responseCondition": F("string"),
+         "encryptBody": F("bool"), "inputs": F("map")}
 _ON_DATES = {**_COMMON, "dates": F("list", required=True), "timezone": F("string"), "inputs": F("map"),
              "recoverMissedSchedules": F("enum", choices=("ALL", "LAST", "NONE"))}
 _BACKFILL = {"start": F("string", required=True), "end": F("string"), "labels": F("any"), "inputs": F("map"),
@@ -176,7 +182,8 @@ def trigger_type(ck: Checker, path: str, written: str) -> str | None:
 
 def check_trigger(ck: Checker, path: str, item: dict[str, Any], trigger_type: str) -> dict[str, Any]:
     """Validate a trigger of canonical type `trigger_type`; return it normalised (violations go to `ck`)."""
-    schema = {SCHEDULE: _SCHEDULE, WEBHOOK: _WEBHOOK, FLOW: _FLOW, SCHEDULE_ON_DATES: _ON_DATES}.get(trigger_type)
+    schema = {SCHEDULE: _SCHEDULE, WEBHOOK: _WEBHOOK, FLOW: _FLOW, SCHEDULE_ON_DATES: _ON_DATES,
+              HTTP_TRIGGER: _HTTP}.get(trigger_type)
     if schema is None:
         return dict(item)
     fields = ck.fields(path, item, schema) or {}
@@ -207,9 +214,23 @@ def check_trigger(ck: Checker, path: str, item: dict[str, Any], trigger_type: st
         code = fields.get("responseCode")
         if isinstance(code, int) and not 100 <= code <= 599:
             ck.error(child(path, "responseCode"), "must be an HTTP status code between 100 and 599")
+    elif trigger_type == HTTP_TRIGGER:
+        _http(ck, path, fields)
     elif trigger_type == FLOW and "preconditions" in fields:
         _preconditions(ck, child(path, "preconditions"), fields["preconditions"])
     return out
+
+
+def _http(ck: Checker, path: str, fields: dict[str, Any]) -> None:
+    every = fields.get("interval")
+    if isinstance(every, str) and parse_duration(every) < MIN_POLL_INTERVAL:
+        ck.error(child(path, "interval"), f"must be at least {format_duration(MIN_POLL_INTERVAL)}: each poll "
+                                          "sends a request")
+    if fields.get("encryptBody") is True:
+        ck.error(child(path, "encryptBody"), "needs Kestra's encryption key (an Enterprise and server setting): "
+                                             "kestra_nb stores the body as it is")
+    if fields.get("sslOptions") is not None:
+        ck.error(child(path, "sslOptions"), "is replaced by `options.ssl`")
 
 
 def _check_states(ck: Checker, path: str, states: Any) -> None:

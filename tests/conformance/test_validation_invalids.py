@@ -230,9 +230,9 @@ def test_an_unknown_trigger_type_is_invalid_with_a_did_you_mean():
     ]
 
 
-def test_a_core_trigger_kestra_nb_cannot_run_is_refused_by_name():
-    # flows/invalids/worker-trigger-failure.yaml uses the HTTP polling trigger: a Kestra type, but one that
-    # would never fire here, so it is refused (as unsupported conditions are) rather than silently kept
+def test_the_http_polling_trigger_is_checked_like_kestras():
+    # flows/invalids/worker-trigger-failure.yaml uses the HTTP polling trigger, whose evaluation fails on the
+    # worker: the type itself is valid (tests/conformance/test_http_trigger.py runs it), its properties are checked
     assert problems(f"""\
         tasks:
           - id: t
@@ -242,10 +242,8 @@ def test_a_core_trigger_kestra_nb_cannot_run_is_refused_by_name():
           - id: http
             type: io.kestra.plugin.core.http.Trigger
             uri: https://example.com
-        """) == [("triggers[0].type", "Unsupported trigger type 'io.kestra.plugin.core.http.Trigger': it polls an "
-                                      "HTTP endpoint on a worker's interval; kestra_nb runs no polling triggers: "
-                                      "call the flow's Webhook trigger from that service, or poll with a Schedule "
-                                      "trigger and an io.kestra.plugin.core.http.Request task", 9, 5)]
+            interval: PT0.1S
+        """) == [("triggers[0].interval", "must be at least PT1S: each poll sends a request", 11, 5)]
 
 
 def test_legacy_trigger_names_are_still_accepted():
