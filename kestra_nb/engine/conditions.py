@@ -1,5 +1,6 @@
-"""Trigger conditions: evaluating one condition on an ended execution, and the time windows of
-MultipleCondition / Flow `preconditions` (Kestra's MultipleConditionWindow).
+"""Trigger conditions: evaluating one of Kestra's core conditions (on a Flow trigger's execution, a
+Schedule's date, a Webhook call), and the time windows of MultipleCondition / Flow `preconditions`
+(Kestra's MultipleConditionWindow).
 
 A multiple condition holds a map of conditions; each one that holds on some execution is recorded as
 `true` in the window's results (in the trigger's stored state, so it survives a restart), and the trigger
@@ -14,9 +15,10 @@ hold; with false, every further matching execution in the same window fires agai
 """
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-import re
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -77,7 +79,7 @@ def holds(condition: Mapping[str, Any], ctx: ConditionContext) -> bool:
         return (ctx.namespace.startswith(str(condition.get("namespace"))) if condition.get("prefix")
                 else ctx.namespace == condition.get("namespace"))
     if kind in _DATED:
-        return _dated(kind, condition, ctx.render(str(condition.get("date") or "{{ trigger.date }}")))
+        return _dated(kind, condition, ctx.render(str(condition.get("date") or "{{ trigger.date }}")), ctx.render)
     doc = ctx.doc
     if doc is None:
         return False   # an execution condition without an execution (validation keeps them off other triggers)
@@ -124,8 +126,7 @@ def _zoned(text: str) -> datetime:
     text = text.strip()
     if len(text) == 10:
         return datetime.combine(date.fromisoformat(text), time(0), tzinfo=timezone.utc)
-    value = parse_instant(re.sub(r"\[[^\]]*\]$", "", text))
-    return value
+    return parse_instant(re.sub(r"\[[^\]]*\]$", "", text))
 
 
 def _local_date(text: str) -> date:
@@ -147,7 +148,15 @@ def _offset_time(text: str) -> time:
     return time.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _dated(kind: str, condition: Mapping[str, Any], rendered: str) -> bool:
+@functools.lru_cache(maxsize=64)
+def _calendar(country: str, subdivision: str | None, year: int) -> Any:
+    """A year of public holidays (a `holidays` calendar; built once per country, subdivision and year)."""
+    import holidays   # the calendars are loaded only where a flow asks for one
+
+    return holidays.country_holidays(country, subdiv=subdivision, years=year)
+
+
+def _dated(kind: str, condition: Mapping[str, Any], rendered: str, render: Callable[[str], str]) -> bool:
     if kind == DATE_TIME_BETWEEN:
         current = _zoned(rendered)
         after = parse_instant(condition["after"]) if condition.get("after") else None
@@ -162,11 +171,9 @@ def _dated(kind: str, condition: Mapping[str, Any], rendered: str) -> bool:
     if kind == WEEKEND:
         return day.weekday() >= 5
     if kind == PUBLIC_HOLIDAY:
-        import holidays   # the calendars are loaded only where a flow asks for one
-
-        calendar = holidays.country_holidays(str(condition["country"]), subdiv=condition.get("subDivision"),
-                                             years=day.year)
-        return day in calendar
+        sub = condition.get("subDivision")   # both may be expressions (Kestra renders them)
+        return day in _calendar(render(str(condition["country"])), None if sub is None else render(str(sub)),
+                                day.year)
     wanted = DAYS.index(str(condition.get("dayOfWeek")))
     if kind == DAY_WEEK:
         return day.weekday() == wanted
@@ -343,5 +350,5 @@ def record(windows: Mapping[str, Any], multiple: Multiple, matched: list[str],
     return (window if window["results"] else None), done
 
 
-__all__ = ["FILTER", "UPSTREAM", "ConditionContext", "Multiple", "doc_labels", "holds", "multiples", "namespace_matches", "record",
-           "window_bounds"]
+__all__ = ["FILTER", "UPSTREAM", "ConditionContext", "Multiple", "doc_labels", "holds", "multiples", "namespace_matches",
+           "record", "window_bounds"]

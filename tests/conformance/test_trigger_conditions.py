@@ -72,7 +72,7 @@ def test_time_between(before, after, expected):
 
 @pytest.mark.parametrize("date,country,sub,expected", [
     ("2023-07-14", "FR", None, True), ("2023-03-08", "DE", "BE", True), ("2023-01-02", "FR", None, False),
-    ("2023-03-08", "DE", None, False),
+    ("2023-03-08", "DE", None, False), ("2023-07-14", "{{ 'F' ~ 'R' }}", None, True),
 ])
 def test_public_holiday(date, country, sub, expected):
     condition = {"type": C + "PublicHoliday", "date": date, "country": country,
