@@ -12,7 +12,7 @@ from kestra_nb.parsing.triggers import SUPPORTED_CONDITIONS, SUPPORTED_TRIGGERS,
 from kestra_nb.tasks.registry import registry
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "supported-types.md"
-ROW = re.compile(r"^\| `([\w.]+)` \| (supported|refused|pending) \|", re.M)
+ROW = re.compile(r"^\| `([\w.]+)` \| (supported|refused) \|", re.M)
 
 
 def rows(section: str) -> list[tuple[str, str]]:
@@ -34,7 +34,6 @@ def test_task_rows(kind: str, status: str) -> None:
         assert not known
         messages = [v.message for v in check_flow(flow_with_task(kind)).violations if v.path == "tasks[0].type"]
         assert messages and messages[0].startswith(f"Unsupported task type '{kind}': "), messages
-    # pending: supplied by a parallel change; either state is true until it is merged
 
 
 def test_every_core_task_has_a_row() -> None:
