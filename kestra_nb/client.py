@@ -49,6 +49,7 @@ from .model.state import TERMINATED as _TERMINATED
 TERMINATED = frozenset(state.value for state in _TERMINATED)
 TOKEN_ENV = "KESTRA_API_TOKEN"            # what Kestra's own clients read their bearer token from
 BASIC_AUTH_ENV = "KESTRA_NB_BASIC_AUTH"   # user:password
+MAX_LISTED = 10_000                       # namespace files a remote listing walks at most
 Update = Callable[[dict[str, Any]], None]
 
 
@@ -79,6 +80,52 @@ def _violations(body: Any, message: str) -> list[Violation]:
 
 def _strip(message: str, prefix: str) -> str:
     return message.removeprefix(prefix)
+
+
+class RemoteNamespaceFiles:
+    """A server's namespace files through its API, with the methods of the local store's (`upload_local`,
+    `sizes`, `delete`) that `%flow files` and `kestra-nb namespace files` use with `--server`."""
+
+    def __init__(self, client: KestraClient) -> None:
+        self.client = client
+
+    def upload_local(self, namespace: str, sources: list[Any], to: str = "/") -> list[tuple[Path, str, None]]:
+        """Upload local files and folders (their tree) under `to`; every path is checked before the first
+        upload. The server keeps the revisions: none is returned."""
+        from .store.nsfiles import upload_plan
+
+        plan = upload_plan(sources, to)
+        for local, path in plan:
+            self.client.upload_namespace_file(namespace, path, local)
+        return [(local, path, None) for local, path in plan]
+
+    def sizes(self, namespace: str, folder: str = "/") -> list[tuple[str, int]]:
+        """Every file under `folder` with its size (the folders walked one request each, MAX_LISTED at most)."""
+        out: list[tuple[str, int]] = []
+        pending = [folder.rstrip("/") or "/"]
+        while pending:
+            current = pending.pop()
+            try:
+                entries = self.client.namespace_directory(namespace, current)
+            except NotFoundError:
+                continue
+            for entry in sorted(entries, key=lambda e: str(e.get("fileName")), reverse=True):
+                path = f"{current.rstrip('/')}/{entry.get('fileName')}"
+                if entry.get("type") == "Directory":
+                    pending.append(path)
+                else:
+                    out.append((path, int(entry.get("size") or 0)))
+                if len(out) + len(pending) > MAX_LISTED:
+                    raise IllegalArgumentError(f"More than {MAX_LISTED} namespace files under {folder}")
+        return sorted(out)
+
+    def delete(self, namespace: str, path: str) -> bool:
+        """Delete a file or folder; False if there is none."""
+        try:
+            self.client.delete_namespace_file(namespace, path)
+        except NotFoundError:
+            return False
+        return True
 
 
 class KestraClient:
@@ -247,6 +294,15 @@ class KestraClient:
                 raise IllegalArgumentError(f"Cannot read {local}: {exc.strerror or exc}") from None
             self._request("POST", self._path("namespaces", namespace, "files"), params={"path": path},
                           files=[("fileContent", (local.name, stream))])
+
+    def namespace_directory(self, namespace: str, folder: str = "/") -> list[dict[str, Any]]:
+        """What a namespace folder holds: Kestra's FileAttributes (`fileName`, `type` File/Directory, `size`…)."""
+        return self._request("GET", self._path("namespaces", namespace, "files", "directory"),
+                             params={"path": folder}).json()
+
+    def delete_namespace_file(self, namespace: str, path: str) -> None:
+        """Delete a namespace file or folder (NotFoundError if there is none)."""
+        self._request("DELETE", self._path("namespaces", namespace, "files"), params={"path": path})
 
     def flow(self, namespace: str, flow_id: str, *, source: bool = True) -> dict[str, Any]:
         """A flow's JSON (with its YAML `source`)."""

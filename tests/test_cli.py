@@ -221,3 +221,35 @@ def test_namespace_files_mistakes_exit_1_with_a_clear_message(tmp_path, capsys):
     assert "Invalid namespace 'Bad NS'" in capsys.readouterr().err
     assert main(["namespace", "files", "delete", "company.team", "/nope", "--home", home]) == 1
     assert "no file or folder /nope in company.team" in capsys.readouterr().err
+
+
+def test_namespace_files_on_a_server_upload_list_delete_and_a_flow_there_reads_them(tmp_path, capsys, monkeypatch):
+    """`--server URL`: the same commands through Kestra's namespace-files API of a real `kestra-nb server`."""
+    from kestra_nb.api.auth import Credentials
+    from kestra_nb.server import serve_in_thread
+
+    token = "a-token-of-16-chars-or-more"
+    srv, thread = serve_in_thread(tmp_path / "server-home", auth=Credentials.configure(None, token), grace=1)
+    try:
+        src = tmp_path / "project"
+        (src / "sql").mkdir(parents=True)
+        (src / "sql" / "q.sql").write_text("select 2")
+        remote = ["--server", srv.url, "--token", token]
+        assert main(["namespace", "files", "upload", "company.team", str(src / "sql"), "--to", "/app", *remote]) == 0
+        assert f"{src / 'sql' / 'q.sql'} -> nsfile://company.team/app/sql/q.sql on {srv.url}" in capsys.readouterr().out
+        assert main(["namespace", "files", "list", "company.team", *remote]) == 0
+        assert capsys.readouterr().out.splitlines() == ["/app/sql/q.sql\t8"]
+        flow = write(tmp_path, "id: r\nnamespace: company.team\ntasks:\n  - id: r\n"
+                               "    type: io.kestra.plugin.core.debug.Return\n    format: \"{{ read('app/sql/q.sql') }}\"\n")
+        assert main(["run", str(flow), *remote, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["taskRunList"][0]["outputs"]["value"] == "select 2"
+        assert main(["namespace", "files", "delete", "company.team", "/app", *remote]) == 0
+        assert main(["namespace", "files", "delete", "company.team", "/app", *remote]) == 1
+        assert f"no file or folder /app in company.team on {srv.url}" in capsys.readouterr().err
+        for name in ("KESTRA_API_TOKEN", "KESTRA_NB_BASIC_AUTH"):
+            monkeypatch.delenv(name, raising=False)
+        assert main(["namespace", "files", "list", "company.team", "--server", srv.url]) == 1   # no credentials
+        assert "kestra-nb namespace files list:" in capsys.readouterr().err
+    finally:
+        srv.stop()
+        thread.join(15)

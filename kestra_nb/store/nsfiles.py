@@ -139,6 +139,36 @@ def _millis(seconds: float) -> int:
     return int(seconds * 1000)
 
 
+def upload_plan(sources: list[str | os.PathLike[str]], to: str = "/") -> list[tuple[Path, str]]:
+    """Where local files, and folders with what they hold (symbolic links left out), go as namespace files
+    under the folder `to`: `(local file, namespace file path)`, every path checked (and at most MAX_FILES)
+    before anything is written. A file keeps its name, a folder its tree, as Kestra's CLI uploads."""
+    base = normalize(to, allow_root=True).rstrip("/")
+    plan: list[tuple[Path, str]] = []
+    for source in sources:
+        local = Path(source)
+        if local.is_symlink() or not local.exists():
+            raise NotFoundError(f"No such file or folder: {source}")
+        if local.is_file():
+            plan.append((local, normalize(f"{base}/{local.name}")))
+            continue
+        if not local.is_dir():
+            raise IllegalArgumentError(f"Not a file or a folder: {source}")
+        root = local.resolve()
+        for folder, dirs, names in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not Path(folder, d).is_symlink())
+            for name in sorted(names):
+                path = Path(folder, name)
+                if path.is_file() and not path.is_symlink():
+                    rel = path.relative_to(root).as_posix()
+                    plan.append((path, normalize(f"{base}/{root.name}/{rel}")))
+                    if len(plan) > MAX_FILES:
+                        raise FileTooLargeError(f"More than {MAX_FILES} files to upload")
+    for _, path in plan:
+        forbidden_guard(path)
+    return plan
+
+
 class NamespaceFiles:
     """The namespace files of every namespace of one internal storage."""
 
@@ -412,30 +442,11 @@ class NamespaceFiles:
         """Publish local files, and folders with what they hold (symbolic links left out), under the folder
         `to`: `(local file, namespace file path, revision)` of each; every path is checked before any write.
         A file keeps its name (`to/<name>`), a folder its tree (`to/<folder>/…`), as Kestra's CLI uploads."""
-        base = normalize(to, allow_root=True).rstrip("/")
-        plan: list[tuple[Path, str]] = []
-        for source in sources:
-            local = Path(source)
-            if local.is_symlink() or not local.exists():
-                raise NotFoundError(f"No such file or folder: {source}")
-            if local.is_file():
-                plan.append((local, normalize(f"{base}/{local.name}")))
-                continue
-            if not local.is_dir():
-                raise IllegalArgumentError(f"Not a file or a folder: {source}")
-            root = local.resolve()
-            for folder, dirs, names in os.walk(root):
-                dirs[:] = sorted(d for d in dirs if not Path(folder, d).is_symlink())
-                for name in sorted(names):
-                    path = Path(folder, name)
-                    if path.is_file() and not path.is_symlink():
-                        rel = path.relative_to(root).as_posix()
-                        plan.append((path, normalize(f"{base}/{root.name}/{rel}")))
-                        if len(plan) > MAX_FILES:
-                            raise FileTooLargeError(f"More than {MAX_FILES} files to upload")
-        for _, path in plan:
-            forbidden_guard(path)
-        return [(local, path, self.put(namespace, path, local)) for local, path in plan]
+        return [(local, path, self.put(namespace, path, local)) for local, path in upload_plan(sources, to)]
+
+    def sizes(self, namespace: str, folder: str = "/") -> list[tuple[str, int]]:
+        """Every file under `folder` with its size in bytes."""
+        return [(path, self.attributes(namespace, path).size) for path in self.list(namespace, folder)]
 
     # ---------------------------------------------------------------------------------------- archives
 

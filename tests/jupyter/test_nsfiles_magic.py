@@ -64,3 +64,33 @@ def test_mistakes_are_usage_errors(shell: Any, tmp_path: Path) -> None:
     usage_error(run_cell(shell, "%flow files rename a b"), "Unknown command `%flow files rename`")
     usage_error(run_cell(shell, "%flow files upload 'unclosed"), "%flow files: No closing quotation")
     assert "%flow files upload LOCAL_PATH..." in run_cell(shell, "%flow help").stdout
+
+
+def test_with_server_the_commands_act_on_that_servers_namespace_files(shell: Any, jengine: Any, tmp_path: Path,
+                                                                      monkeypatch: Any) -> None:
+    """`--server URL` (a real `kestra-nb server` with a bearer token): upload, list and delete go through
+    Kestra's namespace-files API, and nothing lands in the kernel's own store."""
+    from kestra_nb.api.auth import Credentials
+    from kestra_nb.server import serve_in_thread
+
+    token = "a-token-of-16-chars-or-more"
+    monkeypatch.setenv("KESTRA_API_TOKEN", token)
+    srv, thread = serve_in_thread(tmp_path / "server-home", auth=Credentials.configure(None, token), grace=1)
+    try:
+        (tmp_path / "etl.py").write_text("print('remote')")
+        cell = run_cell(shell, f"%flow files upload {tmp_path / 'etl.py'} -n company.team --to /scripts "
+                               f"--server {srv.url}")
+        assert cell.success, cell.error
+        assert cell.stdout.strip() == f"{tmp_path / 'etl.py'} -> nsfile://company.team/scripts/etl.py on {srv.url}"
+        assert srv.engine.store.storage.namespace_files.list("company.team") == ["/scripts/etl.py"]
+        assert jengine.store.storage.namespace_files.list("company.team") == []
+        cell = run_cell(shell, f"%flow files list company.team --server {srv.url}")
+        assert cell.stdout.splitlines() == ["/scripts/etl.py  15 bytes"]
+        cell = run_cell(shell, f"%flow files delete company.team /scripts --server {srv.url}")
+        assert cell.success and cell.stdout.strip() == f"Deleted /scripts from company.team on {srv.url}"
+        usage_error(run_cell(shell, f"%flow files delete company.team /scripts --server {srv.url}"),
+                    f"no file or folder /scripts in company.team on {srv.url}")
+        usage_error(run_cell(shell, "%flow files list company.team --token x"), "go with --server URL")
+    finally:
+        srv.stop()
+        thread.join(15)
