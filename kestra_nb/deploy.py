@@ -22,6 +22,7 @@ from typing import Any
 from .errors import KestraNbError, Violation
 from .parsing import split_documents_at
 from .parsing.yamlpos import MAX_SOURCE, load
+from .store.nsfiles import KESTRA_IGNORE, kestra_ignore
 
 FLOW_SUFFIXES = (".yml", ".yaml")
 FILES_FOLDER = "files"
@@ -300,8 +301,15 @@ def _namespace_files(root: Path, budget: _Budget, problems: list[Problem]) -> li
         return []
     out: list[tuple[Path, str]] = []
     total = 0
+    try:
+        ignored = kestra_ignore(root)
+    except (KestraNbError, OSError) as exc:
+        problems.append(Problem(root / KESTRA_IGNORE, str(exc)))
+        return []
     for path in _walk(root, budget, problems):
         relative = path.relative_to(root).as_posix()
+        if ignored(relative):
+            continue
         if relative.split("/", 1)[0] == "_flows":
             problems.append(Problem(path, "Kestra imports files under `_flows/` as flows: put flows beside "
                                           f"{FILES_FOLDER}/, not in it"))

@@ -253,3 +253,23 @@ def test_namespace_files_on_a_server_upload_list_delete_and_a_flow_there_reads_t
     finally:
         srv.stop()
         thread.join(15)
+
+
+def test_a_folders_kestraignore_leaves_files_out_of_an_upload(tmp_path, capsys):
+    """As Kestra's `kestra namespace files update`: gitignore rules in the folder's .kestraignore (which is left
+    out itself); an oversized one is refused with its name."""
+    home = str(tmp_path / "home")
+    src = tmp_path / "app"
+    (src / "build").mkdir(parents=True)
+    (src / "main.py").write_text("print(1)")
+    (src / "debug.log").write_text("noise")
+    (src / "keep.log").write_text("kept")
+    (src / "build" / "out.bin").write_text("artefact")
+    (src / ".kestraignore").write_text("*.log\n!keep.log\nbuild/\n")
+    assert main(["namespace", "files", "upload", "company.team", str(src), "--home", home]) == 0
+    capsys.readouterr()
+    assert main(["namespace", "files", "list", "company.team", "--home", home]) == 0
+    assert capsys.readouterr().out.splitlines() == ["/app/keep.log\t4", "/app/main.py\t8"]
+    (src / ".kestraignore").write_text("#" * (64 * 1024 + 1))
+    assert main(["namespace", "files", "upload", "company.team", str(src), "--home", home]) == 1
+    assert "more than 65536 bytes of ignore rules" in capsys.readouterr().err

@@ -139,10 +139,29 @@ def _millis(seconds: float) -> int:
     return int(seconds * 1000)
 
 
+KESTRA_IGNORE = ".kestraignore"
+MAX_IGNORE_BYTES = 64 * 1024   # of a .kestraignore file
+
+
+def kestra_ignore(root: Path) -> Callable[[str], bool]:
+    """Whether a path relative to folder `root` (posix) is left out by its `.kestraignore` (gitignore rules,
+    as Kestra's CLI reads it: the file itself is left out too); nothing is without one."""
+    import pathspec
+
+    rules = root / KESTRA_IGNORE
+    if not rules.is_file() or rules.is_symlink():
+        return lambda relative: False
+    if rules.stat().st_size > MAX_IGNORE_BYTES:
+        raise IllegalArgumentError(f"{rules}: more than {MAX_IGNORE_BYTES} bytes of ignore rules")
+    spec = pathspec.GitIgnoreSpec.from_lines(rules.read_text(encoding="utf-8", errors="replace").splitlines())
+    return lambda relative: relative == KESTRA_IGNORE or spec.match_file(relative)
+
+
 def upload_plan(sources: list[str | os.PathLike[str]], to: str = "/") -> list[tuple[Path, str]]:
     """Where local files, and folders with what they hold (symbolic links left out), go as namespace files
     under the folder `to`: `(local file, namespace file path)`, every path checked (and at most MAX_FILES)
-    before anything is written. A file keeps its name, a folder its tree, as Kestra's CLI uploads."""
+    before anything is written. A file keeps its name, a folder its tree less what its `.kestraignore`
+    leaves out, as Kestra's CLI uploads."""
     base = normalize(to, allow_root=True).rstrip("/")
     plan: list[tuple[Path, str]] = []
     for source in sources:
@@ -155,12 +174,15 @@ def upload_plan(sources: list[str | os.PathLike[str]], to: str = "/") -> list[tu
         if not local.is_dir():
             raise IllegalArgumentError(f"Not a file or a folder: {source}")
         root = local.resolve()
+        ignored = kestra_ignore(root)
         for folder, dirs, names in os.walk(root):
             dirs[:] = sorted(d for d in dirs if not Path(folder, d).is_symlink())
             for name in sorted(names):
                 path = Path(folder, name)
                 if path.is_file() and not path.is_symlink():
                     rel = path.relative_to(root).as_posix()
+                    if ignored(rel):
+                        continue
                     plan.append((path, normalize(f"{base}/{root.name}/{rel}")))
                     if len(plan) > MAX_FILES:
                         raise FileTooLargeError(f"More than {MAX_FILES} files to upload")

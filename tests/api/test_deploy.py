@@ -339,3 +339,16 @@ tasks:
         ex = c._request("POST", c._path("executions", "company.team", "etl"), params={"wait": "true"}).json()
     assert ex["state"]["current"] == "SUCCESS"
     assert ex["taskRunList"][0]["outputs"]["value"] == "select 1 -- ✓\n"
+
+
+def test_the_files_folders_kestraignore_is_honoured_by_deploy(server, tmp_path, capsys):
+    root = tree(tmp_path / "project", {
+        "etl.yml": FLOW.format(id="etl", ns="company.team", fmt="x"),
+        "files/scripts/etl.py": "print(1)\n",
+        "files/scripts/etl.pyc": b"\x00compiled",
+        "files/.kestraignore": "*.pyc\n",
+    })
+    assert main(["deploy", str(root), "--server", server.url]) == 0
+    out = capsys.readouterr().out
+    assert "/scripts/etl.py" in out and "etl.pyc" not in out
+    assert server.engine.store.storage.namespace_files.list("company.team") == ["/scripts/etl.py"]
