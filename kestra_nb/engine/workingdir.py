@@ -31,7 +31,7 @@ from ..model.jsonfmt import parse_duration
 from ..store.nsfiles import normalize
 from ..store.storage import InternalStorage, _uri, slugify
 from ..tasks.nsfiles import load_namespace_files
-from ..tasks.scripts import _collect_output_files, _string_list, _write_input_files, glob_regex
+from ..tasks.scripts import _collect_output_files, _string_list, _write_input_files, glob_regex, matches_any
 
 PREFIX = "wd-"
 MAX_CACHE_BYTES = 1024 ** 3      # bytes of a cache archive's content
@@ -57,7 +57,8 @@ def _cache(ctx: Any, raw: Any) -> tuple[list[Any], float | None] | None:
     if not isinstance(raw, dict) or raw.get("patterns") is None:
         raise TaskFailure(f"`cache` must be a map with `patterns` (a list of globs) and an optional `ttl`, "
                           f"found {describe(raw)}")
-    patterns = [glob_regex(p.lstrip("/")) for p in _string_list(ctx, raw["patterns"], "cache.patterns", {})]
+    patterns = [glob_regex(p.lstrip("/"), "cache.patterns")
+                for p in _string_list(ctx, raw["patterns"], "cache.patterns", {})]
     ttl = raw.get("ttl")
     seconds = None
     if ttl is not None:
@@ -142,7 +143,7 @@ def _save_cache(storage: InternalStorage, uri: str, path: Path, patterns: list[A
         for name in sorted(names):
             local = Path(folder, name)
             rel = local.relative_to(path).as_posix()
-            if local.is_file() and not local.is_symlink() and any(r.fullmatch(rel) for r in patterns):
+            if local.is_file() and not local.is_symlink() and matches_any(patterns, rel, "cache.patterns"):
                 matched.append(local)
     if not matched or not any(p.stat().st_mtime > since for p in matched):
         return

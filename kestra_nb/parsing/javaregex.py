@@ -143,6 +143,15 @@ class JavaPattern:
 
 
 @lru_cache(maxsize=512)
+def bounded_regex(expression: str, source: str | None = None) -> JavaPattern:
+    """A Python-syntax regex (one the project builds, e.g. from a glob) bounded as user patterns are;
+    `source` is what the user wrote, for messages (re.error if it does not compile)."""
+    try:
+        return JavaPattern(source if source is not None else expression, regex.compile(expression, regex.V0))
+    except regex.error as exc:
+        raise re.error(exc.msg, expression, exc.pos) from None
+
+
 def compile_java(pattern: str) -> JavaPattern:
     """Compile a Java regex (re.error, with its message and position, if it is invalid)."""
     try:

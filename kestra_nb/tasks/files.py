@@ -25,7 +25,7 @@ from ..model.ids import id_from, new_id
 from ..store.nsfiles import is_fetchable, open_uri
 from .base import Prop, Task, TaskContext
 from .ion import IonError, loads as ion_loads
-from .scripts import glob_regex
+from .scripts import glob_regex, matches_any
 from .storage import check_uri
 
 _CHUNK = 1 << 16
@@ -84,7 +84,7 @@ class LocalFiles(Task):
     async def run(self, ctx: TaskContext) -> dict[str, Any]:
         files = self._inputs(ctx)
         patterns = self._outputs(ctx)
-        regexes = [glob_regex(p.lstrip("/")) for p in patterns]
+        regexes = [glob_regex(p.lstrip("/"), "outputs") for p in patterns]
         storage = ctx.storage  # type: ignore[attr-defined]
 
         # inside a WorkingDirectory, the directory its tasks share (kept when done); else a private one
@@ -111,7 +111,7 @@ class LocalFiles(Task):
                     for fname in sorted(names):
                         path = Path(folder, fname)
                         rel = path.relative_to(wd).as_posix()
-                        if path.is_file() and any(r.fullmatch(rel) for r in regexes):
+                        if path.is_file() and matches_any(regexes, rel, "outputs"):
                             # Kestra's unique name: IdUtils.from(path) + "-" + the file's name
                             found[rel] = ctx.put_file(f"{id_from(rel)}-{fname}", path)  # type: ignore[attr-defined]
                 return found

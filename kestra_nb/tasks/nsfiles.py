@@ -23,7 +23,8 @@ from ..errors import IllegalArgumentError, KestraNbError, NotFoundError, TaskFai
 from ..model.execution import Level
 from ..store.nsfiles import NamespaceFiles, is_fetchable, normalize, open_uri
 from .base import Prop, Task, TaskContext, render_bool
-from .scripts import glob_regex
+from ..parsing.javaregex import compile_java
+from .scripts import MAX_GLOB, glob_regex, matches_any
 
 NAMESPACE_FILES_KEYS = frozenset({"enabled", "include", "exclude", "namespaces", "ifExists", "folderPerNamespace"})
 IF_EXISTS = ("OVERWRITE", "FAIL", "WARN", "IGNORE")
@@ -40,10 +41,12 @@ def path_matcher(patterns: list[str], prop: str, *, rooted: bool = False) -> Cal
     regexes = []
     for pattern in patterns:
         if pattern.startswith("regex:"):
-            try:
-                regexes.append(re.compile(pattern[6:]))
+            if len(pattern) > MAX_GLOB:
+                raise TaskFailure(f"`{prop}`: a pattern of {len(pattern)} characters; at most {MAX_GLOB} are allowed")
+            try:   # Java's syntax, each match bounded in time (parsing/javaregex), as every user pattern
+                regexes.append(compile_java(pattern[6:]))
             except re.error as exc:
-                raise TaskFailure(f"`{prop}`: invalid regular expression `{pattern[6:]}`: {exc}") from None
+                raise TaskFailure(f"`{prop}`: invalid regular expression `{pattern[6:]}`: {exc.msg}") from None
             continue
         if pattern.startswith("glob:"):
             glob = pattern[5:]
@@ -51,8 +54,8 @@ def path_matcher(patterns: list[str], prop: str, *, rooted: bool = False) -> Cal
             glob = "/" + pattern.lstrip("/")
         else:
             glob = "**/" + pattern if re.match(r"\w", pattern) else pattern
-        regexes.append(glob_regex(glob.replace("\\", "/")))
-    return lambda path: any(r.fullmatch(path) for r in regexes)
+        regexes.append(glob_regex(glob.replace("\\", "/"), prop))
+    return lambda path: matches_any(regexes, path, prop)
 
 
 def _texts(ctx: TaskContext, raw: Any, prop: str) -> list[str]:

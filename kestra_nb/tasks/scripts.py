@@ -38,6 +38,7 @@ from urllib.parse import quote
 from ..errors import ExpressionError, KestraNbError, TaskFailure, describe
 from ..model.execution import Level
 from ..store.nsfiles import is_fetchable, open_uri
+from ..parsing.javaregex import JavaPattern, RegexTimeout, bounded_regex
 from .base import Prop, Task, TaskContext
 
 PROCESS_RUNNERS = frozenset({
@@ -384,8 +385,15 @@ def _write_input_files(ctx: TaskContext, wd: Path, raw: Any, extra: dict[str, An
             target.write_text(text, encoding="utf-8")
 
 
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """Java's `glob:` syntax on relative paths: `*` within a folder, `**` across, `?`, `[..]`, `{a,b}`."""
+MAX_GLOB = 1000   # characters of one glob or path regex from a flow
+
+
+def glob_regex(pattern: str, prop: str = "outputFiles") -> JavaPattern:
+    """Java's `glob:` syntax on relative paths: `*` within a folder, `**` across, `?`, `[..]`, `{a,b}`; the
+    pattern compiled as every user pattern is (parsing/javaregex: each match bounded in time, off the GIL), so
+    a glob that backtracks (`**/**/**…b`) fails its task instead of freezing the process."""
+    if len(pattern) > MAX_GLOB:
+        raise TaskFailure(f"`{prop}`: a glob of {len(pattern)} characters; at most {MAX_GLOB} are allowed")
     out: list[str] = []
     i, group = 0, 0
     while i < len(pattern):
@@ -422,8 +430,19 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
             out.append(re.escape(c))
         i += 1
     if group:
-        raise TaskFailure(f"`outputFiles`: invalid glob `{pattern}` (unclosed `{{`)")
-    return re.compile("".join(out))
+        raise TaskFailure(f"`{prop}`: invalid glob `{pattern}` (unclosed `{{`)")
+    try:
+        return bounded_regex("".join(out), pattern)
+    except re.error as exc:
+        raise TaskFailure(f"`{prop}`: invalid glob `{pattern}`: {exc.msg}") from None
+
+
+def matches_any(patterns: list[JavaPattern], path: str, prop: str) -> bool:
+    """Whether `path` matches one of the patterns (a pattern that runs past its time fails the task)."""
+    try:
+        return any(p.fullmatch(path) for p in patterns)
+    except RegexTimeout as exc:
+        raise TaskFailure(f"`{prop}`: {exc}") from None
 
 
 def _collect_output_files(ctx: TaskContext, wd: Path, patterns: list[str], generated: set[Path]) -> dict[str, str]:
@@ -441,7 +460,7 @@ def _collect_output_files(ctx: TaskContext, wd: Path, patterns: list[str], gener
             if path in generated or not path.is_file():
                 continue
             rel = path.relative_to(wd).as_posix()
-            if any(r.fullmatch(rel) for r in regexes):
+            if matches_any(regexes, rel, "outputFiles"):
                 found[rel] = storage.put(base + quote(rel, safe="/._-~"), path)
     return found
 
