@@ -42,6 +42,9 @@ _NAMESPACE = re.compile(r"[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9_-]+)*")
 NAMESPACE_MAX = 150
 
 
+RESERVED_PART = "_files"
+
+
 def namespace_problem(namespace: str) -> str | None:
     """What is wrong with `namespace` by Kestra's rule (`^[a-z0-9][a-z0-9._-]*`, at most 150 characters),
     with no empty part (`a..b`, `a.`): a namespace is a path in the internal storage and its files must stay
@@ -52,4 +55,8 @@ def namespace_problem(namespace: str) -> str | None:
         return f"a namespace has at most {NAMESPACE_MAX} characters"
     if not _NAMESPACE.fullmatch(namespace):
         return f"a namespace is made of {NAMESPACE_RULE}"
+    if RESERVED_PART in namespace.split("."):
+        # the storage keeps a namespace's files in its `_files` folder, beside its flows' execution files:
+        # `a._files` would read and write those of `a`
+        return f"`{RESERVED_PART}` is reserved (namespace files live there): it cannot be a part of a namespace"
     return None

@@ -16,7 +16,7 @@ from ..errors import Violation
 from ..model.execution import SYSTEM_PREFIX, Label
 from ..model.flow import SLA, Flow, Input, Output, TaskSpec
 from ..model.jsonfmt import parse_duration
-from ..model.ids import namespace_problem
+from ..model.ids import RESERVED_PART, namespace_problem
 from ..tasks.registry import Registry
 from .checker import BAD, Checker, F, child, did_you_mean, found
 from .inputs import _check_ids, parse_inputs, parse_outputs
@@ -110,9 +110,11 @@ class _FlowParser:
 
     def _namespace(self, key: str, value: Any) -> None:
         text = self.values[key] = self.ck.check_id(key, value, NAMESPACE, 150)
-        if text and NAMESPACE.fullmatch(text) and len(text) <= 150 and namespace_problem(text) is not None:
-            # Kestra's pattern lets `a..b` and `a.` through, but a namespace is a path of the storage
-            self.ck.error(key, "must not have an empty part between dots (`..`, or a trailing `.`)")
+        problem = namespace_problem(text) if text and NAMESPACE.fullmatch(text) and len(text) <= 150 else None
+        if problem is not None:
+            # Kestra's pattern lets `a..b`, `a.` and `a._files` through, but a namespace is a path of the storage
+            self.ck.error(key, "must not have an empty part between dots (`..`, or a trailing `.`)"
+                          if RESERVED_PART not in text.split(".") else problem)
 
     def _tenant(self, key: str, value: Any) -> None:
         self.ck.check_id(key, value, TENANT_ID, None)   # accepted (Kestra's hidden field), not used

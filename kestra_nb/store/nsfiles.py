@@ -31,7 +31,7 @@ from typing import Any, BinaryIO
 from urllib.parse import quote, unquote
 
 from ..errors import IllegalArgumentError, NotFoundError
-from ..model.ids import namespace_problem
+from ..model.ids import RESERVED_PART, namespace_problem
 from .storage import SCHEME, UPLOAD_LIMIT, InternalStorage, _uri
 
 FILES = "_files"
@@ -130,7 +130,7 @@ def open_uri(storage: InternalStorage, uri: str, namespace: str) -> BinaryIO:
 
 def _ns_parts(namespace: str) -> list[str]:
     parts = namespace.split(".")
-    if not namespace or any(not p or p in (".", "..") or "/" in p or "\x00" in p for p in parts):
+    if not namespace or any(not p or p in (".", "..", RESERVED_PART) or "/" in p or "\x00" in p for p in parts):
         raise InvalidPathError(f"Invalid namespace `{namespace[:200]}`")
     return parts
 

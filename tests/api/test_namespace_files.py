@@ -239,3 +239,16 @@ def test_a_symlink_in_the_storage_is_not_followed(http, server, tmp_path):
     assert "it leaves the namespace's files" in r.json()["message"]
     assert http.get(N + "/directory").json() == []          # listed nowhere, exported nowhere
     assert zipfile.ZipFile(io.BytesIO(http.get(N + "/export").content)).namelist() == []
+
+
+def test_a_namespace_with_a_files_part_is_refused_everywhere(http):
+    """`a._files` would be stored where `a` keeps its namespace files (`a/_files/…`, beside its flows' execution
+    files): a flow of `a` could read and delete its executions' outputs. Refused as a namespace: flows, files."""
+    r = http.post("/api/v1/main/namespaces/company._files/files", params={"path": "/x.txt"},
+                  files={"fileContent": ("x.txt", b"x")})
+    assert r.status_code == 422 and "`_files` is reserved" in r.json()["message"], r.text
+    flow = "id: f\nnamespace: company._files\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
+    r = http.post("/api/v1/main/flows", content=flow.encode(), headers={"Content-Type": "application/x-yaml"})
+    assert r.status_code == 422 and "`_files` is reserved" in r.text, r.text
+    upload(http, "/a.txt", b"mine", namespace="company")   # the parent namespace works as ever
+    assert http.get("/api/v1/main/namespaces/company/files", params={"path": "/a.txt"}).content == b"mine"
