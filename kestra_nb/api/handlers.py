@@ -450,11 +450,11 @@ class ApiHandler(tornado.web.RequestHandler):
             self.set_header("Content-Type", "application/json")
             while chunk is not None:
                 self.write(chunk.encode("utf-8"))
-                try:
-                    await self.flush()
+                try:   # a client that stops reading must not hold the store snapshot open: the flush is timed too
+                    await asyncio.wait_for(self.flush(), max(deadline - time.monotonic(), 0.001))
                 except StreamClosedError:
                     return   # the client left
-                if time.monotonic() > deadline:
+                except asyncio.TimeoutError:
                     log.warning("kestra_nb: %s took over %s s to read: cut", self.request.path, STREAM_SECONDS)
                     self.request.connection.close()  # type: ignore[union-attr]
                     return

@@ -145,3 +145,4 @@ def test_a_search_the_store_cannot_answer_alone_reads_batch_after_batch(http: Ht
     assert pages[3]["results"] == []
     bad = http.get("/api/v1/main/executions/search", params={"q": "myflow", "page": 0})
     assert bad.status_code == 422 and "page and size" in bad.text
+
